@@ -1,0 +1,24 @@
+"""voxcause: causal explanations for 2D/3D medical-imaging classifiers and segmenters.
+
+The flow is ``image + model -> target -> explanation -> evaluation -> findings -> report``:
+
+>>> import voxcause
+>>> result = voxcause.explain("case.nii.gz", model="card.json", method="rex", seed=0)  # doctest: +SKIP
+>>> result.save("out/")  # doctest: +SKIP
+"""
+
+__version__ = "0.1.0"
+
+from .api import explain
+from .causal import CausalResponsibility
+from .errors import InputError
+from .explanation import Attribution, Explanation
+from .io import Volume, read_image, write_image, write_segmentation
+from .models import LoadedModel, ModelCard, load_model
+from .targets import ClassTarget, RegionTarget, resolve_target
+
+__all__ = [
+    "Attribution", "CausalResponsibility", "ClassTarget", "Explanation", "InputError", "LoadedModel", "ModelCard",
+    "RegionTarget", "Volume", "__version__", "explain", "load_model", "read_image", "resolve_target",
+    "write_image", "write_segmentation",
+]

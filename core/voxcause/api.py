@@ -1,0 +1,170 @@
+"""`voxcause.explain`: image + model -> target -> explanation, in the image's own geometry."""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .errors import InputError
+from .explainers import explainer_class
+from .explanation import Explanation
+from .io import Volume, read_image
+from .models import LoadedModel, load_model
+from .targets import resolve_target
+
+ImageLike = str | Path | Sequence[str | Path] | Volume
+Progress = Callable[[str, float], None]
+
+
+def _as_volume(image: ImageLike) -> Volume:
+    return image if isinstance(image, Volume) else read_image(image)
+
+
+def _as_model(model: str | Path | LoadedModel, device: str, overrides: dict) -> LoadedModel:
+    if isinstance(model, LoadedModel):
+        return model
+    return load_model(model, device=device, **overrides)
+
+
+def _region_mask(region: Any, volume: Volume) -> np.ndarray | None:
+    """A region given as a path or array -> bool array on the image grid (resampled if another grid)."""
+    if region is None:
+        return None
+    if isinstance(region, np.ndarray):
+        mask = region.astype(bool)
+    else:
+        from .io.resample import read_mask_like
+
+        mask = read_mask_like(region, volume)
+    if mask.shape != volume.spatial_shape:
+        raise InputError(f"region mask shape {mask.shape} differs from the image {volume.spatial_shape} — "
+                         "pass a mask on the image's grid")
+    if not mask.any():
+        raise InputError("the region mask is empty — pass a mask with at least one voxel inside the image")
+    if mask.all():
+        raise InputError("the region mask covers the whole image — pass a smaller --region mask")
+    return mask
+
+
+def explain(
+    image: ImageLike,
+    *,
+    model: str | Path | LoadedModel,
+    target: int | str | None = None,
+    method: str = "rex",
+    region: Any = None,
+    seed: int = 0,
+    device: str = "cpu",
+    progress: Progress | None = None,
+    model_options: dict | None = None,
+    pass_fraction: float = 0.5,
+    context: ImageLike | None = None,
+    **options: Any,
+) -> Explanation:
+    """Explain one image.
+
+    Args:
+        image: a path SimpleITK reads, a list of per-channel paths, or a `Volume`.
+        model: a model path/card/bundle (see `load_model`) or a `LoadedModel`.
+        target: label name or index; default the predicted class (largest foreground class for segmenters).
+        method: a name from `voxcause.explainers.METHODS` (``rex``, and the saliency family when installed).
+        region: segmenters only: a mask (path or bool array on the image grid) whose mean target probability
+            is explained; default the predicted region of the target class.
+        seed: random seed of stochastic methods.
+        device: ``cpu`` or ``cuda``.
+        progress: optional ``callback(stage, fraction)``.
+        model_options: overrides for `load_model` (task, labels, spatial_size, normalize, output, batch_size).
+        pass_fraction: segmenters: the decision holds while the region score keeps this share of its value.
+        context: a healthy/reference volume for ``occlusion="context"``.
+        **options: method options (e.g. ``iterations``, ``rule``, ``occlusion``).
+
+    Returns:
+        An `Explanation` (map and masks on the image's voxels, statistics, ``save(out_dir)``).
+
+    Example:
+        >>> result = explain("case.nii.gz", model="card.json", seed=0)  # doctest: +SKIP
+        >>> result.save("out/")  # doctest: +SKIP
+    """
+    started = time.perf_counter()
+    volume = _as_volume(image)
+    loaded = _as_model(model, device, model_options or {})
+    inputs = loaded.prepare(volume)
+    region_image = _region_mask(region, volume)
+    region_model = loaded.mask_to_model_space(region_image) if region_image is not None else None
+    if region_image is not None and region_model is not None and not region_model.any():
+        raise InputError("the region mask vanishes on the model's grid — pass a larger --region mask")
+    passes_before = loaded.forward_passes
+    resolved = resolve_target(loaded, inputs, target, region_model, pass_fraction=pass_fraction)
+    with torch.no_grad():
+        probs = loaded.predict(inputs)
+    score = float(resolved.score(probs)[0])
+    prediction = _prediction(loaded, probs)
+
+    cls = explainer_class(method)
+    accepted = inspect.signature(cls.__init__).parameters
+    extra = dict(options)
+    if "seed" in accepted:
+        extra["seed"] = seed
+    if "spacing" in accepted:
+        extra["spacing"] = _model_spacing(volume, loaded)
+    if context is not None and "context" in accepted:
+        context_volume = _as_volume(context)
+        extra["context"] = loaded.prepare(context_volume)
+        extra.setdefault("occlusion", "context")
+    unknown = sorted(set(extra) - set(accepted))
+    if unknown:
+        raise InputError(f"method {method!r} has no option(s) {', '.join(unknown)} — "
+                         f"its options are {', '.join(p for p in accepted if p not in ('self', 'model'))}")
+    explainer = cls(loaded, **extra)
+    attribution = explainer.attribute(inputs, target=resolved, progress=progress)
+
+    image_map = loaded.to_image_space(attribution.map, volume).astype(np.float32)
+    masks = {name: loaded.to_image_space(mask.float(), volume, order=0) > 0.5 for name, mask in attribution.masks.items()}
+    if region_image is not None or hasattr(resolved, "region"):
+        masks.setdefault("target_region", region_image if region_image is not None
+                         else loaded.to_image_space(resolved.region.float(), volume, order=0) > 0.5)
+    stats = dict(attribution.stats)
+    stats.update({
+        "forward_passes": loaded.forward_passes - passes_before,
+        "backward_passes": stats.get("backward_passes", 0),
+        "seconds": time.perf_counter() - started,
+        "device": device,
+        "model_grid": list(inputs.shape[2:]),
+    })
+    params = explainer.params() if hasattr(explainer, "params") else dict(extra)
+    params["seed"] = seed
+    return Explanation(
+        map=image_map, masks=masks, target=resolved.describe(), score=score, method=method, params=params,
+        stats=stats, details=attribution.details, volume=volume, prediction=prediction,
+        model={"name": loaded.card.name, "source": str(loaded.card.source) if loaded.card.source else None,
+               "task": loaded.infer_task(probs), "output": loaded.card.output},
+    )
+
+
+def _prediction(model: LoadedModel, probs: torch.Tensor) -> dict:
+    labels = model.labels_for(probs.shape[1])
+    if probs.ndim == 2:
+        if probs.shape[1] == 1:
+            positive = float(probs[0, 0])
+            index = int(positive >= model.threshold)
+            return {"index": index, "label": labels[index], "probabilities": {labels[1]: positive}}
+        values = probs[0].tolist()
+        index = int(np.argmax(values))
+        return {"index": index, "label": labels[index], "probabilities": dict(zip(labels, values, strict=True))}
+    label_map = probs[0].argmax(0) if probs.shape[1] > 1 else (probs[0, 0] >= model.threshold).long()
+    counts = torch.bincount(label_map.flatten(), minlength=len(labels)).tolist()
+    return {"voxels_per_label": dict(zip(labels, counts, strict=False))}
+
+
+def _model_spacing(volume: Volume, model: LoadedModel) -> tuple[float, ...]:
+    """Physical voxel size in the model's grid (for weighting partition axes by physical extent)."""
+    size = model.card.spatial_size
+    if size is None or model.card.resize != "resize":
+        return volume.spacing
+    return tuple(s * n / m for s, n, m in zip(volume.spacing, volume.spatial_shape, size, strict=True))

@@ -1,0 +1,66 @@
+"""The ``voxcause`` command: subcommands, and one error line with exit code 2 for bad input."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from ..errors import InputError
+
+# Each command lives in its own module exposing add_parser(subparsers) and run(args).
+COMMANDS = ["explain", "counterfactual", "benchmark", "findings", "report", "demo", "batch"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
+
+    parser = argparse.ArgumentParser(prog="voxcause", description="Causal explanations for medical-imaging models.")
+    parser.add_argument("--version", action="version", version=f"voxcause {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"voxcause.cli.{name}")
+        except ModuleNotFoundError as error:
+            if error.name == f"voxcause.cli.{name}":
+                continue
+            raise
+        module.add_parser(subparsers).set_defaults(handler=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    json_mode = getattr(args, "progress", None) == "json"
+    try:
+        return int(args.handler(args) or 0)
+    except InputError as error:
+        _fail(str(error), json_mode)
+        return 2
+    except KeyboardInterrupt:
+        _fail("interrupted", json_mode)
+        return 130
+    except Exception as error:  # an internal failure: one line, the traceback only on request
+        if os.environ.get("VOXCAUSE_DEBUG"):
+            raise
+        _fail(f"internal error: {type(error).__name__}: {error} (set VOXCAUSE_DEBUG=1 for the traceback)", json_mode)
+        return 1
+
+
+def _fail(message: str, json_mode: bool) -> None:
+    line = " ".join(message.split())
+    if json_mode:
+        from .progress import emit
+
+        emit({"event": "error", "message": line})
+    else:
+        print(f"voxcause: error: {line}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

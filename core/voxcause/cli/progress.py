@@ -1,0 +1,72 @@
+"""Progress for people (a bar on stderr) and for programs (JSON lines on stderr, read by the Slicer module)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+class JsonProgress:
+    """One JSON object per line: {"event": "progress", "stage": ..., "fraction": ...}."""
+
+    def __init__(self) -> None:
+        self._last = (None, -1.0)
+
+    def __call__(self, stage: str, fraction: float) -> None:
+        fraction = round(float(fraction), 3)
+        if (stage, fraction) == self._last:
+            return
+        self._last = (stage, fraction)
+        emit({"event": "progress", "stage": stage, "fraction": fraction})
+
+
+def emit(event: dict) -> None:
+    sys.stderr.write(json.dumps(event) + "\n")
+    sys.stderr.flush()
+
+
+class BarProgress:
+    """A rich progress bar with the current stage; plain timestamped lines when stderr is not a terminal."""
+
+    def __init__(self, description: str) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.console = Console(stderr=True)
+        self.interactive = self.console.is_terminal
+        self.started = time.perf_counter()
+        self._stage = None
+        self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                            TimeElapsedColumn(), console=self.console, transient=False) if self.interactive else None
+        self.task = self.bar.add_task(description, total=1.0) if self.bar else None
+
+    def __call__(self, stage: str, fraction: float) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, completed=fraction, description=stage)
+        elif stage != self._stage:
+            self._stage = stage
+            self.console.print(f"[{time.perf_counter() - self.started:6.1f} s] {stage}", highlight=False)
+
+    def __enter__(self) -> BarProgress:
+        if self.bar is not None:
+            self.bar.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+@contextmanager
+def progress_reporter(mode: str, description: str) -> Iterator:
+    """Yield a ``callback(stage, fraction)`` for ``mode`` ``bar`` | ``json`` | ``none``."""
+    if mode == "json":
+        yield JsonProgress()
+    elif mode == "none":
+        yield lambda stage, fraction: None
+    else:
+        with BarProgress(description) as bar:
+            yield bar

@@ -1,0 +1,142 @@
+"""Reading images with SimpleITK and writing arrays back in the input's exact geometry.
+
+A `Volume` keeps the voxel array in numpy order ``(C, *spatial)`` = ``(C, z, y, x)`` for 3D and the
+SimpleITK image of the first channel as the geometry reference, so every output (maps, masks,
+segmentations) can be written with the input's size, spacing, origin and direction.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from ..errors import InputError
+from .atomic import atomic_path
+
+PathLike = str | os.PathLike
+_IMAGE_2D_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
+
+
+@dataclass
+class Volume:
+    """An image as float32 ``array`` (C, *spatial) plus the SimpleITK ``reference`` holding its geometry."""
+
+    array: np.ndarray
+    reference: sitk.Image
+    paths: list[str] = field(default_factory=list)
+
+    @property
+    def spatial_shape(self) -> tuple[int, ...]:
+        return tuple(self.array.shape[1:])
+
+    @property
+    def spatial_dims(self) -> int:
+        return self.array.ndim - 1
+
+    @property
+    def channels(self) -> int:
+        return self.array.shape[0]
+
+    @property
+    def spacing(self) -> tuple[float, ...]:
+        """Voxel spacing in array axis order (z, y, x)."""
+        return tuple(reversed(self.reference.GetSpacing()))
+
+
+def _read_one(path: PathLike) -> sitk.Image:
+    source = Path(path)
+    if not source.exists():
+        raise InputError(f"image not found: {source} — check the path")
+    try:
+        if source.is_dir():
+            reader = sitk.ImageSeriesReader()
+            series = reader.GetGDCMSeriesIDs(str(source))
+            if not series:
+                raise InputError(f"{source} is a folder without a DICOM series — pass an image file or a DICOM folder")
+            reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(source), series[0]))
+            return reader.Execute()
+        return sitk.ReadImage(str(source))
+    except RuntimeError as error:
+        first_line = str(error).strip().splitlines()[-1] if str(error).strip() else "unknown error"
+        raise InputError(
+            f"cannot read image {source} ({first_line}) — use NIfTI, NRRD, MHA, a DICOM series folder or PNG/JPEG"
+        ) from None
+
+
+def _channels_of(image: sitk.Image) -> tuple[np.ndarray, sitk.Image]:
+    """Split an image into a (C, *spatial) array and a scalar geometry reference."""
+    components = image.GetNumberOfComponentsPerPixel()
+    if image.GetDimension() == 4:
+        size = list(image.GetSize())
+        channels = size[3]
+        size[3] = 0
+        parts = [sitk.Extract(image, size, [0, 0, 0, index]) for index in range(channels)]
+        return np.stack([sitk.GetArrayFromImage(p) for p in parts]).astype(np.float32), parts[0]
+    array = sitk.GetArrayFromImage(image).astype(np.float32)
+    if components > 1:
+        reference = sitk.VectorIndexSelectionCast(image, 0)
+        return np.moveaxis(array, -1, 0), reference
+    return array[None], image
+
+
+def read_image(paths: PathLike | Sequence[PathLike]) -> Volume:
+    """Read an image (or one file per channel) into a `Volume`.
+
+    Args:
+        paths: a file SimpleITK reads (NIfTI, NRRD, MHA, PNG/JPEG ...), a DICOM series folder, or a list of
+            such files with the same geometry, one per channel (e.g. T1, T1c, T2, FLAIR). 4D files and vector
+            images (RGB) become channels.
+
+    Returns:
+        A `Volume` with a float32 array (C, *spatial). 2D images are 2D (no singleton axis).
+    """
+    items = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
+    if not items:
+        raise InputError("no image given — pass at least one image path")
+    arrays, reference = [], None
+    for item in items:
+        image = _read_one(item)
+        if Path(item).suffix.lower() in _IMAGE_2D_SUFFIXES and image.GetDimension() == 3 and image.GetSize()[2] == 1:
+            image = image[:, :, 0]
+        array, geometry = _channels_of(image)
+        if reference is None:
+            reference = geometry
+        elif geometry.GetSize() != reference.GetSize():
+            raise InputError(
+                f"channel file {item} has size {geometry.GetSize()} but the first has {reference.GetSize()} — "
+                "resample the sequences to one grid first"
+            )
+        arrays.append(array)
+    array = np.concatenate(arrays, axis=0)
+    if not np.isfinite(array).all():
+        bad = int((~np.isfinite(array)).sum())
+        raise InputError(f"image has {bad} NaN/inf voxels — replace them (e.g. with 0) before explaining")
+    return Volume(array=array, reference=reference, paths=[str(p) for p in items])
+
+
+def image_like(array: np.ndarray, reference: Volume | sitk.Image) -> sitk.Image:
+    """A SimpleITK image holding ``array`` ((*spatial) or (C, *spatial)) with the reference's geometry."""
+    geometry = reference.reference if isinstance(reference, Volume) else reference
+    spatial = tuple(reversed(geometry.GetSize()))
+    data = np.asarray(array)
+    if data.shape == spatial:
+        image = sitk.GetImageFromArray(data)
+    elif data.ndim == len(spatial) + 1 and data.shape[1:] == spatial:
+        image = sitk.GetImageFromArray(np.moveaxis(data, 0, -1), isVector=True)
+    else:
+        raise ValueError(f"array of shape {data.shape} does not fit the reference grid {spatial}")
+    image.CopyInformation(geometry)
+    return image
+
+
+def write_image(array: np.ndarray, reference: Volume | sitk.Image, path: PathLike) -> Path:
+    """Write ``array`` in the reference's exact geometry (size, spacing, origin, direction), atomically."""
+    image = image_like(array, reference)
+    with atomic_path(path) as temp:
+        sitk.WriteImage(image, str(temp), useCompression=True)
+    return Path(path)

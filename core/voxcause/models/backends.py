@@ -1,0 +1,185 @@
+"""Turning a model file or folder into a callable: TorchScript, torch.export, ONNX, MONAI bundles, cards.
+
+Each loader returns ``(callable, eager_network_or_None)``. The callable maps a (B, C, *spatial) float tensor
+to the model's raw output (a tensor, a tuple or a dict of tensors). Only eager networks (a card naming a
+network, or a MONAI bundle) expose named layers for the gradient methods.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import InputError
+from .card import ModelCard
+
+RawModel = Callable[[torch.Tensor], Any]
+
+
+def _short(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0][:200] if text else type(error).__name__
+
+
+def load_torchscript(path: Path, device: str) -> torch.nn.Module:
+    try:
+        return torch.jit.load(str(path), map_location=device).eval()
+    except (RuntimeError, ValueError) as error:
+        raise InputError(
+            f"model {path} does not load as TorchScript ({_short(error)}) — save it with torch.jit.script/trace, "
+            "or write a model card naming the network class and its state dict"
+        ) from None
+
+
+def load_exported(path: Path, device: str) -> torch.nn.Module:
+    try:
+        program = torch.export.load(str(path))
+    except Exception as error:  # torch.export raises many types for a bad archive
+        raise InputError(f"model {path} does not load as a torch.export program ({_short(error)}) — re-export it") from None
+    return program.module().to(device)
+
+
+class OnnxModel:
+    """An onnxruntime session called like a torch module (no gradients)."""
+
+    def __init__(self, path: Path, device: str) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise InputError("ONNX models need onnxruntime — pip install 'voxcause[onnx]'") from None
+        options = ort.SessionOptions()
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device.startswith("cuda") else ["CPUExecutionProvider"]
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=providers)
+        except Exception as error:  # onnxruntime raises its own exception classes
+            raise InputError(f"model {path} does not load as ONNX ({_short(error)}) — check the file") from None
+        first = self.session.get_inputs()[0]
+        self.input_name = first.name
+        self.input_shape = list(first.shape)
+        self.output_names = [output.name for output in self.session.get_outputs()]
+        self.fixed_batch = isinstance(self.input_shape[0], int) and self.input_shape[0] == 1
+        self.device = device
+
+    def __call__(self, tensor: torch.Tensor) -> Any:
+        array = tensor.detach().float().cpu().numpy()
+        batches = [array[i : i + 1] for i in range(len(array))] if self.fixed_batch else [array]
+        results = [self.session.run(self.output_names, {self.input_name: part}) for part in batches]
+        outputs = [torch.from_numpy(np.concatenate([r[i] for r in results])).to(tensor.device)
+                   for i in range(len(self.output_names))]
+        if len(outputs) == 1:
+            return outputs[0]
+        return dict(zip(self.output_names, outputs, strict=True))
+
+
+def instantiate(spec: dict) -> torch.nn.Module:
+    """Build ``{"_target_": "package.Class", **kwargs}`` (the MONAI bundle convention, without references)."""
+    if "_target_" not in spec:
+        raise InputError("the card's 'network' has no '_target_' — name the class, e.g. monai.networks.nets.DenseNet121")
+    target = spec["_target_"]
+    module_name, _, class_name = target.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError, ValueError):
+        raise InputError(f"network class {target} cannot be imported — install its package (e.g. monai)") from None
+    kwargs = {key: (instantiate(value) if isinstance(value, dict) and "_target_" in value else value)
+              for key, value in spec.items() if key != "_target_"}
+    try:
+        return cls(**kwargs)
+    except TypeError as error:
+        raise InputError(f"cannot build {target}: {_short(error)} — fix the card's network arguments") from None
+
+
+def load_state(network: torch.nn.Module, weights: Path, device: str) -> torch.nn.Module:
+    try:
+        state = torch.load(str(weights), map_location=device, weights_only=True)
+    except (OSError, RuntimeError, ValueError) as error:
+        raise InputError(f"weights {weights} do not load ({_short(error)}) — check the 'weights' path") from None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    try:
+        network.load_state_dict(state)
+    except RuntimeError as error:
+        raise InputError(f"weights {weights} do not fit the network ({_short(error)}) — check the card's network") from None
+    return network.to(device).eval()
+
+
+def load_file(path: Path, device: str) -> tuple[RawModel, torch.nn.Module | None]:
+    """Load a bare model file by its suffix."""
+    if not path.exists():
+        raise InputError(f"model not found: {path} — check the --model path")
+    suffix = path.suffix.lower()
+    if suffix == ".onnx":
+        return OnnxModel(path, device), None
+    if suffix == ".pt2":
+        module = load_exported(path, device)
+        return module, None
+    if suffix in (".ts", ".pt", ".pth", ".jit"):
+        module = load_torchscript(path, device)
+        return module, None
+    raise InputError(
+        f"unknown model format {path.name} — use .ts/.pt (TorchScript), .pt2, .onnx, a MONAI bundle folder or a card"
+    )
+
+
+def load_from_card(card: ModelCard, device: str) -> tuple[RawModel, torch.nn.Module | None]:
+    """Load what a card names: a model file, or a network plus its state dict."""
+    if card.model is not None:
+        return load_file(card.model, device)
+    network = instantiate(dict(card.network or {}))
+    if card.weights is None:
+        raise InputError(f"card {card.source} names a network but no 'weights' — add the state-dict file")
+    network = load_state(network, card.weights, device)
+    return network, network
+
+
+def card_from_bundle(folder: Path) -> tuple[ModelCard, RawModel, torch.nn.Module | None]:
+    """Read a MONAI bundle: configs/metadata.json, the inference config's ``network_def``, models/model.pt."""
+    metadata_path = folder / "configs" / "metadata.json"
+    if not metadata_path.exists():
+        raise InputError(f"{folder} is a folder but not a MONAI bundle (no configs/metadata.json) — pass a model file")
+    metadata = json.loads(metadata_path.read_text())
+    data_format = metadata.get("network_data_format", {})
+    inputs = data_format.get("inputs", {}).get("image", {})
+    outputs = data_format.get("outputs", {}).get("pred", {})
+    channel_def = outputs.get("channel_def") or {}
+    labels = tuple(channel_def[k] for k in sorted(channel_def, key=int)) if channel_def else None
+    spatial = inputs.get("spatial_shape")
+    spatial_size = tuple(int(s) for s in spatial) if spatial and all(isinstance(s, int) for s in spatial) else None
+    task = "segmentation" if len(outputs.get("shape", [])) > 2 else ("classification" if outputs.get("shape") else None)
+    card = ModelCard(
+        name=str(metadata.get("name", folder.name)), task=task, labels=labels,
+        channels=int(inputs["num_channels"]) if "num_channels" in inputs else None,
+        spatial_size=spatial_size, source=folder.resolve(),
+    )
+    return card, *_bundle_network(folder)
+
+
+def _bundle_network(folder: Path) -> tuple[RawModel, torch.nn.Module | None]:
+    config = next((folder / "configs" / name for name in ("inference.json", "inference.yaml", "inference.yml")
+                   if (folder / "configs" / name).exists()), None)
+    weights = folder / "models" / "model.pt"
+    if config is not None and weights.exists():
+        try:
+            from monai.bundle import ConfigParser
+        except ImportError:
+            raise InputError("MONAI bundles need monai — pip install 'voxcause[monai]'") from None
+        parser = ConfigParser()
+        parser.read_config(str(config))
+        try:
+            network = parser.get_parsed_content("network_def")
+        except Exception as error:  # MONAI's parser raises many kinds
+            raise InputError(f"bundle {folder}: cannot build network_def ({_short(error)})") from None
+        network = load_state(network, weights, "cpu")
+        return network, network
+    scripted = folder / "models" / "model.ts"
+    if scripted.exists():
+        module = load_torchscript(scripted, "cpu")
+        return module, None
+    raise InputError(f"bundle {folder} has neither configs/inference.json + models/model.pt nor models/model.ts")

@@ -1,0 +1,129 @@
+"""Model cards: what a model expects and what its outputs mean.
+
+A card is a JSON or YAML file beside the weights. It names the model (a file, or a network ``_target_`` plus
+a state dict) and says what the bare file cannot: the task, the label names, the input channels, the grid
+(``spatial_size``), the intensity normalisation and the output activation. Paths inside a card are relative
+to the card's folder. Bare model files get the defaults of DESIGN.md (task from the output rank, no
+normalisation, the image's own grid, softmax for C>1 and sigmoid for C=1).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import InputError
+
+TASKS = ("classification", "segmentation")
+ACTIVATIONS = ("softmax", "sigmoid", "none")
+RESIZE_MODES = ("resize", "crop_pad")
+
+
+@dataclass(frozen=True)
+class HeadCard:
+    """What one output head means (models with several outputs have one per head)."""
+
+    task: str | None = None
+    labels: tuple[str, ...] | None = None
+    activation: str | None = None
+    threshold: float = 0.5
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """Everything voxcause needs to know about a model besides its weights."""
+
+    name: str = "model"
+    task: str | None = None
+    labels: tuple[str, ...] | None = None
+    channels: tuple[str, ...] | int | None = None
+    spatial_size: tuple[int, ...] | None = None
+    normalize: Any = None
+    activation: str | None = None
+    resize: str = "resize"
+    threshold: float = 0.5
+    output: str | int | None = None
+    heads: dict[str, HeadCard] = field(default_factory=dict)
+    model: Path | None = None
+    network: dict | None = None
+    weights: Path | None = None
+    description: str = ""
+    source: Path | None = None
+
+    @property
+    def channel_count(self) -> int | None:
+        if self.channels is None:
+            return None
+        return self.channels if isinstance(self.channels, int) else len(self.channels)
+
+    def with_overrides(self, **overrides: Any) -> ModelCard:
+        """A copy with the non-None keyword values replacing the card's (command-line flags win)."""
+        values = {key: value for key, value in overrides.items() if value is not None}
+        if "labels" in values:
+            values["labels"] = tuple(values["labels"])
+        if "spatial_size" in values:
+            values["spatial_size"] = tuple(int(v) for v in values["spatial_size"])
+        card = replace(self, **values)
+        card.validate()
+        return card
+
+    def validate(self) -> None:
+        where = f" in {self.source}" if self.source else ""
+        if self.task is not None and self.task not in TASKS:
+            raise InputError(f"unknown task {self.task!r}{where} — use 'classification' or 'segmentation'")
+        if self.activation is not None and self.activation not in ACTIVATIONS:
+            raise InputError(f"unknown activation {self.activation!r}{where} — use softmax, sigmoid or none")
+        if self.resize not in RESIZE_MODES:
+            raise InputError(f"unknown resize mode {self.resize!r}{where} — use 'resize' or 'crop_pad'")
+
+
+def _relative(folder: Path, value: Any) -> Path | None:
+    return None if value in (None, "") else (folder / str(value)).resolve()
+
+
+def read_card(path: str | Path) -> ModelCard:
+    """Parse a model card file (JSON or YAML) into a validated `ModelCard`."""
+    source = Path(path)
+    try:
+        text = source.read_text()
+        data = json.loads(text) if source.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (OSError, ValueError, yaml.YAMLError) as error:
+        raise InputError(f"cannot read model card {source}: {error} — check the JSON/YAML syntax") from None
+    if not isinstance(data, dict):
+        raise InputError(f"model card {source} is not a mapping — write 'key: value' fields (see README)")
+    if not any(key in data for key in ("model", "network")):
+        raise InputError(f"model card {source} names no model — add 'model: FILE' or 'network' + 'weights'")
+    channels = data.get("channels")
+    heads = {
+        str(name): HeadCard(
+            task=spec.get("task"),
+            labels=tuple(spec["labels"]) if spec.get("labels") else None,
+            activation=spec.get("activation"),
+            threshold=float(spec.get("threshold", 0.5)),
+        )
+        for name, spec in (data.get("outputs") or {}).items()
+    }
+    card = ModelCard(
+        name=str(data.get("name", source.stem)),
+        task=data.get("task"),
+        labels=tuple(data["labels"]) if data.get("labels") else None,
+        channels=channels if isinstance(channels, int) or channels is None else tuple(channels),
+        spatial_size=tuple(int(v) for v in data["spatial_size"]) if data.get("spatial_size") else None,
+        normalize=data.get("normalize"),
+        activation=data.get("activation"),
+        resize=data.get("resize", "resize"),
+        threshold=float(data.get("threshold", 0.5)),
+        output=data.get("output"),
+        heads=heads,
+        model=_relative(source.parent, data.get("model")),
+        network=data.get("network"),
+        weights=_relative(source.parent, data.get("weights")),
+        description=str(data.get("description", "")),
+        source=source.resolve(),
+    )
+    card.validate()
+    return card

@@ -1,0 +1,66 @@
+"""Writing an explanation folder: map.nii.gz, explanation.seg.nrrd, summary.json, overview.png.
+
+Everything is written into a staging folder first and moved into place at the end, so a failing run leaves
+no half-written result.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .explanation import Explanation, dumps
+from .io import atomic_directory, write_image, write_segmentation
+from .levels import heat_colour, responsibility_levels
+from .render import render_overview
+
+MASK_STYLE = {
+    "sufficient": ("sufficient explanation", (0.0, 0.85, 1.0)),
+    "contrastive": ("contrastive explanation", (0.85, 0.0, 0.85)),
+    "target_region": ("target region", (0.2, 0.9, 0.2)),
+}
+LEVELS = 5
+
+
+def explanation_segments(explanation: Explanation) -> list:
+    """Named, coloured segments: the explanations, then the responsibility levels (disjoint bands)."""
+    segments = []
+    for key, mask in explanation.masks.items():
+        if key.startswith("multiple_"):
+            name, colour = f"explanation {key.split('_')[1]}", (0.3, 0.5, 1.0)
+        else:
+            name, colour = MASK_STYLE.get(key, (key.replace("_", " "), (0.6, 0.6, 0.6)))
+        if mask.any():
+            segments.append((name, mask, colour))
+    bands = responsibility_levels(explanation.map, LEVELS)
+    for level in range(1, LEVELS + 1):
+        band = bands == level
+        if band.any():
+            segments.append((f"responsibility level {level}", band, heat_colour(level, LEVELS)))
+    return segments
+
+
+def overview_lines(explanation: Explanation) -> list[str]:
+    stats = explanation.stats
+    lines = [f"target {explanation.target['label']!r}  score {explanation.score:.3f}  method {explanation.method}",
+             f"forward passes {stats.get('forward_passes', 0)}  time {stats.get('seconds', 0):.1f} s  "
+             f"device {stats.get('device', 'cpu')}"]
+    sufficient = explanation.details.get("sufficient")
+    if isinstance(sufficient, dict) and sufficient.get("voxels"):
+        lines.append(f"sufficient explanation {sufficient['voxels']} voxels "
+                     f"({100 * sufficient['fraction']:.2f}% of the searched box), score {sufficient['score']:.3f}")
+    return lines
+
+
+def save_explanation(explanation: Explanation, out_dir: str | Path) -> Path:
+    """Write the four result files of DESIGN.md into ``out_dir``, atomically."""
+    volume = explanation.volume
+    with atomic_directory(out_dir) as staging:
+        write_image(explanation.map, volume, staging / "map.nii.gz")
+        segments = explanation_segments(explanation)
+        if segments:
+            write_segmentation(staging / "explanation.seg.nrrd", segments, volume)
+        (staging / "summary.json").write_text(dumps(explanation.summary()))
+        render_overview(staging / "overview.png", volume.array[0], explanation.map, masks=explanation.masks,
+                        spacing=volume.spacing, title=f"voxcause {explanation.method}: why '{explanation.target['label']}'",
+                        lines=overview_lines(explanation))
+    return Path(out_dir)

@@ -1,0 +1,162 @@
+"""What is explained: a class of a classifier, or a class inside a region of a segmenter.
+
+A target turns the model's probabilities for a batch of (perturbed) inputs into
+
+* ``score`` — the number reported and plotted (class probability, or the mean class probability inside the
+  region), and
+* ``passes`` — whether the decision still holds, the yes/no question causal responsibility is built on.
+
+For a single sigmoid logit the decision is ``sigmoid >= threshold`` (positive) or ``< threshold``
+(negative) — never a softmax over one logit, which would make every mutant pass. For a segmenter the region
+is fixed (it does not move with the interventions) and the decision holds while the mean target probability
+inside it keeps at least ``pass_fraction`` of its value on the unperturbed input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .errors import InputError
+
+
+@dataclass
+class ClassTarget:
+    """Class ``index`` of a classifier; ``single_logit`` for a one-output sigmoid model (index 1 = positive)."""
+
+    index: int
+    label: str
+    threshold: float = 0.5
+    single_logit: bool = False
+    multi_label: bool = False
+
+    def _probability(self, probs: torch.Tensor) -> torch.Tensor:
+        if self.single_logit:
+            positive = probs[:, 0]
+            return positive if self.index == 1 else 1.0 - positive
+        return probs[:, self.index]
+
+    def score(self, probs: torch.Tensor) -> torch.Tensor:
+        """(B, K) probabilities -> (B,) probability of the target class."""
+        return self._probability(probs)
+
+    def passes(self, probs: torch.Tensor) -> torch.Tensor:
+        """(B, K) -> (B,) bool: is the target class still the model's decision?"""
+        if self.single_logit:
+            positive = probs[:, 0] >= self.threshold
+            return positive if self.index == 1 else ~positive
+        if self.multi_label:
+            return probs[:, self.index] >= self.threshold
+        return probs.argmax(dim=1) == self.index
+
+    def logit_score(self, raw: torch.Tensor) -> torch.Tensor:
+        """(B, K) logits -> (B,) the logit gradient methods differentiate."""
+        if self.single_logit:
+            return raw[:, 0] if self.index == 1 else -raw[:, 0]
+        return raw[:, self.index]
+
+    def describe(self) -> dict:
+        return {"index": self.index, "label": self.label, "kind": "class"}
+
+
+@dataclass
+class RegionTarget:
+    """Class ``index`` of a segmenter inside a fixed ``region`` (bool, (*S_model))."""
+
+    index: int
+    label: str
+    region: torch.Tensor
+    single_logit: bool = False
+    pass_fraction: float = 0.5
+    reference_score: float = field(default=1.0)
+
+    def _class_probability(self, probs: torch.Tensor) -> torch.Tensor:
+        if self.single_logit:
+            return probs[:, 0] if self.index == 1 else 1.0 - probs[:, 0]
+        return probs[:, self.index]
+
+    def score(self, probs: torch.Tensor) -> torch.Tensor:
+        """(B, K, *S) -> (B,) mean target probability inside the region."""
+        region = self.region.to(probs.device)
+        values = self._class_probability(probs)
+        return (values * region).flatten(1).sum(1) / region.sum().clamp(min=1)
+
+    def passes(self, probs: torch.Tensor) -> torch.Tensor:
+        return self.score(probs) >= self.pass_fraction * self.reference_score
+
+    def logit_score(self, raw: torch.Tensor) -> torch.Tensor:
+        """Seg-Grad-CAM's score: the sum of the class logits over the region."""
+        region = self.region.to(raw.device)
+        logits = raw[:, 0] if self.single_logit else raw[:, self.index]
+        if self.single_logit and self.index == 0:
+            logits = -logits
+        return (logits * region).flatten(1).sum(1)
+
+    def describe(self) -> dict:
+        return {"index": self.index, "label": self.label, "kind": "region",
+                "region_voxels": int(self.region.sum()), "pass_fraction": self.pass_fraction}
+
+
+Target = ClassTarget | RegionTarget
+
+
+def _index_of(target: int | str | None, labels: tuple[str, ...]) -> int | None:
+    if target is None:
+        return None
+    if isinstance(target, int | np.integer) or (isinstance(target, str) and target.lstrip("-").isdigit()):
+        index = int(target)
+        if not 0 <= index < len(labels):
+            raise InputError(f"target {index} is out of range: the model has {len(labels)} classes "
+                             f"(0..{len(labels) - 1}: {', '.join(labels)}) — pass one of them to --target")
+        return index
+    lowered = [label.lower() for label in labels]
+    if str(target).lower() not in lowered:
+        raise InputError(f"unknown label {target!r}: the model's labels are {', '.join(labels)} — pass one to --target")
+    return lowered.index(str(target).lower())
+
+
+def resolve_target(model, inputs: torch.Tensor, target: int | str | None = None, region: torch.Tensor | None = None,
+                   *, pass_fraction: float = 0.5) -> Target:
+    """Decide what to explain from one forward pass on the unperturbed ``inputs`` (1, C, *S).
+
+    Classification: ``target`` (label name or index), default the predicted class. Segmentation: default the
+    largest predicted foreground class; ``region`` (bool, model grid) defaults to that class's predicted region.
+    """
+    probs = model.predict(inputs)
+    task = model.infer_task(probs)
+    channels = probs.shape[1]
+    labels = model.labels_for(channels)
+    single = channels == 1
+    if task == "classification":
+        if probs.ndim != 2:
+            raise InputError(f"model output {tuple(probs.shape)} is not (N, C) — set task: segmentation in the card")
+        index = _index_of(target, labels)
+        if index is None:
+            index = int(probs[0, 0] >= model.threshold) if single else int(probs[0].argmax())
+        multi_label = model.activation == "sigmoid" and not single
+        return ClassTarget(index, labels[index], model.threshold, single_logit=single, multi_label=multi_label)
+
+    if probs.ndim < 3:
+        raise InputError(f"model output {tuple(probs.shape)} has no spatial axes — set task: classification")
+    label_map = (probs[0, 0] >= model.threshold).long() if single else probs[0].argmax(0)
+    index = _index_of(target, labels)
+    if index is None:
+        counts = torch.bincount(label_map.flatten(), minlength=max(channels, 2))
+        counts[0] = 0
+        if int(counts.max()) == 0:
+            raise InputError("the segmenter predicts no foreground on this image — pass --target and --region")
+        index = int(counts.argmax())
+    if region is None:
+        region = label_map == index
+        if not region.any():
+            raise InputError(f"the model predicts no '{labels[index]}' voxels — pass --region MASK or another --target")
+    region = region.to(probs.device).bool()
+    if not region.any():
+        raise InputError("the target region is empty — pass a mask with at least one voxel inside the image")
+    if bool(region.all()):
+        raise InputError("the target region covers the whole image — pass a smaller --region mask")
+    made = RegionTarget(index, labels[index], region, single_logit=single, pass_fraction=pass_fraction)
+    made.reference_score = float(made.score(probs)[0])
+    return made
