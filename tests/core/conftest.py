@@ -2,21 +2,8 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
-import SimpleITK as sitk
 import torch
-
-
-def write_nifti(array: np.ndarray, path, *, spacing=(1.0, 1.0, 1.0), direction=None, origin=None) -> str:
-    image = sitk.GetImageFromArray(array.astype(np.float32))
-    image.SetSpacing(spacing)
-    if direction is not None:
-        image.SetDirection(direction)
-    if origin is not None:
-        image.SetOrigin(origin)
-    sitk.WriteImage(image, str(path))
-    return str(path)
 
 
 @pytest.fixture(autouse=True)

@@ -42,7 +42,7 @@ def load_exported(path: Path, device: str) -> torch.nn.Module:
         program = torch.export.load(str(path))
     except Exception as error:  # torch.export raises many types for a bad archive
         raise InputError(f"model {path} does not load as a torch.export program ({_short(error)}) — re-export it") from None
-    return program.module().to(device)
+    return program.module().to(device)  # exported modules are already in inference form (no .eval())
 
 
 class OnnxModel:

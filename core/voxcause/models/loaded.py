@@ -37,6 +37,7 @@ class LoadedModel:
         self.backward_passes = 0
         self.forward_seconds = 0.0
         self._head_names: list[str] | None = None
+        self._one_at_a_time = False
 
     # ---- image <-> model grid -------------------------------------------------------------------
     def check_volume(self, volume: Volume) -> None:
@@ -108,20 +109,38 @@ class LoadedModel:
         return self.card.heads.get(str(choice))
 
     def forward_raw(self, inputs: torch.Tensor) -> torch.Tensor:
-        """Raw output (logits) of the chosen head for a (B, C, *S) batch; differentiable for eager networks."""
+        """Raw output (logits) of the chosen head for a (B, C, *S) batch; differentiable for eager networks.
+
+        Models exported with a fixed batch of 1 (common for torch.export and ONNX files) are detected on the
+        first batched call and then fed one sample at a time.
+        """
         start = time.perf_counter()
+        if self._one_at_a_time and inputs.shape[0] > 1:
+            head = torch.cat([self._call(inputs[i : i + 1]) for i in range(inputs.shape[0])])
+        else:
+            try:
+                head = self._call(inputs)
+            except (RuntimeError, AssertionError):
+                if inputs.shape[0] == 1:
+                    raise
+                self._one_at_a_time = True
+                head = torch.cat([self._call(inputs[i : i + 1]) for i in range(inputs.shape[0])])
+        self.forward_passes += int(inputs.shape[0])
+        self.forward_seconds += time.perf_counter() - start
+        return head
+
+    def _call(self, inputs: torch.Tensor) -> torch.Tensor:
         try:
             output = self.raw(inputs)
-        except RuntimeError as error:
+        except (RuntimeError, AssertionError) as error:
+            if inputs.shape[0] > 1:
+                raise
             lines = [line for line in str(error).strip().splitlines() if line.strip()]
             raise InputError(
                 f"model failed on input of shape {tuple(inputs.shape)} ({lines[-1][:160] if lines else 'error'}) — "
                 "check the channels, dimension and spatial size it expects (--spatial-size, model card)"
             ) from None
-        head = self._select_head(output)
-        self.forward_passes += int(inputs.shape[0])
-        self.forward_seconds += time.perf_counter() - start
-        return head
+        return self._select_head(output)
 
     @property
     def activation(self) -> str | None:
@@ -211,8 +230,8 @@ def load_model(
     else:
         raw, network = load_file(source, device)
         card = ModelCard(name=source.stem, source=source.resolve())
-    if isinstance(raw, torch.nn.Module):
-        raw = raw.to(device).eval()
+    if network is not None:
+        raw = network.to(device).eval()
     if isinstance(channels, Sequence) and not isinstance(channels, str):
         channels = tuple(channels)
     card = card.with_overrides(task=task, labels=labels, channels=channels, spatial_size=spatial_size,

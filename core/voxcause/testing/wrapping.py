@@ -23,3 +23,16 @@ def volume_of(array: np.ndarray, spacing: Sequence[float] | None = None) -> Volu
 def loaded(network: torch.nn.Module, *, batch_size: int = 16, **card) -> LoadedModel:
     """A `LoadedModel` around an eager network, with card fields given as keywords."""
     return LoadedModel(network.eval(), ModelCard(**card), network=network, device="cpu", batch_size=batch_size)
+
+
+def write_nifti(array: np.ndarray, path, *, spacing: Sequence[float] = (1.0, 1.0, 1.0),
+                direction: Sequence[float] | None = None, origin: Sequence[float] | None = None) -> str:
+    """Write a (*S) array as NIfTI with SimpleITK geometry (spacing/origin/direction in x, y, z order)."""
+    image = sitk.GetImageFromArray(np.asarray(array, np.float32))
+    image.SetSpacing(tuple(spacing))
+    if direction is not None:
+        image.SetDirection(tuple(direction))
+    if origin is not None:
+        image.SetOrigin(tuple(origin))
+    sitk.WriteImage(image, str(path))
+    return str(path)
