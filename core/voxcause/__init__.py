@@ -17,8 +17,25 @@ from .io import Volume, read_image, write_image, write_segmentation
 from .models import LoadedModel, ModelCard, load_model
 from .targets import ClassTarget, RegionTarget, resolve_target
 
+
+
+def __getattr__(name: str):
+    """`counterfactual` and `make_findings` load on first use (they bring OpenCV and the atlas code)."""
+    if name == "counterfactual":
+        from .counterfactual import counterfactual
+
+        return counterfactual
+    if name == "make_findings":
+        from .findings import make_findings
+
+        return make_findings
+    raise AttributeError(f"module 'voxcause' has no attribute {name!r}")
+
+
 __all__ = [
-    "Attribution", "CausalResponsibility", "ClassTarget", "Explanation", "InputError", "LoadedModel", "ModelCard",
+    "Attribution",
+    "counterfactual",
+    "make_findings", "CausalResponsibility", "ClassTarget", "Explanation", "InputError", "LoadedModel", "ModelCard",
     "RegionTarget", "Volume", "__version__", "explain", "load_model", "read_image", "resolve_target",
     "write_image", "write_segmentation",
 ]

@@ -43,8 +43,10 @@ def _region_mask(region: Any, volume: Volume) -> np.ndarray | None:
 
         mask = read_mask_like(region, volume)
     if mask.shape != volume.spatial_shape:
-        raise InputError(f"region mask shape {mask.shape} differs from the image {volume.spatial_shape} — "
-                         "pass a mask on the image's grid")
+        raise InputError(
+            f"region mask shape {mask.shape} differs from the image {volume.spatial_shape} — "
+            "pass a mask on the image's grid"
+        )
     if not mask.any():
         raise InputError("the region mask is empty — pass a mask with at least one voxel inside the image")
     if mask.all():
@@ -119,31 +121,58 @@ def explain(
         extra.setdefault("occlusion", "context")
     unknown = sorted(set(extra) - set(accepted))
     if unknown:
-        raise InputError(f"method {method!r} has no option(s) {', '.join(unknown)} — "
-                         f"its options are {', '.join(p for p in accepted if p not in ('self', 'model'))}")
+        raise InputError(
+            f"method {method!r} has no option(s) {', '.join(unknown)} — "
+            f"its options are {', '.join(p for p in accepted if p not in ('self', 'model'))}"
+        )
     explainer = cls(loaded, **extra)
     attribution = explainer.attribute(inputs, target=resolved, progress=progress)
 
     image_map = loaded.to_image_space(attribution.map, volume).astype(np.float32)
-    masks = {name: loaded.to_image_space(mask.float(), volume, order=0) > 0.5 for name, mask in attribution.masks.items()}
+    masks = {
+        name: loaded.to_image_space(mask.float(), volume, order=0) > 0.5 for name, mask in attribution.masks.items()
+    }
     if region_image is not None or hasattr(resolved, "region"):
-        masks.setdefault("target_region", region_image if region_image is not None
-                         else loaded.to_image_space(resolved.region.float(), volume, order=0) > 0.5)
+        masks.setdefault(
+            "target_region",
+            region_image
+            if region_image is not None
+            else loaded.to_image_space(resolved.region.float(), volume, order=0) > 0.5,
+        )
     stats = dict(attribution.stats)
-    stats.update({
-        "forward_passes": loaded.forward_passes - passes_before,
-        "backward_passes": stats.get("backward_passes", 0),
-        "seconds": time.perf_counter() - started,
-        "device": device,
-        "model_grid": list(inputs.shape[2:]),
-    })
+    stats.update(
+        {
+            "forward_passes": loaded.forward_passes - passes_before,
+            "backward_passes": stats.get("backward_passes", 0),
+            "seconds": time.perf_counter() - started,
+            "device": device,
+            "model_grid": list(inputs.shape[2:]),
+        }
+    )
     params = explainer.params() if hasattr(explainer, "params") else dict(extra)
     params["seed"] = seed
+    predicted_labels = None
+    if probs.ndim > 2:
+        label_map = probs[0].argmax(0) if probs.shape[1] > 1 else (probs[0, 0] >= loaded.threshold).long()
+        predicted_labels = np.rint(loaded.to_image_space(label_map.float(), volume, order=0)).astype(np.uint8)
     return Explanation(
-        map=image_map, masks=masks, target=resolved.describe(), score=score, method=method, params=params,
-        stats=stats, details=attribution.details, volume=volume, prediction=prediction,
-        model={"name": loaded.card.name, "source": str(loaded.card.source) if loaded.card.source else None,
-               "task": loaded.infer_task(probs), "output": loaded.card.output},
+        predicted_labels=predicted_labels,
+        map=image_map,
+        masks=masks,
+        target=resolved.describe(),
+        score=score,
+        method=method,
+        params=params,
+        stats=stats,
+        details=attribution.details,
+        volume=volume,
+        prediction=prediction,
+        model={
+            "name": loaded.card.name,
+            "source": str(loaded.card.source) if loaded.card.source else None,
+            "task": loaded.infer_task(probs),
+            "output": loaded.card.output,
+        },
     )
 
 

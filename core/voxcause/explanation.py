@@ -55,27 +55,32 @@ class Explanation:
     volume: Volume
     model: dict[str, Any] = field(default_factory=dict)
     prediction: dict[str, Any] = field(default_factory=dict)
+    predicted_labels: np.ndarray | None = None  # segmenters: the model's label map on the image grid
 
     def summary(self) -> dict[str, Any]:
         """The ``summary.json`` content (DESIGN.md contract)."""
         from . import __version__
 
-        return _jsonable({
-            "method": self.method,
-            "target": self.target,
-            "score": self.score,
-            "prediction": self.prediction,
-            "forward_passes": self.stats.get("forward_passes", 0),
-            "backward_passes": self.stats.get("backward_passes", 0),
-            "seconds": self.stats.get("seconds", 0.0),
-            "device": self.stats.get("device", "cpu"),
-            "version": __version__,
-            "input": self.volume.paths,
-            "model": self.model,
-            "params": self.params,
-            "stats": self.stats,
-            **self.details,
-        })
+        return _jsonable(
+            {
+                "method": self.method,
+                "target": self.target,
+                "score": self.score,
+                "prediction": self.prediction,
+                "forward_passes": self.stats.get("forward_passes", 0),
+                "backward_passes": self.stats.get("backward_passes", 0),
+                "seconds": self.stats.get("seconds", 0.0),
+                "device": self.stats.get("device", "cpu"),
+                "version": __version__,
+                "input": self.volume.paths,
+                "images": self.volume.paths,
+                "model": self.model,
+                "params": self.params,
+                "warnings": self.stats.get("warnings", []),
+                "stats": self.stats,
+                **self.details,
+            }
+        )
 
     def save(self, out_dir: str | Path) -> Path:
         """Write map.nii.gz, explanation.seg.nrrd, summary.json and overview.png into ``out_dir`` atomically."""

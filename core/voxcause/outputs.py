@@ -1,4 +1,5 @@
-"""Writing an explanation folder: map.nii.gz, explanation.seg.nrrd, summary.json, overview.png.
+"""Writing an explanation folder: map.nii.gz, explanation.seg.nrrd, summary.json, overview.png (and, for
+segmenters, prediction.seg.nrrd: the model's own segmentation, to show beside the explanation).
 
 Everything is written into a staging folder first and moved into place at the end, so a failing run leaves
 no half-written result.
@@ -7,6 +8,8 @@ no half-written result.
 from __future__ import annotations
 
 from pathlib import Path
+
+import numpy as np
 
 from .explanation import Explanation, dumps
 from .io import atomic_directory, write_image, write_segmentation
@@ -41,14 +44,29 @@ def explanation_segments(explanation: Explanation) -> list:
 
 def overview_lines(explanation: Explanation) -> list[str]:
     stats = explanation.stats
-    lines = [f"target {explanation.target['label']!r}  score {explanation.score:.3f}  method {explanation.method}",
-             f"forward passes {stats.get('forward_passes', 0)}  time {stats.get('seconds', 0):.1f} s  "
-             f"device {stats.get('device', 'cpu')}"]
+    lines = [
+        f"target {explanation.target['label']!r}  score {explanation.score:.3f}  method {explanation.method}",
+        f"forward passes {stats.get('forward_passes', 0)}  time {stats.get('seconds', 0):.1f} s  "
+        f"device {stats.get('device', 'cpu')}",
+    ]
     sufficient = explanation.details.get("sufficient")
     if isinstance(sufficient, dict) and sufficient.get("voxels"):
-        lines.append(f"sufficient explanation {sufficient['voxels']} voxels "
-                     f"({100 * sufficient['fraction']:.2f}% of the searched box), score {sufficient['score']:.3f}")
+        lines.append(
+            f"sufficient explanation {sufficient['voxels']} voxels "
+            f"({100 * sufficient['fraction']:.2f}% of the searched box), score {sufficient['score']:.3f}"
+        )
     return lines
+
+
+def display_channel(array, values) -> int:
+    """The channel in which the most responsible voxels stand out most from the rest (e.g. T1c for an
+    enhancing tumour), so the overview shows what the model looked at."""
+    if array.shape[0] == 1 or not (values > 0).any():
+        return 0
+    top = values >= np.quantile(values[values > 0], 0.9)
+    rest = ~top
+    contrast = [abs(float(c[top].mean() - c[rest].mean())) / (float(c[rest].std()) or 1.0) for c in array]
+    return int(np.argmax(contrast))
 
 
 def save_explanation(explanation: Explanation, out_dir: str | Path) -> Path:
@@ -59,8 +77,24 @@ def save_explanation(explanation: Explanation, out_dir: str | Path) -> Path:
         segments = explanation_segments(explanation)
         if segments:
             write_segmentation(staging / "explanation.seg.nrrd", segments, volume)
+        if explanation.predicted_labels is not None:
+            labels = explanation.prediction.get("voxels_per_label", {})
+            names = list(labels) or [str(i) for i in range(int(explanation.predicted_labels.max()) + 1)]
+            predicted = [
+                (f"predicted {name}", explanation.predicted_labels == index, heat_colour(index, len(names)))
+                for index, name in enumerate(names)
+                if index > 0 and (explanation.predicted_labels == index).any()
+            ]
+            if predicted:
+                write_segmentation(staging / "prediction.seg.nrrd", predicted, volume)
         (staging / "summary.json").write_text(dumps(explanation.summary()))
-        render_overview(staging / "overview.png", volume.array[0], explanation.map, masks=explanation.masks,
-                        spacing=volume.spacing, title=f"voxcause {explanation.method}: why '{explanation.target['label']}'",
-                        lines=overview_lines(explanation))
+        render_overview(
+            staging / "overview.png",
+            volume.array[display_channel(volume.array, explanation.map)],
+            explanation.map,
+            masks=explanation.masks,
+            spacing=volume.spacing,
+            title=f"voxcause {explanation.method}: why '{explanation.target['label']}'",
+            lines=overview_lines(explanation),
+        )
     return Path(out_dir)

@@ -25,13 +25,23 @@ def _views(shape: tuple[int, ...], peak: tuple[int, ...], spacing: tuple[float, 
     """(title, index, aspect) for axial, coronal, sagittal views of a (z, y, x) array."""
     z, y, x = peak
     sz, sy, sx = spacing
-    return [("axial", (z, slice(None), slice(None)), sy / sx),
-            ("coronal", (slice(None), y, slice(None)), sz / sx),
-            ("sagittal", (slice(None), slice(None), x), sz / sy)]
+    return [
+        ("axial", (z, slice(None), slice(None)), sy / sx),
+        ("coronal", (slice(None), y, slice(None)), sz / sx),
+        ("sagittal", (slice(None), slice(None), x), sz / sy),
+    ]
 
 
-def render_overview(path: str | Path, image: np.ndarray, values: np.ndarray, *, masks: dict[str, np.ndarray],
-                    spacing: tuple[float, ...], title: str, lines: list[str]) -> Path:
+def render_overview(
+    path: str | Path,
+    image: np.ndarray,
+    values: np.ndarray,
+    *,
+    masks: dict[str, np.ndarray],
+    spacing: tuple[float, ...],
+    title: str,
+    lines: list[str],
+) -> Path:
     """Write a PNG: image (first channel) with the map overlaid and explanation contours, plus text lines.
 
     Args:
@@ -48,19 +58,19 @@ def render_overview(path: str | Path, image: np.ndarray, values: np.ndarray, *, 
     for axis, (name, index, aspect) in zip(axes[0], views, strict=True):
         axis.imshow(image[index], cmap="gray", vmin=low, vmax=high, origin="lower", aspect=aspect)
         overlay = np.ma.masked_less_equal(values[index], 0.05 * positive_peak)
-        shown = axis.imshow(overlay, cmap="hot", vmin=0, vmax=positive_peak, alpha=0.6, origin="lower",
-                            aspect=aspect)
+        shown = axis.imshow(overlay, cmap="hot", vmin=0, vmax=positive_peak, alpha=0.6, origin="lower", aspect=aspect)
         for mask_name, colour in CONTOURS.items():
             mask = masks.get(mask_name)
             if mask is not None and mask[index].any():
-                axis.contour(mask[index].astype(float), levels=[0.5], colors=colour, linewidths=1.2, origin="lower")
+                axis.contour(mask[index].astype(float), levels=[0.5], colors=colour, linewidths=1.2)
         axis.set_title(name, fontsize=10)
         axis.axis("off")
     figure.colorbar(shown, ax=axes[0].tolist(), fraction=0.02, pad=0.01, label="responsibility / attribution")
     legend = "  ".join(f"{colour}: {name.replace('_', ' ')}" for name, colour in CONTOURS.items() if name in masks)
     figure.suptitle(title, fontsize=12, fontweight="bold")
-    figure.text(0.01, 0.01, "\n".join(lines + ([legend] if legend else [])), fontsize=8.5, family="monospace",
-                va="bottom")
+    figure.text(
+        0.01, 0.01, "\n".join(lines + ([legend] if legend else [])), fontsize=8.5, family="monospace", va="bottom"
+    )
     figure.subplots_adjust(bottom=0.05 + 0.035 * (len(lines) + 1), top=0.86, left=0.01, right=0.9)
     with atomic_path(path) as temp:
         figure.savefig(temp, dpi=110, format="png")

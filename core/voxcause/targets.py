@@ -95,8 +95,13 @@ class RegionTarget:
         return (logits * region).flatten(1).sum(1)
 
     def describe(self) -> dict:
-        return {"index": self.index, "label": self.label, "kind": "region",
-                "region_voxels": int(self.region.sum()), "pass_fraction": self.pass_fraction}
+        return {
+            "index": self.index,
+            "label": self.label,
+            "kind": "region",
+            "region_voxels": int(self.region.sum()),
+            "pass_fraction": self.pass_fraction,
+        }
 
 
 Target = ClassTarget | RegionTarget
@@ -108,8 +113,10 @@ def _index_of(target: int | str | None, labels: tuple[str, ...]) -> int | None:
     if isinstance(target, int | np.integer) or (isinstance(target, str) and target.lstrip("-").isdigit()):
         index = int(target)
         if not 0 <= index < len(labels):
-            raise InputError(f"target {index} is out of range: the model has {len(labels)} classes "
-                             f"(0..{len(labels) - 1}: {', '.join(labels)}) — pass one of them to --target")
+            raise InputError(
+                f"target {index} is out of range: the model has {len(labels)} classes "
+                f"(0..{len(labels) - 1}: {', '.join(labels)}) — pass one of them to --target"
+            )
         return index
     lowered = [label.lower() for label in labels]
     if str(target).lower() not in lowered:
@@ -117,8 +124,14 @@ def _index_of(target: int | str | None, labels: tuple[str, ...]) -> int | None:
     return lowered.index(str(target).lower())
 
 
-def resolve_target(model, inputs: torch.Tensor, target: int | str | None = None, region: torch.Tensor | None = None,
-                   *, pass_fraction: float = 0.5) -> Target:
+def resolve_target(
+    model,
+    inputs: torch.Tensor,
+    target: int | str | None = None,
+    region: torch.Tensor | None = None,
+    *,
+    pass_fraction: float = 0.5,
+) -> Target:
     """Decide what to explain from one forward pass on the unperturbed ``inputs`` (1, C, *S).
 
     Classification: ``target`` (label name or index), default the predicted class. Segmentation: default the

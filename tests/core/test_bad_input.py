@@ -19,8 +19,11 @@ def files(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("bad")
     single = make_case("single", size=24)
     segmenter = make_case("segmenter", size=24)
-    paths = {"image": Path(write_nifti(single.image[0], folder / "image.nii.gz")),
-             "model": folder / "model.ts", "seg_model": folder / "seg.ts"}
+    paths = {
+        "image": Path(write_nifti(single.image[0], folder / "image.nii.gz")),
+        "model": folder / "model.ts",
+        "seg_model": folder / "seg.ts",
+    }
     torch.jit.script(single.model).save(str(paths["model"]))
     torch.jit.script(segmenter.model).save(str(paths["seg_model"]))
     nan = single.image[0].copy()
@@ -76,9 +79,26 @@ def test_bad_input_one_line_exit_2_no_output(name, files, tmp_path, capsys):
 
 
 def test_process_exit_code_and_json_error_event(files, tmp_path):
-    command = [sys.executable, "-m", "voxcause", "explain", str(files["garbage"]), "--model", str(files["model"]),
-               "--out", str(tmp_path / "o"), "--progress", "json"]
-    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"},
-                          stdin=subprocess.DEVNULL, timeout=120)
+    command = [
+        sys.executable,
+        "-m",
+        "voxcause",
+        "explain",
+        str(files["garbage"]),
+        "--model",
+        str(files["model"]),
+        "--out",
+        str(tmp_path / "o"),
+        "--progress",
+        "json",
+    ]
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+    )
     assert done.returncode == 2
     assert '"event": "error"' in done.stderr.strip().splitlines()[-1]

@@ -19,8 +19,12 @@ ROTATED = (0.0, 1.0, 0.0, -1.0, 0.0, 0.0, 0.0, 0.0, 1.0)
 
 
 def geometry(image: sitk.Image) -> tuple:
-    return (image.GetSize(), np.round(image.GetSpacing(), 5).tolist(), np.round(image.GetOrigin(), 4).tolist(),
-            np.round(image.GetDirection(), 5).tolist())
+    return (
+        image.GetSize(),
+        np.round(image.GetSpacing(), 5).tolist(),
+        np.round(image.GetOrigin(), 4).tolist(),
+        np.round(image.GetDirection(), 5).tolist(),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -29,16 +33,21 @@ def scripted_single(tmp_path_factory) -> tuple[Path, Path]:
     case = make_case("single", size=24)
     model = folder / "model.ts"
     torch.jit.script(case.model).save(str(model))
-    image = write_nifti(case.image[0], folder / "image.nii.gz", spacing=(0.9, 1.1, 3.0), direction=ROTATED,
-                        origin=(-12.0, 30.5, 7.0))
+    image = write_nifti(
+        case.image[0], folder / "image.nii.gz", spacing=(0.9, 1.1, 3.0), direction=ROTATED, origin=(-12.0, 30.5, 7.0)
+    )
     return Path(image), model
 
 
 def test_cli_outputs_share_the_input_geometry_and_contract(scripted_single, tmp_path):
     image, model = scripted_single
     out = tmp_path / "out"
-    assert main(["explain", str(image), "--model", str(model), "--iterations", "4", "--out", str(out),
-                 "--progress", "none"]) == 0
+    assert (
+        main(
+            ["explain", str(image), "--model", str(model), "--iterations", "4", "--out", str(out), "--progress", "none"]
+        )
+        == 0
+    )
     expected = ["explanation.seg.nrrd", "map.nii.gz", "overview.png", "summary.json"]
     assert sorted(p.name for p in out.iterdir()) == expected
     source = sitk.ReadImage(str(image))
@@ -108,12 +117,25 @@ def _formats(tmp_path: Path) -> dict[str, Path]:
     paths = {"torchscript": tmp_path / "m.ts", "export": tmp_path / "m.pt2", "onnx": tmp_path / "m.onnx"}
     torch.jit.script(network).save(str(paths["torchscript"]))
     torch.export.save(torch.export.export(network, (example,)), str(paths["export"]))
-    torch.onnx.export(network, (example,), str(paths["onnx"]), input_names=["image"], output_names=["logits"],
-                      dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}}, dynamo=False)
+    torch.onnx.export(
+        network,
+        (example,),
+        str(paths["onnx"]),
+        input_names=["image"],
+        output_names=["logits"],
+        dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}},
+        dynamo=False,
+    )
     torch.save(network.state_dict(), tmp_path / "weights.pt")
     spec = {"_target_": "voxcause.testing.KnownCauseNet", "kind": "single", "size": 24}
-    card = {"name": "spot", "network": spec, "weights": "weights.pt", "task": "classification",
-            "labels": ["absent", "present"], "channels": 1}
+    card = {
+        "name": "spot",
+        "network": spec,
+        "weights": "weights.pt",
+        "task": "classification",
+        "labels": ["absent", "present"],
+        "channels": 1,
+    }
     paths["card"] = tmp_path / "card.json"
     paths["card"].write_text(json.dumps(card))
     bundle = tmp_path / "bundle"
@@ -121,9 +143,17 @@ def _formats(tmp_path: Path) -> dict[str, Path]:
     (bundle / "models").mkdir()
     torch.save(network.state_dict(), bundle / "models" / "model.pt")
     (bundle / "configs" / "inference.json").write_text(json.dumps({"network_def": spec}))
-    (bundle / "configs" / "metadata.json").write_text(json.dumps({"name": "spot", "network_data_format": {
-        "inputs": {"image": {"num_channels": 1, "spatial_shape": [24, 24, 24]}},
-        "outputs": {"pred": {"shape": [2], "channel_def": {"0": "absent", "1": "present"}}}}}))
+    (bundle / "configs" / "metadata.json").write_text(
+        json.dumps(
+            {
+                "name": "spot",
+                "network_data_format": {
+                    "inputs": {"image": {"num_channels": 1, "spatial_shape": [24, 24, 24]}},
+                    "outputs": {"pred": {"shape": [2], "channel_def": {"0": "absent", "1": "present"}}},
+                },
+            }
+        )
+    )
     paths["bundle"] = bundle
     return paths
 

@@ -60,7 +60,8 @@ def test_disjunctive_cause_both_regions_responsible_where_occlusion_sees_nothing
     occlusion = occlusion_map(case)
     # Occluding either spot alone leaves the other: occlusion attributes (almost) nothing to either.
     assert max(float(occlusion[c].max()) for c in case.causes) < 0.05
-    assert all(float(result.map[c].max()) > 0.2 * float(result.map.max()) for c in case.causes)
+    elsewhere = ~ndimage.binary_dilation(np.any(case.causes, axis=0), iterations=2)
+    assert all(float(result.map[c].mean()) > 5 * float(result.map[elsewhere].mean()) for c in case.causes)
 
 
 def test_conjunctive_cause_both_fully_responsible_under_the_formal_rule():

@@ -15,9 +15,15 @@ from ..ops import gaussian_blur
 OCCLUSIONS = ("constant", "min", "mean", "blur", "context")
 
 
-def occlusion_baseline(inputs: torch.Tensor, kind: str = "constant", *, value: float = 0.0,
-                       foreground: torch.Tensor | None = None, blur_sigma: float | None = None,
-                       context: torch.Tensor | None = None) -> torch.Tensor:
+def occlusion_baseline(
+    inputs: torch.Tensor,
+    kind: str = "constant",
+    *,
+    value: float = 0.0,
+    foreground: torch.Tensor | None = None,
+    blur_sigma: float | None = None,
+    context: torch.Tensor | None = None,
+) -> torch.Tensor:
     """The (1, C, *S) image a fully occluded input becomes.
 
     Args:

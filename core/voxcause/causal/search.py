@@ -52,15 +52,15 @@ def rank_voxels(key: torch.Tensor, candidates: torch.Tensor) -> tuple[torch.Tens
     return rank.reshape(key.shape), int(order.numel())
 
 
-def prune_components(mask: torch.Tensor, weight: torch.Tensor, keeps: Callable[[torch.Tensor], bool],
-                     *, max_components: int = 16) -> torch.Tensor:
+def prune_components(
+    mask: torch.Tensor, weight: torch.Tensor, keeps: Callable[[torch.Tensor], bool], *, max_components: int = 16
+) -> torch.Tensor:
     """Drop connected components of ``mask`` (least responsible first) while ``keeps`` stays true."""
     labels, count = ndimage.label(mask.cpu().numpy(), structure=np.ones((3,) * mask.ndim))
     if count <= 1:
         return mask
     labels_t = torch.from_numpy(labels).to(mask.device)
-    mass = torch.zeros(count + 1, device=mask.device).index_add_(0, labels_t.flatten().long(),
-                                                                 weight.flatten().float())
+    mass = torch.zeros(count + 1, device=mask.device).index_add_(0, labels_t.flatten().long(), weight.flatten().float())
     order = torch.argsort(mass[1:]).tolist()[:max_components]
     current = mask.clone()
     for component in order:

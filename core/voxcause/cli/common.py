@@ -14,29 +14,46 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model (flags override the model card)")
     group.add_argument("--model", required=True, help="TorchScript/.pt2/.onnx file, MONAI bundle folder or model card")
     group.add_argument("--task", choices=["classification", "segmentation"])
-    group.add_argument("--labels", type=lambda text: [t.strip() for t in text.split(",")],
-                       help="comma-separated label names, in output-channel order")
-    group.add_argument("--spatial-size", type=lambda text: [int(t) for t in text.split(",")],
-                       help="model input grid, e.g. 96,96,96 (default: the image's own grid)")
+    group.add_argument(
+        "--labels",
+        type=lambda text: [t.strip() for t in text.split(",")],
+        help="comma-separated label names, in output-channel order",
+    )
+    group.add_argument(
+        "--spatial-size",
+        type=lambda text: [int(t) for t in text.split(",")],
+        help="model input grid, e.g. 96,96,96 (default: the image's own grid)",
+    )
     group.add_argument("--normalize", help="none | zscore | minmax (default: the card's, else none)")
     group.add_argument("--activation", choices=["softmax", "sigmoid", "none"])
     group.add_argument("--output", help="output head of a model with several outputs (name or index)")
     group.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    group.add_argument("--batch-size", type=int, default=16, help="mutants per forward call (default 16)")
+    group.add_argument("--batch-size", type=int, help="mutants per forward call (default: from volume size and memory)")
 
 
 def model_options(args: argparse.Namespace) -> dict:
     output = args.output
     if output is not None and str(output).isdigit():
         output = int(output)
-    return {"task": args.task, "labels": args.labels, "spatial_size": args.spatial_size, "normalize": args.normalize,
-            "activation": args.activation, "output": output, "batch_size": args.batch_size}
+    return {
+        "task": args.task,
+        "labels": args.labels,
+        "spatial_size": args.spatial_size,
+        "normalize": args.normalize,
+        "activation": args.activation,
+        "output": output,
+        "batch_size": args.batch_size,
+    }
 
 
 def add_output_options(parser: argparse.ArgumentParser, default_out: str) -> None:
     parser.add_argument("--out", default=default_out, help=f"output folder (default {default_out})")
-    parser.add_argument("--progress", choices=["bar", "json", "none"], default="bar",
-                        help="progress display: a bar, JSON lines on stderr (for programs), or none")
+    parser.add_argument(
+        "--progress",
+        choices=["bar", "json", "none"],
+        default="bar",
+        help="progress display: a bar, JSON lines on stderr (for programs), or none",
+    )
 
 
 def check_writable(out: str | os.PathLike) -> Path:
@@ -48,8 +65,8 @@ def check_writable(out: str | os.PathLike) -> Path:
             existing = existing.parent
         if not existing.is_dir():
             raise InputError(f"cannot write to {folder}: {existing} is a file — choose another --out")
-        probe = tempfile.NamedTemporaryFile(dir=existing, prefix=".voxcause-probe-", delete=True)
-        probe.close()
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".voxcause-probe-"):
+            pass
     except OSError as error:
         raise InputError(f"cannot write to {folder} ({error.strerror}) — choose another --out") from None
     return folder

@@ -9,22 +9,28 @@ from .common import add_model_options, add_output_options, check_writable, model
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
-        "explain", help="explain a classifier's or segmenter's decision on one image",
+        "explain",
+        help="explain a classifier's or segmenter's decision on one image",
         description="Explain why a model decides what it does on IMAGE. Writes map.nii.gz, explanation.seg.nrrd, "
-                    "summary.json and overview.png into --out, in the image's geometry.")
+        "summary.json and overview.png into --out, in the image's geometry.",
+    )
     parser.add_argument("image", nargs="+", help="image file(s) (one per channel) or a DICOM folder")
     add_model_options(parser)
     parser.add_argument("--target", help="label name or index (default: the predicted class)")
     parser.add_argument("--method", default="rex", help="rex (default), or gradcam|gradcampp|scorecam|occlusion|dea")
     parser.add_argument("--region", help="segmenters: mask whose mean target probability is explained")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--pass-fraction", type=float, default=0.5,
-                        help="segmenters: the decision holds while the region score keeps this share (default 0.5)")
+    parser.add_argument(
+        "--pass-fraction",
+        type=float,
+        default=0.5,
+        help="segmenters: the decision holds while the region score keeps this share (default 0.5)",
+    )
     causal = parser.add_argument_group("causal responsibility (rex)")
     causal.add_argument("--iterations", type=int, help="random partitions (default 20)")
     causal.add_argument("--rule", choices=["rex", "formal"], help="responsibility rule (default rex)")
     causal.add_argument("--merge", choices=["additive", "multiplicative"], help="merging over iterations")
-    causal.add_argument("--occlusion", help="constant | min | mean | blur | PATH to a healthy/context volume")
+    causal.add_argument("--occlusion", help="auto (default) | constant | min | mean | blur | PATH to a healthy volume")
     causal.add_argument("--occlusion-value", type=float, help="value for --occlusion constant (default 0)")
     causal.add_argument("--min-part-voxels", type=int, help="parts smaller than this are not split further")
     saliency = parser.add_argument_group("saliency methods")
@@ -35,12 +41,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def method_options(args: argparse.Namespace) -> tuple[dict, str | None]:
     """The explainer options the user set, and a context volume path if --occlusion names a file."""
-    options = {"iterations": args.iterations, "rule": args.rule, "merge": args.merge,
-               "occlusion_value": args.occlusion_value, "min_part_voxels": args.min_part_voxels,
-               "layer": args.layer}
+    options = {
+        "iterations": args.iterations,
+        "rule": args.rule,
+        "merge": args.merge,
+        "occlusion_value": args.occlusion_value,
+        "min_part_voxels": args.min_part_voxels,
+        "layer": args.layer,
+    }
     context = None
     if args.occlusion is not None:
-        if args.occlusion in ("constant", "min", "mean", "blur"):
+        if args.occlusion in ("auto", "constant", "min", "mean", "blur"):
             options["occlusion"] = args.occlusion
         else:
             context = args.occlusion
@@ -55,16 +66,30 @@ def run(args: argparse.Namespace) -> int:
     options, context = method_options(args)
     image = args.image if len(args.image) > 1 else args.image[0]
     with progress_reporter(args.progress, "explaining") as progress:
-        result = explain(image, model=args.model, target=args.target, method=args.method, region=args.region,
-                         seed=args.seed, device=args.device, progress=progress, model_options=model_options(args),
-                         pass_fraction=args.pass_fraction, context=context, **options)
+        result = explain(
+            image,
+            model=args.model,
+            target=args.target,
+            method=args.method,
+            region=args.region,
+            seed=args.seed,
+            device=args.device,
+            progress=progress,
+            model_options=model_options(args),
+            pass_fraction=args.pass_fraction,
+            context=context,
+            **options,
+        )
         progress("writing results", 0.99)
         result.save(out)
+        progress("done", 1.0)
     if args.progress == "json":
         emit({"event": "done", "out": str(out)})
     else:
         sufficient = result.details.get("sufficient", {})
         extra = f", sufficient explanation {sufficient['voxels']} voxels" if sufficient.get("voxels") else ""
-        print(f"{result.method}: '{result.target['label']}' score {result.score:.3f}, "
-              f"{result.stats['forward_passes']} forward passes, {result.stats['seconds']:.1f} s{extra} -> {out}")
+        print(
+            f"{result.method}: '{result.target['label']}' score {result.score:.3f}, "
+            f"{result.stats['forward_passes']} forward passes, {result.stats['seconds']:.1f} s{extra} -> {out}"
+        )
     return 0

@@ -39,8 +39,18 @@ class BarProgress:
         self.interactive = self.console.is_terminal
         self.started = time.perf_counter()
         self._stage = None
-        self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-                            TimeElapsedColumn(), console=self.console, transient=False) if self.interactive else None
+        self.bar = (
+            Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                TextColumn("{task.percentage:>3.0f}%"),
+                TimeElapsedColumn(),
+                console=self.console,
+                transient=False,
+            )
+            if self.interactive
+            else None
+        )
         self.task = self.bar.add_task(description, total=1.0) if self.bar else None
 
     def __call__(self, stage: str, fraction: float) -> None:

@@ -41,7 +41,9 @@ def load_exported(path: Path, device: str) -> torch.nn.Module:
     try:
         program = torch.export.load(str(path))
     except Exception as error:  # torch.export raises many types for a bad archive
-        raise InputError(f"model {path} does not load as a torch.export program ({_short(error)}) — re-export it") from None
+        raise InputError(
+            f"model {path} does not load as a torch.export program ({_short(error)}) — re-export it"
+        ) from None
     return program.module().to(device)  # exported modules are already in inference form (no .eval())
 
 
@@ -55,7 +57,9 @@ class OnnxModel:
             raise InputError("ONNX models need onnxruntime — pip install 'voxcause[onnx]'") from None
         options = ort.SessionOptions()
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device.startswith("cuda") else ["CPUExecutionProvider"]
+        providers = (
+            ["CUDAExecutionProvider", "CPUExecutionProvider"] if device.startswith("cuda") else ["CPUExecutionProvider"]
+        )
         try:
             self.session = ort.InferenceSession(str(path), options, providers=providers)
         except Exception as error:  # onnxruntime raises its own exception classes
@@ -71,8 +75,10 @@ class OnnxModel:
         array = tensor.detach().float().cpu().numpy()
         batches = [array[i : i + 1] for i in range(len(array))] if self.fixed_batch else [array]
         results = [self.session.run(self.output_names, {self.input_name: part}) for part in batches]
-        outputs = [torch.from_numpy(np.concatenate([r[i] for r in results])).to(tensor.device)
-                   for i in range(len(self.output_names))]
+        outputs = [
+            torch.from_numpy(np.concatenate([r[i] for r in results])).to(tensor.device)
+            for i in range(len(self.output_names))
+        ]
         if len(outputs) == 1:
             return outputs[0]
         return dict(zip(self.output_names, outputs, strict=True))
@@ -81,15 +87,20 @@ class OnnxModel:
 def instantiate(spec: dict) -> torch.nn.Module:
     """Build ``{"_target_": "package.Class", **kwargs}`` (the MONAI bundle convention, without references)."""
     if "_target_" not in spec:
-        raise InputError("the card's 'network' has no '_target_' — name the class, e.g. monai.networks.nets.DenseNet121")
+        raise InputError(
+            "the card's 'network' has no '_target_' — name the class, e.g. monai.networks.nets.DenseNet121"
+        )
     target = spec["_target_"]
     module_name, _, class_name = target.rpartition(".")
     try:
         cls = getattr(importlib.import_module(module_name), class_name)
     except (ImportError, AttributeError, ValueError):
         raise InputError(f"network class {target} cannot be imported — install its package (e.g. monai)") from None
-    kwargs = {key: (instantiate(value) if isinstance(value, dict) and "_target_" in value else value)
-              for key, value in spec.items() if key != "_target_"}
+    kwargs = {
+        key: (instantiate(value) if isinstance(value, dict) and "_target_" in value else value)
+        for key, value in spec.items()
+        if key != "_target_"
+    }
     try:
         return cls(**kwargs)
     except TypeError as error:
@@ -106,7 +117,9 @@ def load_state(network: torch.nn.Module, weights: Path, device: str) -> torch.nn
     try:
         network.load_state_dict(state)
     except RuntimeError as error:
-        raise InputError(f"weights {weights} do not fit the network ({_short(error)}) — check the card's network") from None
+        raise InputError(
+            f"weights {weights} do not fit the network ({_short(error)}) — check the card's network"
+        ) from None
     return network.to(device).eval()
 
 
@@ -154,16 +167,25 @@ def card_from_bundle(folder: Path) -> tuple[ModelCard, RawModel, torch.nn.Module
     spatial_size = tuple(int(s) for s in spatial) if spatial and all(isinstance(s, int) for s in spatial) else None
     task = "segmentation" if len(outputs.get("shape", [])) > 2 else ("classification" if outputs.get("shape") else None)
     card = ModelCard(
-        name=str(metadata.get("name", folder.name)), task=task, labels=labels,
+        name=str(metadata.get("name", folder.name)),
+        task=task,
+        labels=labels,
         channels=int(inputs["num_channels"]) if "num_channels" in inputs else None,
-        spatial_size=spatial_size, source=folder.resolve(),
+        spatial_size=spatial_size,
+        source=folder.resolve(),
     )
     return card, *_bundle_network(folder)
 
 
 def _bundle_network(folder: Path) -> tuple[RawModel, torch.nn.Module | None]:
-    config = next((folder / "configs" / name for name in ("inference.json", "inference.yaml", "inference.yml")
-                   if (folder / "configs" / name).exists()), None)
+    config = next(
+        (
+            folder / "configs" / name
+            for name in ("inference.json", "inference.yaml", "inference.yml")
+            if (folder / "configs" / name).exists()
+        ),
+        None,
+    )
     weights = folder / "models" / "model.pt"
     if config is not None and weights.exists():
         try:

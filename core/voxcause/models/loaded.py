@@ -26,13 +26,21 @@ from .normalization import normalize
 class LoadedModel:
     """A model ready for explanation; see `load_model`."""
 
-    def __init__(self, raw: RawModel, card: ModelCard, *, network: torch.nn.Module | None, device: str,
-                 batch_size: int = 16) -> None:
+    def __init__(
+        self,
+        raw: RawModel,
+        card: ModelCard,
+        *,
+        network: torch.nn.Module | None,
+        device: str,
+        batch_size: int | None = None,
+    ) -> None:
         self.raw = raw
         self.card = card
         self.network = network
         self.device = device
-        self.batch_size = batch_size
+        self.batch_size = batch_size or MAX_AUTO_BATCH
+        self.auto_batch = batch_size is None
         self.forward_passes = 0
         self.backward_passes = 0
         self.forward_seconds = 0.0
@@ -61,6 +69,8 @@ class LoadedModel:
         self.check_volume(volume)
         tensor = to_model_grid(volume.array, self.card.spatial_size, self.card.resize)
         array = normalize(tensor[0].numpy(), self.card.normalize)
+        if self.auto_batch:
+            self.batch_size = auto_batch_size(array.shape, self.device)
         return torch.from_numpy(array)[None].to(self.device)
 
     def mask_to_model_space(self, mask: np.ndarray) -> torch.Tensor:
@@ -159,7 +169,9 @@ class LoadedModel:
         return logits.float()
 
     @torch.no_grad()
-    def predict(self, inputs: torch.Tensor, reduce: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+    def predict(
+        self, inputs: torch.Tensor, reduce: Callable[[torch.Tensor], torch.Tensor] | None = None
+    ) -> torch.Tensor:
         """Probabilities of the chosen head for a (B, C, *S) batch, in chunks of ``batch_size``.
 
         ``reduce`` (e.g. a target's score) is applied per chunk so segmentation maps of a large batch never sit
@@ -191,6 +203,24 @@ class LoadedModel:
         return head.threshold if head else self.card.threshold
 
 
+MAX_AUTO_BATCH = 16
+ACTIVATION_FACTOR = 16  # a network's activations take roughly this many copies of its input
+
+
+def auto_batch_size(shape: Sequence[int], device: str) -> int:
+    """Mutants per forward call so one batch (inputs and a rough allowance for activations) fits in memory.
+
+    The budget is a quarter of the free GPU memory, or 1 GiB on the CPU: 16 at 64³, 8 at 128³, 1 at 256³
+    for a single-channel volume.
+    """
+    sample_bytes = 4 * int(np.prod(shape)) * ACTIVATION_FACTOR
+    if device.startswith("cuda") and torch.cuda.is_available():
+        budget = torch.cuda.mem_get_info()[0] // 4
+    else:
+        budget = 2**30
+    return int(max(1, min(MAX_AUTO_BATCH, budget // max(sample_bytes, 1))))
+
+
 def load_model(
     path: str | Path,
     *,
@@ -202,7 +232,7 @@ def load_model(
     activation: str | None = None,
     output: str | int | None = None,
     device: str = "cpu",
-    batch_size: int = 16,
+    batch_size: int | None = None,
 ) -> LoadedModel:
     """Load a model for explanation.
 
@@ -212,7 +242,7 @@ def load_model(
         task, labels, channels, spatial_size, normalize, activation, output: override the card (or give
             bare files what they lack). ``output`` picks the head of a model with several outputs.
         device: ``"cpu"`` or ``"cuda"``.
-        batch_size: mutants per forward call.
+        batch_size: mutants per forward call (default: chosen from the volume size and free memory).
 
     Example:
         >>> model = load_model("core/voxcause/samples/models/classifier3d/card.json")  # doctest: +SKIP
@@ -234,6 +264,13 @@ def load_model(
         raw = network.to(device).eval()
     if isinstance(channels, Sequence) and not isinstance(channels, str):
         channels = tuple(channels)
-    card = card.with_overrides(task=task, labels=labels, channels=channels, spatial_size=spatial_size,
-                               normalize=normalize, activation=activation, output=output)
+    card = card.with_overrides(
+        task=task,
+        labels=labels,
+        channels=channels,
+        spatial_size=spatial_size,
+        normalize=normalize,
+        activation=activation,
+        output=output,
+    )
     return LoadedModel(raw, card, network=network, device=device, batch_size=batch_size)

