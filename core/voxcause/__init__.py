@@ -18,7 +18,6 @@ from .models import LoadedModel, ModelCard, load_model
 from .targets import ClassTarget, RegionTarget, resolve_target
 
 
-
 def __getattr__(name: str):
     """`counterfactual` and `make_findings` load on first use (they bring OpenCV and the atlas code)."""
     if name == "counterfactual":

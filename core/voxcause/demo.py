@@ -21,6 +21,7 @@ from pathlib import Path
 
 from .api import explain
 from .errors import InputError
+from .explainers import METHODS
 
 Progress = Callable[[str, float], None]
 DEMO_ITERATIONS = 12
@@ -89,9 +90,9 @@ def run_demo(
             progress=stage_progress("counterfactual", 0.8, 0.88),
         )
         result.save(folder / "counterfactual")
-        summary["stages"]["counterfactual"] = json.loads((folder / "counterfactual" / "summary.json").read_text())
+        summary["stages"]["counterfactual"] = json.loads((folder / "counterfactual" / "summary.json").read_text(encoding="utf-8"))
 
-    if _installed("voxcause.saliency"):
+    if "gradcampp" in METHODS:
         saliency = explain(
             image,
             model=model_path("classifier3d"),
@@ -104,7 +105,7 @@ def run_demo(
 
     if _installed("voxcause.findings") and _installed("voxcause.report"):
         from .findings import make_findings, write_findings
-        from .report.make import make_report
+        from .report import make_report
 
         report("findings and report", 0.9)
         write_findings(
@@ -116,7 +117,7 @@ def run_demo(
         make_report(folder / "classifier", llm="none")
         summary["stages"]["report"] = str(folder / "classifier" / "report.html")
     summary["seconds"] = time.perf_counter() - started
-    (folder / "demo.json").write_text(json.dumps(summary, indent=2, default=str))
+    (folder / "demo.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
     report("done", 1.0)
     return summary
 

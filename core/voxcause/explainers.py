@@ -11,6 +11,12 @@ from .errors import InputError
 
 METHODS: dict[str, str] = {
     "rex": "voxcause.causal:CausalResponsibility",
+    "gradcam": "voxcause.saliency:GradCAM",
+    "seggradcam": "voxcause.saliency:SegGradCAM",
+    "gradcampp": "voxcause.saliency:GradCAMPlusPlus",
+    "scorecam": "voxcause.saliency:ScoreCAM",
+    "occlusion": "voxcause.saliency:Occlusion",
+    "dea": "voxcause.fusion:DualEvidence",
 }
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-HEAT = [(0.50, 0.0, 0.0), (0.80, 0.10, 0.0), (1.0, 0.40, 0.0), (1.0, 0.70, 0.0), (1.0, 1.0, 0.30),
-        (1.0, 1.0, 0.75)]
+HEAT = [(0.50, 0.0, 0.0), (0.80, 0.10, 0.0), (1.0, 0.40, 0.0), (1.0, 0.70, 0.0), (1.0, 1.0, 0.30), (1.0, 1.0, 0.75)]
 
 
 def heat_colour(level: int, levels: int) -> tuple[float, float, float]:

@@ -87,7 +87,7 @@ def save_explanation(explanation: Explanation, out_dir: str | Path) -> Path:
             ]
             if predicted:
                 write_segmentation(staging / "prediction.seg.nrrd", predicted, volume)
-        (staging / "summary.json").write_text(dumps(explanation.summary()))
+        (staging / "summary.json").write_text(dumps(explanation.summary()), encoding="utf-8")
         render_overview(
             staging / "overview.png",
             volume.array[display_channel(volume.array, explanation.map)],

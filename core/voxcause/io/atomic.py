@@ -19,6 +19,12 @@ def _suffixes(path: Path) -> str:
     return "".join(path.suffixes[-2:]) if path.name.count(".") >= 2 else path.suffix
 
 
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path in ``path``'s folder; rename it onto ``path`` only if the block succeeds."""
@@ -29,6 +35,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     temp = Path(temp_name)
     try:
         yield temp
+        os.chmod(temp, 0o666 & ~_umask())  # mkstemp makes 0600 files; results should read like any other file
         os.replace(temp, target)
     finally:
         if temp.exists():

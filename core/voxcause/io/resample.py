@@ -22,23 +22,35 @@ def resample_mask(mask_image: sitk.Image, volume: Volume) -> np.ndarray:
     """Nearest-neighbour resample ``mask_image`` onto ``volume``'s grid; error if they do not overlap physically."""
     reference = volume.reference
     if mask_image.GetDimension() != reference.GetDimension():
-        raise InputError(f"mask is {mask_image.GetDimension()}D but the image is {reference.GetDimension()}D — "
-                         "pass a mask of the image's dimension")
+        raise InputError(
+            f"mask is {mask_image.GetDimension()}D but the image is {reference.GetDimension()}D — "
+            "pass a mask of the image's dimension"
+        )
     if mask_image.GetNumberOfComponentsPerPixel() > 1:
         mask_image = sitk.VectorIndexSelectionCast(mask_image, 0)
-    same_grid = (mask_image.GetSize() == reference.GetSize()
-                 and np.allclose(mask_image.GetSpacing(), reference.GetSpacing(), atol=1e-4)
-                 and np.allclose(mask_image.GetOrigin(), reference.GetOrigin(), atol=1e-3)
-                 and np.allclose(mask_image.GetDirection(), reference.GetDirection(), atol=1e-4))
+    same_grid = (
+        mask_image.GetSize() == reference.GetSize()
+        and np.allclose(mask_image.GetSpacing(), reference.GetSpacing(), atol=1e-4)
+        and np.allclose(mask_image.GetOrigin(), reference.GetOrigin(), atol=1e-3)
+        and np.allclose(mask_image.GetDirection(), reference.GetDirection(), atol=1e-4)
+    )
     if same_grid:
         return sitk.GetArrayFromImage(mask_image) > 0
     low_a, high_a = _physical_bounds(mask_image)
     low_b, high_b = _physical_bounds(reference)
     if np.any(high_a < low_b) or np.any(high_b < low_a):
-        raise InputError("mask and image do not overlap in physical space — check the mask's origin/direction "
-                         "or pass the mask written for this image")
-    resampled = sitk.Resample(sitk.Cast(mask_image > 0, sitk.sitkUInt8), reference, sitk.Transform(),
-                              sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+        raise InputError(
+            "mask and image do not overlap in physical space — check the mask's origin/direction "
+            "or pass the mask written for this image"
+        )
+    resampled = sitk.Resample(
+        sitk.Cast(mask_image > 0, sitk.sitkUInt8),
+        reference,
+        sitk.Transform(),
+        sitk.sitkNearestNeighbor,
+        0,
+        sitk.sitkUInt8,
+    )
     return sitk.GetArrayFromImage(resampled) > 0
 
 

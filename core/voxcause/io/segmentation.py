@@ -64,7 +64,9 @@ def write_segmentation(path: PathLike, segments: Sequence[Segment], reference: V
         masks = [mask[None] for mask in masks]
     layers = _layers(masks)
     # slicerio expects voxels indexed (i, j, k) = (x, y, z): transpose from numpy's (z, y, x).
-    shape_ijk = tuple(reversed(masks[0].shape)) if masks else tuple(geometry.GetSize()) + (1,) * (3 - geometry.GetDimension())
+    shape_ijk = (
+        tuple(reversed(masks[0].shape)) if masks else tuple(geometry.GetSize()) + (1,) * (3 - geometry.GetDimension())
+    )
     voxels = np.zeros((len(layers), *shape_ijk) if len(layers) > 1 else shape_ijk, dtype=np.uint8)
     descriptions = []
     for layer_index, members in enumerate(layers):
@@ -73,8 +75,13 @@ def write_segmentation(path: PathLike, segments: Sequence[Segment], reference: V
             target[masks[segment_index].transpose()] = label
             name, _, colour = segments[segment_index]
             descriptions.append(
-                {"id": f"Segment_{segment_index + 1}", "name": name, "labelValue": label, "layer": layer_index,
-                 "color": [float(c) for c in colour]}
+                {
+                    "id": f"Segment_{segment_index + 1}",
+                    "name": name,
+                    "labelValue": label,
+                    "layer": layer_index,
+                    "color": [float(c) for c in colour],
+                }
             )
     descriptions.sort(key=lambda item: int(item["id"].split("_")[1]))
     segmentation = {"voxels": voxels, "ijkToLPS": _ijk_to_lps(geometry), "encoding": "gzip", "segments": descriptions}

@@ -89,7 +89,7 @@ def read_card(path: str | Path) -> ModelCard:
     """Parse a model card file (JSON or YAML) into a validated `ModelCard`."""
     source = Path(path)
     try:
-        text = source.read_text()
+        text = source.read_text(encoding="utf-8")
         data = json.loads(text) if source.suffix.lower() == ".json" else yaml.safe_load(text)
     except (OSError, ValueError, yaml.YAMLError) as error:
         raise InputError(f"cannot read model card {source}: {error} — check the JSON/YAML syntax") from None

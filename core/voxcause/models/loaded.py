@@ -214,10 +214,7 @@ def auto_batch_size(shape: Sequence[int], device: str) -> int:
     for a single-channel volume.
     """
     sample_bytes = 4 * int(np.prod(shape)) * ACTIVATION_FACTOR
-    if device.startswith("cuda") and torch.cuda.is_available():
-        budget = torch.cuda.mem_get_info()[0] // 4
-    else:
-        budget = 2**30
+    budget = torch.cuda.mem_get_info()[0] // 4 if device.startswith("cuda") and torch.cuda.is_available() else 2 ** 30
     return int(max(1, min(MAX_AUTO_BATCH, budget // max(sample_bytes, 1))))
 
 

@@ -4,5 +4,13 @@ from .known_cause import KnownCase, KnownCauseNet, SpotDetector, ball, cube, mak
 from .wrapping import loaded, volume_of, write_nifti
 
 __all__ = [
-    "KnownCase", "KnownCauseNet", "SpotDetector", "ball", "cube", "loaded", "make_case", "volume_of", "write_nifti",
+    "KnownCase",
+    "KnownCauseNet",
+    "SpotDetector",
+    "ball",
+    "cube",
+    "loaded",
+    "make_case",
+    "volume_of",
+    "write_nifti",
 ]

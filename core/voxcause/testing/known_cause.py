@@ -41,9 +41,18 @@ class SpotDetector(nn.Module):
     the image) when the evidence is present — its cause is the spot, not the region itself.
     """
 
-    def __init__(self, gates: np.ndarray, *, combine: str = "any", channel_weights: Sequence[float] = (1.0,),
-                 threshold: float = 0.6, gain: float = 20.0, kernel: int = 5, single_logit: bool = False,
-                 segment: np.ndarray | None = None) -> None:
+    def __init__(
+        self,
+        gates: np.ndarray,
+        *,
+        combine: str = "any",
+        channel_weights: Sequence[float] = (1.0,),
+        threshold: float = 0.6,
+        gain: float = 20.0,
+        kernel: int = 5,
+        single_logit: bool = False,
+        segment: np.ndarray | None = None,
+    ) -> None:
         super().__init__()
         spatial_dims = gates.ndim - 1
         conv = nn.Conv3d if spatial_dims == 3 else nn.Conv2d
@@ -51,8 +60,9 @@ class SpotDetector(nn.Module):
         self.local = conv(len(channel_weights), 1, kernel, padding=kernel // 2, bias=False)
         with torch.no_grad():
             shape = (1, len(channel_weights)) + (kernel,) * spatial_dims
-            self.local.weight.copy_((weights / weights.sum()).reshape(1, -1, *([1] * spatial_dims)).expand(shape)
-                                    / kernel**spatial_dims)
+            self.local.weight.copy_(
+                (weights / weights.sum()).reshape(1, -1, *([1] * spatial_dims)).expand(shape) / kernel**spatial_dims
+            )
         self.register_buffer("gates", torch.as_tensor(gates, dtype=torch.float32))
         region = segment if segment is not None else np.zeros(0)
         self.register_buffer("segment", torch.as_tensor(region, dtype=torch.float32))
@@ -99,8 +109,15 @@ def _body(shape: Sequence[int], rng: np.random.Generator, channels: int) -> np.n
     return image
 
 
-def make_case(kind: str = "single", *, size: int = 32, spatial_dims: int = 3, channels: int = 1, seed: int = 0,
-              cause_channel: int | None = None) -> KnownCase:
+def make_case(
+    kind: str = "single",
+    *,
+    size: int = 32,
+    spatial_dims: int = 3,
+    channels: int = 1,
+    seed: int = 0,
+    cause_channel: int | None = None,
+) -> KnownCase:
     """Build a known-cause case.
 
     Args:
@@ -132,8 +149,13 @@ def make_case(kind: str = "single", *, size: int = 32, spatial_dims: int = 3, ch
     segment = None
     if kind == "segmenter":
         segment = cube(shape, [int(size * 0.5)] * spatial_dims, max(1, size // 10))
-    model = SpotDetector(gates, combine="all" if kind == "conjunctive" else "any", channel_weights=weights,
-                         single_logit=kind == "sigmoid", segment=segment).eval()
+    model = SpotDetector(
+        gates,
+        combine="all" if kind == "conjunctive" else "any",
+        channel_weights=weights,
+        single_logit=kind == "sigmoid",
+        segment=segment,
+    ).eval()
     return KnownCase(image=image, model=model, causes=spots, decoys=[decoy], segment=segment)
 
 
@@ -141,15 +163,25 @@ class KnownCauseNet(SpotDetector):
     """`SpotDetector` of a `make_case` case built from plain arguments, so a model card or a MONAI bundle
     config (``{"_target_": "voxcause.testing.KnownCauseNet", "kind": "single", "size": 24}``) can name it."""
 
-    def __init__(self, kind: str = "single", size: int = 24, spatial_dims: int = 3, channels: int = 1,
-                 cause_channel: int | None = None) -> None:
+    def __init__(
+        self,
+        kind: str = "single",
+        size: int = 24,
+        spatial_dims: int = 3,
+        channels: int = 1,
+        cause_channel: int | None = None,
+    ) -> None:
         case = make_case(kind, size=size, spatial_dims=spatial_dims, channels=channels, cause_channel=cause_channel)
         source = case.model
         gates = source.gates.numpy()
         segment = source.segment.numpy() if source.segmenting else None
-        super().__init__(gates, combine="all" if source.combine_all else "any",
-                         channel_weights=_channel_weights(channels, cause_channel), single_logit=source.single_logit,
-                         segment=segment)
+        super().__init__(
+            gates,
+            combine="all" if source.combine_all else "any",
+            channel_weights=_channel_weights(channels, cause_channel),
+            single_logit=source.single_logit,
+            segment=segment,
+        )
 
 
 def _channel_weights(channels: int, cause_channel: int | None) -> list[float]:

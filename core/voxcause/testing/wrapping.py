@@ -25,8 +25,14 @@ def loaded(network: torch.nn.Module, *, batch_size: int = 16, **card) -> LoadedM
     return LoadedModel(network.eval(), ModelCard(**card), network=network, device="cpu", batch_size=batch_size)
 
 
-def write_nifti(array: np.ndarray, path, *, spacing: Sequence[float] = (1.0, 1.0, 1.0),
-                direction: Sequence[float] | None = None, origin: Sequence[float] | None = None) -> str:
+def write_nifti(
+    array: np.ndarray,
+    path,
+    *,
+    spacing: Sequence[float] = (1.0, 1.0, 1.0),
+    direction: Sequence[float] | None = None,
+    origin: Sequence[float] | None = None,
+) -> str:
     """Write a (*S) array as NIfTI with SimpleITK geometry (spacing/origin/direction in x, y, z order)."""
     image = sitk.GetImageFromArray(np.asarray(array, np.float32))
     image.SetSpacing(tuple(spacing))

@@ -1,0 +1,203 @@
+"""``voxcause benchmark``: how faithful, robust and costly is each explanation method on these cases?
+
+    voxcause benchmark cases.csv --model card.json --methods rex,gradcam,gradcampp,scorecam,occlusion,dea \\
+        --out bench/
+
+The manifest lists ``image`` (and optionally ``id``, ``target``, ``mask``); ``mask`` is the reference region
+for the localisation numbers (default: the target region of a segmenter). Writes results.csv, summary.csv,
+summary.md, verdict.md, curves_<baseline>.png and benchmark.json into ``--out`` (see
+``voxcause.evaluate.report``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from ..errors import InputError
+
+DEFAULT_METHODS = "gradcam,gradcampp,scorecam,occlusion,dea,rex"
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register the ``benchmark`` command on ``subparsers`` (from ``ArgumentParser.add_subparsers``)."""
+    parser = subparsers.add_parser(
+        "benchmark",
+        help="compare explanation methods: deletion/insertion AUCs, localisation, robustness, cost",
+        description="Run several explanation methods on the cases of a manifest and measure faithfulness "
+        "(deletion/insertion curves with constant, blur and inpainting baselines against a random ranking, "
+        "faithfulness correlation), localisation (pointing game, mass inside, rank accuracy, leakage), "
+        "robustness (noise, intensity scale, gamma, 1-2 voxel shifts) and cost (time, passes, memory).",
+    )
+    parser.add_argument("manifest", help="CSV with a header: image (required), id, target, mask, model")
+    parser.add_argument("--model", help="model file, MONAI bundle folder or model card (unless in the manifest)")
+    parser.add_argument("--methods", default=DEFAULT_METHODS, help=f"comma-separated (default {DEFAULT_METHODS})")
+    parser.add_argument("--target", help="label name or index for rows without one (default: predicted)")
+    parser.add_argument("--mask", help="reference mask for rows without one")
+    parser.add_argument("--baselines", default="constant,blur,inpaint", help="curve baselines (default all three)")
+    parser.add_argument("--steps", type=int, default=20, help="points per curve minus one (default 20)")
+    parser.add_argument("--random-repeats", type=int, default=3, help="random rankings averaged (default 3)")
+    parser.add_argument(
+        "--perturbations",
+        default="noise,scale,gamma,shift1,shift2",
+        help="robustness perturbations, or 'none' (each costs one more explanation)",
+    )
+    parser.add_argument("--faithfulness-runs", type=int, default=32, help="random subsets (0 to skip)")
+    parser.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="METHOD.KEY=VALUE",
+        help="a method option, e.g. occlusion.cell=8 or rex.iterations=10 (repeatable)",
+    )
+    parser.add_argument("--out", default="voxcause-benchmark", help="output folder")
+    parser.add_argument("--seed", type=int, default=0, help="seed of random rankings, noise and stochastic methods")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--task", choices=("classification", "segmentation"), help="bare model files: the task")
+    parser.add_argument("--labels", help="bare model files: comma-separated label names")
+    parser.add_argument("--spatial-size", help="bare model files: model grid, e.g. 96,96,96")
+    parser.add_argument("--normalize", help="bare model files: none, zscore or minmax")
+    parser.add_argument(
+        "--progress",
+        choices=("bar", "json", "none"),
+        default=argparse.SUPPRESS,
+        help="progress on stderr: a bar (default), JSON lines, or nothing",
+    )
+    parser.set_defaults(run=run)
+    return parser
+
+
+def _progress(mode: str) -> Callable[[str, float], None]:
+    if mode == "json":
+
+        def report(stage: str, fraction: float) -> None:
+            sys.stderr.write(json.dumps({"event": "progress", "stage": stage, "fraction": round(fraction, 4)}) + "\n")
+            sys.stderr.flush()
+
+        return report
+    if mode == "none" or not sys.stderr.isatty():
+        return lambda stage, fraction: None
+
+    def bar(stage: str, fraction: float) -> None:
+        filled = int(30 * fraction)
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {100 * fraction:5.1f}% {stage[:40]:<40}")
+        if fraction >= 1.0:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return bar
+
+
+def _value(text: str):
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    return text
+
+
+def parse_options(items: list[str]) -> dict[str, dict]:
+    """``["occlusion.cell=8", "dea.n_noise=2"]`` -> ``{"occlusion": {"cell": 8}, "dea": {"n_noise": 2}}``."""
+    options: dict[str, dict] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        method, dot, name = key.partition(".")
+        if not sep or not dot or not method or not name:
+            raise InputError(f"--option {item!r} is not METHOD.KEY=VALUE, e.g. --option occlusion.cell=8")
+        options.setdefault(method.strip(), {})[name.strip().replace("-", "_")] = _value(value.strip())
+    return options
+
+
+def _model_options(args: argparse.Namespace) -> dict:
+    options: dict = {"device": args.device}
+    if args.task:
+        options["task"] = args.task
+    if args.labels:
+        options["labels"] = [part.strip() for part in args.labels.split(",")]
+    if args.spatial_size:
+        try:
+            options["spatial_size"] = [int(p) for p in args.spatial_size.split(",") if p.strip()]
+        except ValueError:
+            raise InputError(f"--spatial-size {args.spatial_size!r} is not a list of integers, e.g. 96,96,96") from None
+    if args.normalize:
+        options["normalize"] = args.normalize
+    return options
+
+
+def load_cases(args: argparse.Namespace):
+    """Read the manifest into (model, [evaluate.Case]) on the model grid; one model for all rows."""
+    from ..batch.manifest import read_manifest
+    from ..evaluate import Case
+    from ..io import read_image
+    from ..models import load_model
+    from ..targets import resolve_target
+
+    rows = read_manifest(args.manifest, model=args.model, target=args.target, mask=args.mask)
+    models = {row.model for row in rows}
+    if len(models) != 1:
+        raise InputError("the benchmark compares methods on one model: give --model, or one model for all rows")
+    model = load_model(models.pop(), **_model_options(args))
+    cases = []
+    for row in rows:
+        volume = read_image(list(row.image) if len(row.image) > 1 else row.image[0])
+        inputs = model.prepare(volume)
+        mask = None
+        if row.mask:
+            mask = model.mask_to_model_space(read_image(row.mask).array[0] > 0)
+            if not bool(mask.any()):
+                raise InputError(f"the mask of case {row.id!r} is empty on the model grid: check {row.mask}")
+        target = resolve_target(model, inputs, row.target)
+        cases.append(Case(row.id, inputs, target, mask))
+    return model, cases
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the command; bad input raises `InputError` (the main CLI prints one line and exits 2)."""
+    from ..evaluate import run_benchmark, write_report
+    from ..evaluate.report import markdown_table, summarise
+
+    mode = getattr(args, "progress", None) or "bar"
+    report = _progress(mode)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    if not methods:
+        raise InputError("--methods is empty: pass e.g. --methods gradcam,occlusion")
+    baselines = tuple(b.strip() for b in args.baselines.split(",") if b.strip())
+    perturbations = (
+        ()
+        if args.perturbations.strip() in ("", "none")
+        else tuple(p.strip() for p in args.perturbations.split(",") if p.strip())
+    )
+    from ..evaluate.robustness import PERTURBATIONS
+
+    bad = [p for p in perturbations if p not in PERTURBATIONS]
+    if bad:
+        raise InputError(f"unknown perturbation(s) {', '.join(bad)}: use {', '.join(PERTURBATIONS)} or none")
+    if args.steps < 1:
+        raise InputError("--steps must be at least 1 (e.g. 20)")
+    model, cases = load_cases(args)
+    result = run_benchmark(
+        model,
+        cases,
+        methods,
+        options=parse_options(args.option),
+        baselines=baselines,
+        steps=args.steps,
+        random_repeats=args.random_repeats,
+        perturbations=perturbations,
+        faithfulness_runs=args.faithfulness_runs,
+        seed=args.seed,
+        device=args.device,
+        progress=report,
+    )
+    write_report(result, args.out)
+    print(markdown_table(summarise(result.rows)), end="")
+    print(f"-> {Path(args.out)}")
+    if mode == "json":
+        sys.stderr.write(json.dumps({"event": "done", "out": str(Path(args.out))}) + "\n")
+    return 0

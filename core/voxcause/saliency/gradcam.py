@@ -1,0 +1,50 @@
+"""Grad-CAM (Selvaraju et al. 2017), N-D.
+
+    w_k = mean_s dy/dA_k(s),    map = ReLU(sum_k w_k A_k), upsampled linearly to the model grid.
+
+``y`` is the target's ``logit_score``: the class logit, or for a region target the sum of the class logits
+over the region (which makes this Seg-Grad-CAM, Vinogradova et al. 2020).
+
+Example (3D):
+    >>> import torch
+    >>> from voxcause.saliency import GradCAM
+    >>> net = torch.nn.Sequential(torch.nn.Conv3d(1, 4, 3, padding=1), torch.nn.ReLU(),
+    ...                           torch.nn.AdaptiveAvgPool3d(1), torch.nn.Flatten(), torch.nn.Linear(4, 2))
+    >>> class Target:  # voxcause.targets.ClassTarget does this
+    ...     def logit_score(self, raw): return raw[:, 1]
+    >>> GradCAM(net).attribute(torch.rand(1, 1, 16, 16, 16), target=Target()).map.shape
+    torch.Size([16, 16, 16])
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ..errors import InputError
+from ._cam import CAMBase
+from ._common import spatial_mean
+
+
+class GradCAM(CAMBase):
+    """Grad-CAM: channel weights are the spatially averaged gradients. Options: ``layer``, ``min_fraction``."""
+
+    name = "gradcam"
+
+    def weigh(self, activation: torch.Tensor, gradient: torch.Tensor) -> torch.Tensor:
+        return spatial_mean(gradient)
+
+
+class SegGradCAM(GradCAM):
+    """Seg-Grad-CAM: Grad-CAM of the summed class logits over a region; needs a region target."""
+
+    name = "seggradcam"
+
+    def attribute(self, inputs: torch.Tensor, *, target: Any, progress=None):  # noqa: D102 - see GradCAM
+        if getattr(target, "region", None) is None:
+            raise InputError(
+                "seggradcam explains a class inside a region of a segmentation: pass --region, use a segmentation "
+                "model, or use --method gradcam for a classifier"
+            )
+        return super().attribute(inputs, target=target, progress=progress)

@@ -1,0 +1,32 @@
+"""Grad-CAM++ (Chattopadhay et al. 2018), N-D, *without* the exp(score) factor.
+
+The paper writes the score as exp(S) so its higher derivatives are powers of the first; the exp overflows
+for large logits. Using the first-derivative powers directly (as pytorch-grad-cam does) gives
+
+    alpha_k(s) = g_k(s)^2 / (2 g_k(s)^2 + sum_s' A_k(s') g_k(s)^3)      (0 where the denominator is 0)
+    w_k        = sum_s alpha_k(s) ReLU(g_k(s))
+    map        = ReLU(sum_k w_k A_k), upsampled linearly to the model grid,
+
+with g = dy/dA and y the target's ``logit_score`` (class logit, or summed region logits for segmenters).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ._cam import CAMBase
+from ._common import spatial_sum
+
+
+class GradCAMPlusPlus(CAMBase):
+    """Grad-CAM++ without exp: pixel-weighted positive gradients. Options: ``layer``, ``min_fraction``."""
+
+    name = "gradcampp"
+
+    def weigh(self, activation: torch.Tensor, gradient: torch.Tensor) -> torch.Tensor:
+        g2 = gradient.pow(2)
+        g3 = gradient.pow(3)
+        denominator = 2 * g2 + spatial_sum(activation) * g3
+        safe = torch.where(denominator != 0, denominator, torch.ones_like(denominator))
+        alpha = torch.where(denominator != 0, g2 / safe, torch.zeros_like(g2))
+        return spatial_sum(alpha * torch.relu(gradient))

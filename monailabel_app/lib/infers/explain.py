@@ -1,0 +1,86 @@
+"""Explain tasks: a voxcause explanation as heat levels (plus the method's masks) beside the segmentation.
+
+One task per explainer (``explain_rex``, ``explain_saliency``, ``explain_dea``); each calls
+`voxcause.explain` with the request's options and keeps the core's own result folder (``map.nii.gz``,
+``explanation.seg.nrrd``, ``summary.json``, ``overview.png``) where the user can load the float map.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import voxcause
+
+from ..labels import Segments, explanation_segments
+from ..options import MODEL_OPTION
+from .base import VoxcauseInferTask
+
+#: Masks of an explanation drawn as their own segments (others stay in the kept explanation.seg.nrrd).
+DRAWN_MASKS = ("sufficient",)
+
+
+class ExplainTask(VoxcauseInferTask):
+    """Runs one explainer; ``method`` is fixed, or chosen by the ``method`` option when the task has one."""
+
+    keeps_files = True
+
+    def __init__(
+        self,
+        *,
+        method: str,
+        prefix: str,
+        method_options: tuple[str, ...] = (),
+        fixed_options: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """
+        Args:
+            method: the explainer (a `voxcause.explainers.METHODS` name), or the default of a ``method`` option.
+            prefix: start of every segment name of this task (unique across the app).
+            method_options: request options passed on to the explainer (e.g. ``iterations``).
+            fixed_options: explainer options the task always sets (e.g. rex's ``explanations``).
+            **kwargs: `VoxcauseInferTask` arguments.
+        """
+        self.method = method
+        self.prefix = prefix
+        self.method_options = method_options
+        self.fixed_options = dict(fixed_options or {})
+        super().__init__(**kwargs)
+
+    def compute(self, data: dict[str, Any], *, device: str) -> Any:
+        options = data["options"]
+        method = options.get("method", self.method)
+        target = options.get("target", "auto")
+        extra = dict(self.fixed_options)
+        extra.update({name: options[name] for name in self.method_options if name in options})
+        role = options.get(MODEL_OPTION, next(iter(self.model_paths)))
+        with self.model(role, device) as model:
+            return voxcause.explain(
+                data["volume"],
+                model=model,
+                target=None if target == "auto" else target,
+                method=method,
+                seed=options.get("seed", 0),
+                device=device,
+                **extra,
+            )
+
+    def segments(self, data: dict[str, Any]) -> Segments:
+        explanation = data["result"]
+        masks = {key: explanation.masks[key] for key in DRAWN_MASKS if key in explanation.masks}
+        return explanation_segments(self.prefix, explanation.map, data["options"]["levels"], masks=masks)
+
+    def numbers(self, data: dict[str, Any]) -> dict[str, Any]:
+        summary = data["result"].summary()
+        summary.pop("input", None)  # a server temp path for uploads: meaningless to the client
+        return summary
+
+    def keep(self, data: dict[str, Any], folder: Path) -> dict[str, Path]:
+        data["result"].save(folder)
+        return {
+            "map_file": folder / "map.nii.gz",
+            "explanation_file": folder / "explanation.seg.nrrd",
+            "summary_file": folder / "summary.json",
+            "overview_file": folder / "overview.png",
+        }

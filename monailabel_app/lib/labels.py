@@ -1,0 +1,87 @@
+"""Label schemes: how a task's result becomes a labelmap the MONAI Label Slicer client can draw.
+
+The client imports a result as one labelmap whose values 1..N map, in order, to the reply's
+``label_names``; names must be unique across the app because the segments of every task land in one
+segmentation node. So every task draws disjoint segments, numbers them 1..N with no gaps (an empty level
+is dropped and the later ones move down), and names them with the task's prefix ("rex level 3 of 5").
+Levels and colours come from the core (`voxcause.levels`: dark red -> yellow, hottest last), so they match
+the ``explanation.seg.nrrd`` the core writes beside the float map. The client keeps the colours when its
+file-extension setting is ``.seg.nrrd``; the reply is a single-layer ``.seg.nrrd`` that also reads as a
+plain labelmap with any other setting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from voxcause.levels import heat_colour, responsibility_levels
+from voxcause.outputs import MASK_STYLE
+
+Colour = tuple[float, float, float]
+
+
+@dataclass
+class Segments:
+    """Disjoint named, coloured masks in drawing order; `labelmap` numbers them 1..N."""
+
+    names: list[str]
+    masks: list[np.ndarray]
+    colours: list[Colour]
+
+    def nonempty(self) -> Segments:
+        keep = [index for index, mask in enumerate(self.masks) if mask.any()]
+        return Segments([self.names[i] for i in keep], [self.masks[i] for i in keep], [self.colours[i] for i in keep])
+
+    def label_names(self) -> dict[str, int]:
+        """``{name: value}`` with values 1..N in drawing order (MONAI Label's ``label_names``)."""
+        return {name: index for index, name in enumerate(self.names, start=1)}
+
+    def label_colours(self) -> dict[str, list[float]]:
+        return {name: [round(c, 3) for c in colour] for name, colour in zip(self.names, self.colours, strict=True)}
+
+    def labelmap(self, shape: tuple[int, ...]) -> np.ndarray:
+        out = np.zeros(shape, dtype=np.uint8)
+        for index, mask in enumerate(self.masks, start=1):
+            out[mask] = index
+        return out
+
+    def as_tuples(self) -> list[tuple[str, np.ndarray, Colour]]:
+        return list(zip(self.names, self.masks, self.colours, strict=True))
+
+
+def level_names(prefix: str, levels: int) -> list[str]:
+    """Segment names of ``levels`` heat levels, coolest first, e.g. ``rex level 1 of 5``."""
+    return [f"{prefix} level {index} of {levels}" for index in range(1, levels + 1)]
+
+
+def declared_labels(prefix: str, levels: int, *, extra: tuple[str, ...] = ()) -> dict[str, int]:
+    """The labels a task declares in /info for its default options (the reply says what was drawn)."""
+    names = level_names(prefix, levels) + [f"{prefix} {name}" for name in extra]
+    return {name: index for index, name in enumerate(names, start=1)}
+
+
+def mask_segment(prefix: str, key: str) -> tuple[str, Colour]:
+    """Name and colour of an explanation mask (``sufficient`` ...), as the core draws it."""
+    name, colour = MASK_STYLE.get(key, (key.replace("_", " "), (0.6, 0.6, 0.6)))
+    return f"{prefix} {name}", colour
+
+
+def explanation_segments(prefix: str, values: np.ndarray, levels: int, *, masks: dict[str, np.ndarray]) -> Segments:
+    """Heat levels of a map, then the named masks (e.g. the sufficient explanation) drawn over them.
+
+    A sufficient explanation lies inside the top levels, so in a single labelmap it takes those voxels from
+    the levels; the float map kept beside the result still holds every value.
+    """
+    bands = responsibility_levels(values, levels)
+    names = level_names(prefix, levels)
+    seg_masks = [bands == level for level in range(1, levels + 1)]
+    colours = [heat_colour(level, levels) for level in range(1, levels + 1)]
+    for key, mask in masks.items():
+        taken = np.asarray(mask, dtype=bool)
+        seg_masks = [m & ~taken for m in seg_masks]
+        name, colour = mask_segment(prefix, key)
+        names.append(name)
+        seg_masks.append(taken)
+        colours.append(colour)
+    return Segments(names, seg_masks, colours).nonempty()

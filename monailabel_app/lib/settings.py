@@ -1,0 +1,99 @@
+"""The app's settings, read once from MONAI Label's ``--conf key value`` pairs and passed down.
+
+Every knob lives here and nowhere else, so a setting is never defined in two places: the TaskConfigs
+receive an `AppSettings` and hand the values to their infer tasks.
+
+Conf keys (all optional):
+    segmenter / classifier   a model voxcause.load_model accepts (card .json/.yaml, bundle folder,
+                             TorchScript, ONNX); default: ``model/<role>/card.json`` in the app if present,
+                             else the sample model shipped with voxcause.
+    output_dir               where float maps and summaries are kept; default ``<studies>/voxcause``.
+    max_upload_mb            uploads larger than this are refused with 413 (default 256).
+    max_voxels               images with more voxels (all channels) are refused with 413 (default 64 M).
+    default_levels           number of heat levels an explain task draws by default (default 5).
+    default_iterations       causal-responsibility iterations by default (default 10).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+#: Sample models of voxcause.samples used when the user names none (role -> sample names, first found wins).
+SAMPLE_MODELS = {"segmenter": ("segmenter3d", "segmenter"), "classifier": ("classifier3d", "classifier")}
+
+
+def _int_conf(conf: Mapping[str, str], key: str, default: int, *, low: int, high: int) -> int:
+    raw = conf.get(key, default)
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise ValueError(f"--conf {key} {raw!r} is not an integer — pass e.g. --conf {key} {default}") from None
+    if not low <= value <= high:
+        raise ValueError(f"--conf {key} {value} is outside {low}..{high} — pass a value in that range")
+    return value
+
+
+def _sample_model(names: tuple[str, ...]) -> Path | None:
+    """Path of a sample model card inside the voxcause package, or None while the samples are absent."""
+    try:
+        from voxcause.samples import model_path
+    except ImportError:
+        return None
+    for name in names:
+        try:
+            path = Path(model_path(name))
+        except (LookupError, ValueError, OSError):
+            continue
+        if path.exists():
+            return path
+    return None
+
+
+def resolve_model(role: str, conf: Mapping[str, str], app_dir: Path) -> Path | None:
+    """Where the model for ``role`` ("segmenter" or "classifier") comes from.
+
+    Order: ``--conf <role> PATH``; ``model/<role>/card.json`` in the app (MONAI Label's model folder, for a
+    site's own model); the voxcause sample model of that role. The samples are referenced in place, not
+    copied, so the app always serves the weights the package was tested with.
+    """
+    if conf.get(role):
+        return Path(conf[role]).expanduser().resolve()
+    local = app_dir / "model" / role / "card.json"
+    if local.exists():
+        return local
+    return _sample_model(SAMPLE_MODELS[role])
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    """Settings shared by every task of the app (see the module docstring for the conf keys)."""
+
+    app_dir: Path
+    studies: Path
+    segmenter: Path | None
+    classifier: Path | None
+    output_dir: Path
+    max_upload_bytes: int
+    max_voxels: int
+    default_levels: int
+    default_iterations: int
+
+    @classmethod
+    def from_conf(cls, app_dir: str | os.PathLike, studies: str | os.PathLike, conf: Mapping[str, str]) -> AppSettings:
+        app = Path(app_dir).resolve()
+        studies_dir = Path(studies).resolve()
+        output = Path(conf["output_dir"]).expanduser().resolve() if conf.get("output_dir") else studies_dir / "voxcause"
+        return cls(
+            app_dir=app,
+            studies=studies_dir,
+            segmenter=resolve_model("segmenter", conf, app),
+            classifier=resolve_model("classifier", conf, app),
+            output_dir=output,
+            max_upload_bytes=_int_conf(conf, "max_upload_mb", 256, low=1, high=65536) * 1024 * 1024,
+            max_voxels=_int_conf(conf, "max_voxels", 64 * 1024 * 1024, low=1024, high=2**34),
+            default_levels=_int_conf(conf, "default_levels", 5, low=1, high=10),
+            default_iterations=_int_conf(conf, "default_iterations", 10, low=1, high=200),
+        )

@@ -1,0 +1,112 @@
+"""voxcause MONAI Label app: the sample tumour segmenter plus explanations drawn beside its segmentation.
+
+Start it with::
+
+    python -m monailabel.main start_server --app monailabel_app --studies DIR --conf models all
+
+This file only wires: it reads the settings once (lib/settings.py), finds the TaskConfigs in lib/configs
+(one per model or explainer, picked with ``--conf models``), and asks each for its infer task. Two MONAI
+Label behaviours are adjusted on the way in (lib/guard.py): every infer request's image is checked
+before MONAI Label resolves it, and batch inference on a machine without CUDA uses the CPU instead of
+an empty GPU list.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import lib.configs
+import torch
+from lib.guard import check_request, input_errors_as_422
+from lib.settings import AppSettings
+from monailabel.interfaces.app import MONAILabelApp
+from monailabel.interfaces.config import TaskConfig
+from monailabel.interfaces.exception import MONAILabelError, MONAILabelException
+from monailabel.interfaces.tasks.infer_v2 import InferTask
+from monailabel.interfaces.tasks.train import TrainTask
+from monailabel.utils.others.class_utils import get_class_names
+
+logger = logging.getLogger(__name__)
+
+
+def _task_configs() -> dict[str, type[TaskConfig]]:
+    """Every TaskConfig in lib/configs, by module name (the name ``--conf models`` uses)."""
+    found: dict[str, type[TaskConfig]] = {}
+    for path in get_class_names(lib.configs, "TaskConfig"):
+        module_name, class_name = path.rsplit(".", 1)
+        module = __import__(module_name, fromlist=[class_name])
+        found[module_name.split(".")[-1].lower()] = getattr(module, class_name)
+    return dict(sorted(found.items()))
+
+
+def _selected(conf: dict[str, str], available: dict[str, type[TaskConfig]]) -> list[str]:
+    wanted = [name.strip() for name in conf.get("models", "").split(",") if name.strip()]
+    if not wanted:
+        raise MONAILabelException(
+            MONAILabelError.APP_INIT_ERROR,
+            f"no models chosen — pass --conf models all, or a comma list of: {', '.join(available)}",
+        )
+    unknown = [name for name in wanted if name != "all" and name not in available]
+    if unknown:
+        raise MONAILabelException(
+            MONAILabelError.APP_INIT_ERROR,
+            f"unknown model(s) {unknown} — choose from: all, {', '.join(available)}",
+        )
+    return list(available) if "all" in wanted else wanted
+
+
+class VoxcauseApp(MONAILabelApp):
+    """The MONAI Label app serving the segmenter, the explainers and the counterfactual test."""
+
+    def __init__(self, app_dir: str, studies: str, conf: dict[str, str]) -> None:
+        self.settings = AppSettings.from_conf(app_dir, studies, conf)
+        available = _task_configs()
+        self.task_configs: dict[str, TaskConfig] = {}
+        for name in _selected(conf, available):
+            config = available[name]()
+            config.init(name, str(self.settings.app_dir / "model"), conf, None, settings=self.settings)
+            self.task_configs[name] = config
+        logger.info(f"voxcause: task configs {list(self.task_configs)}")
+
+        import voxcause
+
+        super().__init__(
+            app_dir=app_dir,
+            studies=studies,
+            conf=conf,
+            name="voxcause - causal explanations",
+            description="Tumour segmentation with causal explanations, saliency and counterfactual region tests",
+            version=voxcause.__version__,
+        )
+
+    def init_infers(self) -> dict[str, InferTask]:
+        infers: dict[str, InferTask] = {}
+        for name, config in self.task_configs.items():
+            tasks = config.infer()
+            tasks = tasks if isinstance(tasks, dict) else {name: tasks}
+            for key, task in tasks.items():
+                logger.info(f"voxcause: infer task {key} => {task}")
+                infers[key] = task
+        return infers
+
+    def init_trainers(self) -> dict[str, TrainTask]:
+        return {}
+
+    def infer(self, request: dict[str, Any], datastore: Any = None) -> dict[str, Any]:
+        """MONAI Label's infer, after the image checks of lib/guard.py."""
+        sessions = self.sessions()
+        check_request(request, datastore or self.datastore(), self.settings,
+                      session_store=getattr(sessions, "store_path", None))
+        request = dict(request)
+        image = request.get("image")
+        # the checked studies id names the folder the float map is kept in; an upload gets a content hash
+        request["voxcause_image_id"] = None if not isinstance(image, str) or "/" in image else image
+        with input_errors_as_422():
+            return super().infer(request, datastore)
+
+    def batch_infer(self, request: dict[str, Any], datastore: Any = None) -> dict[str, Any]:
+        """MONAI Label's batch infer; without CUDA, ``multi_gpu`` would spread the images over no device."""
+        if not torch.cuda.is_available():
+            request = {**request, "multi_gpu": False, "device": "cpu"}
+        return super().batch_infer(request, datastore)

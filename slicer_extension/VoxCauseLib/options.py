@@ -1,0 +1,81 @@
+"""The choices a user makes in the panel, as enums shared by the GUI, the parameter node and the command line.
+
+Why enums: the parameter node wrapper binds an `enum.Enum` to a combo box by itself (using `label()` for the
+text), and the command builder maps each member to exactly one `voxcause` flag value, so the GUI can never send
+a method name the command line does not know.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class Method(enum.Enum):
+    """What explains the decision; the value is the `voxcause explain --method` name."""
+
+    REX = "rex"
+    GRADCAM = "gradcam"
+    GRADCAMPP = "gradcampp"
+    SCORECAM = "scorecam"
+    OCCLUSION = "occlusion"
+    DEA = "dea"
+    COUNTERFACTUAL = "counterfactual"
+
+    def label(self) -> str:
+        """Text shown in the method combo box."""
+        return _METHOD_LABELS[self]
+
+    @property
+    def is_counterfactual(self) -> bool:
+        """Counterfactuals run `voxcause counterfactual` and need a segment as the region."""
+        return self is Method.COUNTERFACTUAL
+
+    @property
+    def needs_eager_network(self) -> bool:
+        """Layer-based methods need a network with named layers (a card or a bundle, not TorchScript/ONNX)."""
+        return self in (Method.GRADCAM, Method.GRADCAMPP, Method.SCORECAM, Method.DEA)
+
+    @property
+    def uses_iterations(self) -> bool:
+        """Only the causal search has an iteration count worth exposing."""
+        return self is Method.REX
+
+
+_METHOD_LABELS = {
+    Method.REX: "Causal responsibility (ReX)",
+    Method.GRADCAM: "Saliency: Grad-CAM",
+    Method.GRADCAMPP: "Saliency: Grad-CAM++",
+    Method.SCORECAM: "Saliency: Score-CAM",
+    Method.OCCLUSION: "Saliency: occlusion",
+    Method.DEA: "Fused: dual evidence (segmenters)",
+    Method.COUNTERFACTUAL: "Counterfactual (remove / keep a segment)",
+}
+
+
+class Occlusion(enum.Enum):
+    """What replaces occluded voxels; the value is the `--occlusion` argument."""
+
+    CONSTANT = "constant"
+    MIN = "min"
+    MEAN = "mean"
+    BLUR = "blur"
+
+    def label(self) -> str:
+        """Text shown in the occlusion combo box."""
+        return {
+            Occlusion.CONSTANT: "Constant (0)",
+            Occlusion.MIN: "Image minimum",
+            Occlusion.MEAN: "Image mean",
+            Occlusion.BLUR: "Blurred image",
+        }[self]
+
+
+class Device(enum.Enum):
+    """Where the model runs. CPU is enforced twice: `--device cpu` and `CUDA_VISIBLE_DEVICES=""`."""
+
+    CPU = "cpu"
+    CUDA = "cuda"
+
+    def label(self) -> str:
+        """Text shown in the device combo box."""
+        return {Device.CPU: "CPU", Device.CUDA: "GPU (CUDA)"}[self]

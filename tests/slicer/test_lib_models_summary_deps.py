@@ -1,0 +1,87 @@
+"""Sample-model listing, results text, and the dependency check."""
+
+import json
+
+import pytest
+from VoxCauseLib.deps import missing_requirements, read_requirements, requirement_name
+from VoxCauseLib.models import list_sample_models, read_card, samples_root
+from VoxCauseLib.summary import summary_lines, summary_text
+
+
+def _card(folder, name, **fields):
+    folder.mkdir(parents=True)
+    (folder / "card.json").write_text(json.dumps({"name": name, **fields}))
+
+
+def test_models_are_listed_from_their_cards_and_a_broken_one_is_skipped(tmp_path):
+    _card(
+        tmp_path / "b",
+        "brain-tumour",
+        task="classification",
+        labels=["no tumour", "glioma"],
+        channels=["T1", "T1c", "T2", "FLAIR"],
+        description="4-sequence MRI",
+        spatial_size=[48, 56, 48],
+    )
+    _card(tmp_path / "a", "ablation", task="segmentation", labels=["background", "lesion"], channels=1)
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "card.json").write_text("{not json")
+    models = list_sample_models(tmp_path)
+    assert [m.name for m in models] == ["ablation", "brain-tumour"]
+    assert models[0].channels == ("channel 1",) and models[0].channel_count == 1
+    assert models[1].channel_count == 4 and models[1].labels == ("no tumour", "glioma")
+    assert (models[0].spatial_dims, models[1].spatial_dims) == (None, 3)
+    assert list_sample_models(tmp_path / "missing") == []
+    with pytest.raises(ValueError, match="Choose a valid card"):
+        read_card(tmp_path / "broken" / "card.json")
+
+
+def test_installed_sample_models_are_found_without_importing_voxcause():
+    root = samples_root()
+    if root is None:
+        pytest.skip("voxcause (with samples/models) is not installed in this Python")
+    for entry in list_sample_models(root):
+        assert entry.path.name == "card.json" and entry.path.is_file()
+
+
+def test_summary_lines_for_an_explanation_and_a_counterfactual(tmp_path):
+    lines = summary_lines(
+        {
+            "method": "rex",
+            "target": {"index": 2, "label": "glioma"},
+            "score": 0.9312,
+            "forward_passes": 812,
+            "seconds": 12.34,
+            "device": "cpu",
+            "sufficient": {"voxels": 345, "fraction": 0.0123, "score": 0.71},
+        }
+    )
+    assert lines == [
+        "Target: glioma (class 2)",
+        "Method: rex",
+        "Score on the input: 0.931",
+        "Sufficient explanation: 345 voxels, 1.23% of the image, score 0.710",
+        "Cost: 812 forward passes, 12.3 s, on cpu",
+    ]
+    cf = summary_lines({"p_orig": 0.9, "p_remove": 0.2, "p_only": 0.65, "delta_drop": 0.7, "delta_focus": 0.65})
+    assert cf == [
+        "P(original): 0.900",
+        "P(region removed): 0.200",
+        "P(region only): 0.650",
+        "ΔDrop: 0.700",
+        "ΔFocus: 0.650",
+    ]
+    (tmp_path / "summary.json").write_text(json.dumps({"method": "gradcam"}))
+    (tmp_path / "report.md").write_text("# Report\nThe map peaks in the lesion.\n")
+    assert summary_text(tmp_path) == "Method: gradcam\n\n# Report\nThe map peaks in the lesion."
+    assert summary_text(tmp_path / "nothing") == ""
+
+
+def test_requirements_check(tmp_path):
+    path = tmp_path / "requirements.txt"
+    path.write_text("# comment\npytest>=7  # installed here\n\nsurely-not-installed-pkg-xyz==1.0\n")
+    assert read_requirements(path) == ["pytest>=7", "surely-not-installed-pkg-xyz==1.0"]
+    assert missing_requirements(path) == ["surely-not-installed-pkg-xyz==1.0"]
+    assert requirement_name("monai[all]>=1.3") == "monai"
+    with pytest.raises(ValueError):
+        requirement_name(">=1")
