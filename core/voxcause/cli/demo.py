@@ -39,15 +39,13 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"voxcause demo ({summary['seconds']:.0f} s) -> {out}/")
     for name, stage in summary["stages"].items():
-        if isinstance(stage, dict) and "target" in stage:
+        if isinstance(stage, dict) and "delta_drop" in stage:
+            print(f"  {name:14s} ΔDrop {stage['delta_drop']:.3f}, ΔFocus {stage['delta_focus']:.3f}  "
+                  f"-> {out / name / 'overview.png'}")
+        elif isinstance(stage, dict):
             print(
                 f"  {name:14s} '{stage['target']}' score {stage['score']:.3f}, {stage['forward_passes']} passes, "
                 f"{stage['seconds']} s  -> {out / name / 'overview.png'}"
-            )
-        elif isinstance(stage, dict):
-            print(
-                f"  {name:14s} ΔDrop {stage.get('delta_drop', float('nan')):.3f}, ΔFocus "
-                f"{stage.get('delta_focus', float('nan')):.3f}  -> {out / name / 'overview.png'}"
             )
         else:
             print(f"  {name:14s} -> {stage}")
