@@ -121,12 +121,6 @@ def test_explain_task_returns_levels_numbers_and_kept_map(server, info, segmenta
     assert overlap > 0.2, f"{task}: only {overlap:.2f} of the predicted tumour is covered"
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="core rex on the sample models (measured 23:15 UTC): the fully occluded image keeps the target "
-    "(segmenter region score 0.475 >= 0.5 x 0.908; classifier3d 'glioma' 0.63), so the sufficient explanation "
-    "degenerates to 1 voxel or a large off-tumour block — a core/sample-model issue, reported to the lead",
-)
 def test_rex_sufficient_explanation_overlaps_the_predicted_tumour(server, segmentation, tmp_path):
     reply = server.infer("explain_rex", CASE, params={"iterations": 3})
     assert reply.status == 200, reply.text
