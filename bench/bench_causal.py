@@ -344,7 +344,7 @@ def run_tool(cmd: list[str], run: Run, out: Path, map_path: Path, case: CaseFile
         run.error = " | ".join(tail) or f"exit {proc.returncode}"
         print(f"  {run.label} seed {run.seed}: FAILED: {run.error}", file=sys.stderr)
         return run
-    run.result = json.loads(out.read_text())
+    run.result = json.loads(out.read_text(encoding="utf-8"))
     values = np.load(map_path)
     if values.shape != case.cause.shape:
         run.error = f"map shape {values.shape} != volume {case.cause.shape}"
@@ -485,7 +485,7 @@ def combine(paths: list[Path], args: argparse.Namespace) -> int:
     profiles: dict[int, dict] = {}
     loads = []
     for path in paths:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
         entries = data["runs"] if isinstance(data, dict) else data
         work = path.parent / "causal"
         if isinstance(data, dict):

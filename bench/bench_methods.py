@@ -100,9 +100,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"## {name}\n")
             namespace = cli.parse_args(argv_)
             namespace.run(namespace)
-            tables[name] = (Path(args.out) / name / "summary.md").read_text()
+            tables[name] = (Path(args.out) / name / "summary.md").read_text(encoding="utf-8")
             print(f"\n({args.cases} cases, {time.perf_counter() - start:.0f} s)\n")
-            print((Path(args.out) / name / "verdict.md").read_text())
+            print((Path(args.out) / name / "verdict.md").read_text(encoding="utf-8"))
     print("# README tables\n")
     for name, table in tables.items():
         print(f"**{name}** ({args.cases} held-out sample patients; means over cases)\n\n{table}")

@@ -295,7 +295,7 @@ def main() -> None:
             print(table(results["dask"]))
     RESULTS.mkdir(parents=True, exist_ok=True)
     stored = RESULTS / "scale.json"
-    previous = json.loads(stored.read_text()) if stored.exists() else {}
+    previous = json.loads(stored.read_text(encoding="utf-8")) if stored.exists() else {}
     stored.write_text(json.dumps({**previous, **results}, indent=2))  # a section run alone keeps the others
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 def _status_kb(field: str) -> int | None:
     try:
-        text = Path("/proc/self/status").read_text()
+        text = Path("/proc/self/status").read_text(encoding="utf-8")
     except OSError:
         return None
     match = re.search(rf"^{field}:\s+(\d+)\s+kB", text, re.MULTILINE)

@@ -7,6 +7,7 @@ is running a case.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import time
@@ -32,3 +33,12 @@ def smooth_case(case: Case, job: Job, out_dir: Path) -> dict[str, Any]:
     summary = {"score": float(smooth.max()), "forward_passes": 1, "target": {"index": 1, "label": "bright"}}
     (out_dir / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
     return {"score": summary["score"], "forward_passes": 1, "target": "bright"}
+
+
+def write_manifest(path: Path, rows: list[dict[str, str]]) -> Path:
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
 import pytest
 import SimpleITK as sitk
 import torch
+from batch_casework import write_manifest
 
 SIZE = 24
 
@@ -32,13 +32,6 @@ def write_volume(path: Path, array: np.ndarray, spacing: float = 2.0) -> Path:
     return path
 
 
-def write_manifest(path: Path, rows: list[dict[str, str]]) -> Path:
-    columns = list(dict.fromkeys(key for row in rows for key in row))
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
 
 
 @pytest.fixture

@@ -29,9 +29,9 @@ def test_cli_runs_resumes_and_reports(real_cohort, tmp_path, capsys):
     assert [e["fraction"] for e in events[:-1]] == [0.5, 1.0]
     assert {e["stage"] for e in events[:-1]} == {"case c0: done", "case broken: failed"}
     assert events[-1] == {"event": "done", "out": str(out)}
-    rows = (out / "results.csv").read_text().splitlines()
+    rows = (out / "results.csv").read_text(encoding="utf-8").splitlines()
     assert len(rows) == 3 and rows[2].startswith("broken,failed,,,") and "cannot read image" in rows[2]
-    done = json.loads((out / "c0" / "done.json").read_text())
+    done = json.loads((out / "c0" / "done.json").read_text(encoding="utf-8"))
     assert done["settings"]["options"] == {"iterations": 2} and done["settings"]["seed"] == 3
 
     assert _run([*argv[:-2], "--progress", "none"]) == 1

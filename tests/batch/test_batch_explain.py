@@ -17,7 +17,7 @@ import pytest
 import SimpleITK as sitk
 from voxcause.batch import Job, read_manifest, run_batch
 
-JOB = Job(method="rex", seed=3, options={"iterations": 2}, threads=1)
+JOB = Job(method="rex", seed=3, options={"iterations": 6}, threads=1)
 
 
 def _cases(cohort):
@@ -32,7 +32,7 @@ def _outputs(report) -> dict[str, tuple]:
             seen[result.id] = ("failed", result.error)
             continue
         folder = Path(result.out)
-        summary = json.loads((folder / "summary.json").read_text())
+        summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
         numbers = (summary["score"], summary["forward_passes"], summary["target"]["label"],
                    json.dumps(summary.get("sufficient"), sort_keys=True))
         seen[result.id] = ("ok", sitk.GetArrayFromImage(sitk.ReadImage(str(folder / "map.nii.gz"))), numbers)
@@ -61,13 +61,13 @@ def test_inline_batch_explains_and_reports(real_cohort, tmp_path):
             assert result.score > 0.99 and result.forward_passes > 10 and result.target == "1"
             names = {p.name for p in Path(result.out).iterdir()}
             assert {"map.nii.gz", "summary.json", "explanation.seg.nrrd", "overview.png", "done.json"} <= names
-            done = json.loads((Path(result.out) / "done.json").read_text())
-            assert done["hash"] == result.hash and done["settings"]["options"] == {"iterations": 2}
+            done = json.loads((Path(result.out) / "done.json").read_text(encoding="utf-8"))
+            assert done["hash"] == result.hash and done["settings"]["options"] == {"iterations": 6}
     # the map peaks inside the case's bright sphere
     image = sitk.GetArrayFromImage(sitk.ReadImage(str(real_cohort["data"] / "case0.nii.gz")))
     peak = np.unravel_index(np.argmax(_outputs(report)["c0"][1]), image.shape)
     assert image[peak] > 1.0
-    table = (out / "results.md").read_text()
+    table = (out / "results.md").read_text(encoding="utf-8")
     assert "5 cases: 4 done, 0 skipped, 1 failed" in table
 
 
@@ -100,8 +100,7 @@ def test_local_and_dask_agree_and_a_killed_worker_loses_nothing(real_cohort, tmp
             deadline = time.time() + 120
             while time.time() < deadline and not killed:
                 running = _staging_pids(out)
-                if running:
-                    time.sleep(0.5)
+                if running:  # kill at once: a case takes about a second
                     case_id, pid = running[0]
                     os.kill(pid, signal.SIGKILL)
                     killed.append((case_id, pid))
@@ -126,7 +125,7 @@ RUNNER = """
 import sys
 from voxcause.batch import Job, read_manifest, run_batch
 cases = read_manifest(sys.argv[1], model=sys.argv[2])
-run_batch(cases, Job(method="rex", seed=3, options={"iterations": 2}, threads=1), out=sys.argv[3], workers=0)
+run_batch(cases, Job(method="rex", seed=3, options={"iterations": 6}, threads=1), out=sys.argv[3], workers=0)
 """
 
 

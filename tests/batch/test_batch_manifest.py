@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import write_manifest
+from batch_casework import write_manifest
 from voxcause.batch import read_manifest
 from voxcause.errors import InputError
 

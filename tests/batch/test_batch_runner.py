@@ -48,14 +48,14 @@ def test_local_processes_record_failure_and_finish_the_rest(cohort, tmp_path):
     assert statuses == {"c0": "done", "c1": "done", "broken": "failed", "c2": "done", "c3": "done", "c4": "done"}
     broken = next(r for r in report.results if r.id == "broken")
     assert "cannot read image" in broken.error and "\n" not in broken.error
-    assert (out / "broken.error.txt").read_text().count("Traceback") == 1
+    assert (out / "broken.error.txt").read_text(encoding="utf-8").count("Traceback") == 1
     assert not (out / "broken").exists() and not (out / ".voxcause-staging").exists()
     assert sorted(done for _, done, _ in seen) == [1, 2, 3, 4, 5, 6] and {t for *_, t in seen} == {6}
     # results table: manifest order, one row per case, header as documented
-    lines = (out / "results.csv").read_text().splitlines()
+    lines = (out / "results.csv").read_text(encoding="utf-8").splitlines()
     assert lines[0] == "id,status,score,forward_passes,seconds,out,error,target,label,patient"
     assert [line.split(",")[0] for line in lines[1:]] == ["c0", "c1", "broken", "c2", "c3", "c4"]
-    assert "6 cases: 5 done, 0 skipped, 1 failed" in (out / "results.md").read_text()
+    assert "6 cases: 5 done, 0 skipped, 1 failed" in (out / "results.md").read_text(encoding="utf-8")
     assert report.executed == 6 and report.counts == {"done": 5, "skipped": 0, "failed": 1}
 
 
@@ -105,7 +105,7 @@ def _kill_first_started(log: Path, stop: threading.Event, killed: list[int]) -> 
     """Wait until a case has started in some process, then SIGKILL that process (once)."""
     while not stop.is_set():
         if log.exists():
-            lines = log.read_text().split("\n")
+            lines = log.read_text(encoding="utf-8").split("\n")
             starts = [line.split() for line in lines if line.startswith("start")]
             if starts:
                 time.sleep(0.3)  # well inside the case's 1.5 s of work
@@ -126,7 +126,7 @@ def _run_with_a_kill(cases, job, out, log, **where):
         stop.set()
         killer.join()
     assert len(killed) == 1
-    starts = [line.split() for line in log.read_text().splitlines()]
+    starts = [line.split() for line in log.read_text(encoding="utf-8").splitlines()]
     killed_ids = {case_id for _, case_id, pid in starts if int(pid) == killed[0]}
     assert killed_ids, "the killed process had started a case"
     return report, killed_ids
@@ -178,7 +178,7 @@ def test_dask_worker_killed_mid_case_loses_nothing(cohort, tmp_path, cluster):
     report, killed_ids = _run_with_a_kill(cases, job, tmp_path / "out", log, scheduler=cluster.scheduler_address)
     assert {r.id: r.status for r in report.results} == dict.fromkeys(["c0", "c1", "c2", "c3", "c4"], "done")
     assert _outcome(report) == _outcome(reference)
-    starts = [line.split() for line in log.read_text().splitlines()]
+    starts = [line.split() for line in log.read_text(encoding="utf-8").splitlines()]
     for case_id in killed_ids:  # the killed case was started again elsewhere and finished there
         assert sum(1 for _, cid, _ in starts if cid == case_id) >= 2
     assert not (tmp_path / "out" / ".voxcause-staging").exists()

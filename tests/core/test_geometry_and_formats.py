@@ -55,7 +55,7 @@ def test_cli_outputs_share_the_input_geometry_and_contract(scripted_single, tmp_
     segmentation = sitk.ReadImage(str(out / "explanation.seg.nrrd"))
     assert geometry(segmentation)[1:] == geometry(source)[1:]
     assert segmentation.GetSize()[:3] == source.GetSize()
-    summary = json.loads((out / "summary.json").read_text())
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     for key in ("method", "target", "score", "forward_passes", "seconds", "device", "version", "sufficient"):
         assert key in summary
     assert summary["target"]["index"] == 1 and summary["forward_passes"] > 50

@@ -31,7 +31,7 @@ def cohort(known_cause, tmp_path_factory) -> dict:
         write_volume(mask, folder / f"mask{seed}.nii.gz")
         rows.append({"image": f"case{seed}.nii.gz", "mask": f"mask{seed}.nii.gz", "label": label,
                      "patient": f"P{seed // 2}"})
-    with open(folder / "manifest.csv", "w", newline="") as handle:
+    with open(folder / "manifest.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=["image", "mask", "label", "patient"])
         writer.writeheader()
         writer.writerows(rows)
@@ -39,7 +39,7 @@ def cohort(known_cause, tmp_path_factory) -> dict:
 
 
 def _table(path) -> list[dict]:
-    with open(path, newline="") as handle:
+    with open(path, newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
 
 
@@ -59,7 +59,7 @@ def test_manifest_tables_plot_and_failure(known_cause, cohort, tmp_path) -> None
     assert float(per_class["lesion"]["delta_drop_sd"]) < 1e-3
     correctness = {row["group"]: row for row in _table(out / "correctness.csv")}
     assert correctness["correct"]["n"] == "3" and correctness["misclassified"]["n"] == "1"
-    summary = json.loads((out / "dataset_summary.json").read_text())
+    summary = json.loads((out / "dataset_summary.json").read_text(encoding="utf-8"))
     assert summary["failed"] == 1 and summary["succeeded"] == 4
     assert (out / "distributions.png").stat().st_size > 10_000 and (out / "distributions.pdf").exists()
     assert (out / "cases" / "case0" / "overview.png").exists() and not (out / "cases" / "case4").exists()
@@ -85,7 +85,7 @@ def test_cli_single_image_with_json_progress(known_cause, tmp_path, capsys) -> N
     events = [json.loads(line) for line in captured.err.splitlines() if line.strip()]
     assert events[0]["event"] == "progress" and events[-1] == {"event": "done", "out": str(tmp_path / "cf")}
     assert all(0.0 <= e["fraction"] <= 1.0 for e in events if e["event"] == "progress")
-    summary = json.loads((tmp_path / "cf" / "summary.json").read_text())
+    summary = json.loads((tmp_path / "cf" / "summary.json").read_text(encoding="utf-8"))
     assert summary["class_orig"] == "lesion" and summary["class_remove"] == "healthy"
     code = main(["counterfactual", str(folder / "image.nii.gz"), "--model", str(known_cause["classifier"]),
                  "--mask", str(folder / "decoy.nii.gz"), "--out", str(tmp_path / "decoy"), "--progress", "none",

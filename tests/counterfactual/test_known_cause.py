@@ -62,7 +62,7 @@ def test_outputs_in_image_geometry(known_cause, tmp_path) -> None:
 
     segmentation = slicerio.read_segmentation(str(out / "explanation.seg.nrrd"))
     assert [segment["name"] for segment in segmentation["segments"]] == ["region", "removed (dilated region)"]
-    summary = json.loads((out / "summary.json").read_text())
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     for key in ("method", "target", "score", "p_orig", "p_remove", "p_only", "delta_drop", "delta_focus",
                 "relative_drop", "class_orig", "class_remove", "class_only", "forward_passes", "seconds", "device",
                 "version"):

@@ -57,7 +57,7 @@ def test_per_class_table_on_the_sample_classifier(tmp_path) -> None:
         sitk.WriteImage(patient.image(mask.astype(np.uint8)), str(tmp_path / f"{kind}{seed}-mask.nii.gz"))
         rows.append({"image": f"{kind}{seed}.nii.gz", "mask": f"{kind}{seed}-mask.nii.gz",
                      "label": LABELS[patient.class_index], "patient": f"{kind}-{seed}"})
-    with open(tmp_path / "manifest.csv", "w", newline="") as handle:
+    with open(tmp_path / "manifest.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
@@ -81,7 +81,7 @@ def _follows_tag() -> float:
     import json
 
     metrics = _card("shortcut3d").parent / "metrics.json"
-    return float(json.loads(metrics.read_text()).get("follows_tag_decorrelated", 0.0)) if metrics.exists() else 0.0
+    return float(json.loads(metrics.read_text(encoding="utf-8")).get("follows_tag_decorrelated", 0.0)) if metrics.exists() else 0.0
 
 
 @pytest.mark.slow

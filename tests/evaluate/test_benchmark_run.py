@@ -40,9 +40,9 @@ def test_classifier_benchmark_rows_and_report(tmp_path):
     paths = write_report(result, tmp_path)
     for name in ("results", "summary_csv", "summary_md", "verdict", "settings", "curves_constant", "curves_blur"):
         assert paths[name].exists(), name
-    table = paths["summary_md"].read_text()
+    table = paths["summary_md"].read_text(encoding="utf-8")
     assert table.startswith("| method |") and "| gradcam |" in table and "| random |" in table
-    assert "Which method wins" in paths["verdict"].read_text()
+    assert "Which method wins" in paths["verdict"].read_text(encoding="utf-8")
     with open(paths["results"]) as handle:
         assert len(list(csv.DictReader(handle))) == 3
 

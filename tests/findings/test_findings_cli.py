@@ -35,7 +35,7 @@ def test_cli_writes_findings_and_emits_json_progress(tmp_path, capsys):
     events = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
     assert events[-1] == {"event": "done", "out": str(tmp_path)}
     assert any(e["event"] == "progress" for e in events)
-    assert json.loads((tmp_path / "findings.json").read_text())["mask"]["voxels"] == 64
+    assert json.loads((tmp_path / "findings.json").read_text(encoding="utf-8"))["mask"]["voxels"] == 64
 
 
 def test_cli_bad_folder_is_input_error(tmp_path):

@@ -17,7 +17,7 @@ DATA = Path(__file__).parent / "data"
 @pytest.fixture()
 def glioma_findings() -> dict:
     """Findings of a synthetic glioma (Harvard-Oxford regions, counterfactual numbers), frozen in a file."""
-    return json.loads((DATA / "findings_glioma.json").read_text())
+    return json.loads((DATA / "findings_glioma.json").read_text(encoding="utf-8"))
 
 
 @pytest.fixture()

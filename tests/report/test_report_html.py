@@ -22,7 +22,7 @@ def test_report_writes_self_contained_page(case_dir):
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
     assert not re.search(r"""(href|src)=["']?(https?:|file:|/)""", page)
     assert "0.5 ml" in md and "tumour (class 1)" in md  # 64 voxels of 8 mm^3 = 0.512 ml
-    stats = json.loads((case_dir / "report.json").read_text())["text_stats"]["template"]
+    stats = json.loads((case_dir / "report.json").read_text(encoding="utf-8"))["text_stats"]["template"]
     assert stats["words"] > 20 and 0 < stats["type_token_ratio"] <= 1
 
 

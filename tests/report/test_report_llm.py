@@ -36,7 +36,7 @@ def test_faithful_rewording_is_used_in_the_report(case_dir, chat_server):
     chat_server.set_reply("The model scored tumour at 0.87. Its decision rests on a 0.5 ml region.")
     record = make_report(case_dir, atlas=None, llm=chat_server.url)
     assert record["renderer"] == "llm" and record["llm"]["accepted"]
-    md = (case_dir / "report.md").read_text()
+    md = (case_dir / "report.md").read_text(encoding="utf-8")
     assert "Its decision rests on a 0.5 ml region." in md and "checked against the findings" in md
     assert set(record["text_stats"]) == {"template", "llm"}
 
@@ -45,7 +45,7 @@ def test_rejected_rewording_falls_back_to_template_with_reason(case_dir, chat_se
     chat_server.set_reply("A 12 ml tumour in the left frontal lobe.")
     record = make_report(case_dir, atlas=None, llm=chat_server.url)
     assert record["renderer"] == "template" and not record["llm"]["accepted"]
-    md = (case_dir / "report.md").read_text()
+    md = (case_dir / "report.md").read_text(encoding="utf-8")
     assert "LLM rewording not used (LLM text rejected by the findings check: number 12" in md
     assert "12 ml tumour" not in md
     assert "llm" in record["text_stats"]  # the rejected text is still measured
@@ -58,7 +58,7 @@ def test_unreachable_endpoint_falls_back_with_a_warning(case_dir):
     assert time.perf_counter() - t0 < 30
     assert record["renderer"] == "template"
     assert "unreachable" in record["llm"]["reason"] and record["warnings"]
-    assert json.loads((case_dir / "report.json").read_text())["llm"]["accepted"] is False
+    assert json.loads((case_dir / "report.json").read_text(encoding="utf-8"))["llm"]["accepted"] is False
 
 
 @pytest.mark.slow

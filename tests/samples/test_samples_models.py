@@ -26,7 +26,7 @@ MODELS_ROOT = Path(model_path("classifier3d")).parent.parent
 
 
 def _metrics(name: str) -> dict:
-    return json.loads((MODELS_ROOT / name / "metrics.json").read_text())
+    return json.loads((MODELS_ROOT / name / "metrics.json").read_text(encoding="utf-8"))
 
 
 def _run(network, arrays):

@@ -98,7 +98,7 @@ def main(argv):
         return report(argv[1:])
     args = parse(argv)
     try:
-        behaviour = json.loads(Path(args.model).read_text()).get("behaviour", "ok")
+        behaviour = json.loads(Path(args.model).read_text(encoding="utf-8")).get("behaviour", "ok")
     except (OSError, ValueError, AttributeError):
         behaviour = "bad-model"
     if args.device == "cpu" and os.environ.get("CUDA_VISIBLE_DEVICES") != "":

@@ -112,7 +112,7 @@ def test_cancel_stops_the_process_tree_and_adds_nothing(scene, volume, tmp_path)
         job.poll()
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    grandchild = int((out / "grandchild.pid").read_text())
+    grandchild = int((out / "grandchild.pid").read_text(encoding="utf-8"))
     job.cancel()
     assert job.machine.button.text == "Cancelling…"
     result = job.wait(timeout=30)
@@ -120,7 +120,7 @@ def test_cancel_stops_the_process_tree_and_adds_nothing(scene, volume, tmp_path)
     assert vm.node_ids(scene) == before
     time.sleep(0.2)
     stat = Path(f"/proc/{grandchild}/stat")
-    assert not stat.exists() or stat.read_text().split()[2] == "Z"
+    assert not stat.exists() or stat.read_text(encoding="utf-8").split()[2] == "Z"
     assert out.exists()  # a folder the user chose is never deleted
 
 

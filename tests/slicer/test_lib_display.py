@@ -29,7 +29,7 @@ def test_color_table_text_is_slicers_format():
 
 def test_write_color_table_is_atomic(tmp_path):
     path = display.write_color_table(tmp_path / display.HEAT_TABLE_FILE)
-    assert path.read_text() == display.color_table_text()
+    assert path.read_text(encoding="utf-8") == display.color_table_text()
     assert [p.name for p in tmp_path.iterdir()] == [display.HEAT_TABLE_FILE]
 
 

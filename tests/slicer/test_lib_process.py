@@ -20,7 +20,7 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     try:  # a zombie still answers kill(0): look at its state
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+        return Path(f"/proc/{pid}/stat").read_text(encoding="utf-8").split()[2] != "Z"
     except OSError:
         return True
 
@@ -87,10 +87,10 @@ def test_cancel_kills_the_child_and_its_grandchild(tmp_path):
     runner = ProcessRunner([sys.executable, "-c", script])
     runner.start()
     deadline = time.monotonic() + 20
-    while not pid_file.exists() or not pid_file.read_text():
+    while not pid_file.exists() or not pid_file.read_text(encoding="utf-8"):
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    grandchild = int(pid_file.read_text())
+    grandchild = int(pid_file.read_text(encoding="utf-8"))
     child = runner.pid
     assert _alive(child) and _alive(grandchild)
     t0 = time.monotonic()

@@ -153,7 +153,7 @@ def _cmake_list(text: str, variable: str) -> list[str]:
 
 
 def test_every_file_in_the_cmake_lists_exists_and_every_module_file_is_listed():
-    text = (MODULE_DIR / "CMakeLists.txt").read_text()
+    text = (MODULE_DIR / "CMakeLists.txt").read_text(encoding="utf-8")
     scripts = _cmake_list(text, "MODULE_PYTHON_SCRIPTS")
     resources = _cmake_list(text, "MODULE_PYTHON_RESOURCES")
     for entry in scripts + resources:
@@ -166,12 +166,12 @@ def test_every_file_in_the_cmake_lists_exists_and_every_module_file_is_listed():
 
 
 def test_top_level_extension_metadata_and_index_entry():
-    text = (REPO / "CMakeLists.txt").read_text()
+    text = (REPO / "CMakeLists.txt").read_text(encoding="utf-8")
     for key in ("HOMEPAGE", "CATEGORY", "CONTRIBUTORS", "DESCRIPTION", "ICONURL", "SCREENSHOTURLS", "DEPENDS"):
         assert re.search(rf'set\(EXTENSION_{key} "[^"]+"\)', text), key
     assert "add_subdirectory(slicer_extension)" in text
     assert "project(VoxCause)" in text
-    entry = json.loads((MODULE_DIR / "VoxCause.json").read_text())
+    entry = json.loads((MODULE_DIR / "VoxCause.json").read_text(encoding="utf-8"))
     assert entry["$schema"].endswith("slicer-extension-catalog-entry-schema-v1.0.1.json#")
     assert entry["category"] in text and entry["scm_url"].startswith("https://")
     assert entry["build_dependencies"] == ["PyTorch"] and 'EXTENSION_DEPENDS "PyTorch"' in text

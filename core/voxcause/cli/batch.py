@@ -85,19 +85,9 @@ def _key_values(items: list[str], flag: str) -> dict[str, Any]:
 
 
 def _model_options(args: argparse.Namespace) -> dict[str, Any]:
-    options: dict[str, Any] = {}
-    if args.task:
-        options["task"] = args.task
-    if args.labels:
-        options["labels"] = [part.strip() for part in args.labels.split(",")]
-    if args.spatial_size:
-        try:
-            options["spatial_size"] = [int(part) for part in args.spatial_size.split(",") if part.strip()]
-        except ValueError:
-            raise InputError(f"--spatial-size {args.spatial_size!r} is not integers — e.g. 96,96,96") from None
-    if args.normalize:
-        options["normalize"] = args.normalize
-    return options
+    from .common import parse_model_flags
+
+    return parse_model_flags(args)
 
 
 class _Reporter:

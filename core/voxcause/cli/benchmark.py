@@ -115,19 +115,9 @@ def parse_options(items: list[str]) -> dict[str, dict]:
 
 
 def _model_options(args: argparse.Namespace) -> dict:
-    options: dict = {"device": args.device}
-    if args.task:
-        options["task"] = args.task
-    if args.labels:
-        options["labels"] = [part.strip() for part in args.labels.split(",")]
-    if args.spatial_size:
-        try:
-            options["spatial_size"] = [int(p) for p in args.spatial_size.split(",") if p.strip()]
-        except ValueError:
-            raise InputError(f"--spatial-size {args.spatial_size!r} is not a list of integers, e.g. 96,96,96") from None
-    if args.normalize:
-        options["normalize"] = args.normalize
-    return options
+    from .common import parse_model_flags
+
+    return {"device": args.device, **parse_model_flags(args)}
 
 
 def load_cases(args: argparse.Namespace):

@@ -70,3 +70,20 @@ def check_writable(out: str | os.PathLike) -> Path:
     except OSError as error:
         raise InputError(f"cannot write to {folder} ({error.strerror}) — choose another --out") from None
     return folder
+
+
+def parse_model_flags(args: argparse.Namespace) -> dict:
+    """Model-card overrides from plain string flags (--task, --labels a,b, --spatial-size 96,96,96, --normalize)."""
+    options: dict = {}
+    if getattr(args, "task", None):
+        options["task"] = args.task
+    if getattr(args, "labels", None):
+        options["labels"] = [part.strip() for part in args.labels.split(",")]
+    if getattr(args, "spatial_size", None):
+        try:
+            options["spatial_size"] = [int(part) for part in args.spatial_size.split(",") if part.strip()]
+        except ValueError:
+            raise InputError(f"--spatial-size {args.spatial_size!r} is not a list of integers, e.g. 96,96,96") from None
+    if getattr(args, "normalize", None):
+        options["normalize"] = args.normalize
+    return options

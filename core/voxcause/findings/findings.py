@@ -191,7 +191,7 @@ def make_findings(
         if not p.exists():
             raise InputError(f"{out_dir} has no {p.name}; run `voxcause explain IMAGE --out {out_dir}` first")
     try:
-        summary = json.loads(summary_path.read_text())
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise InputError(f"{summary_path} is not valid JSON ({exc.msg}); re-run `voxcause explain`") from exc
     warnings: list[str] = []

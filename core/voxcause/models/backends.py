@@ -157,7 +157,7 @@ def card_from_bundle(folder: Path) -> tuple[ModelCard, RawModel, torch.nn.Module
     metadata_path = folder / "configs" / "metadata.json"
     if not metadata_path.exists():
         raise InputError(f"{folder} is a folder but not a MONAI bundle (no configs/metadata.json) — pass a model file")
-    metadata = json.loads(metadata_path.read_text())
+    metadata = json.loads(metadata_path.read_text(encoding="utf-8"))
     data_format = metadata.get("network_data_format", {})
     inputs = data_format.get("inputs", {}).get("image", {})
     outputs = data_format.get("outputs", {}).get("pred", {})

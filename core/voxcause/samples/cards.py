@@ -38,7 +38,7 @@ def model_path(name: str) -> Path:
 def read_card(name_or_path: str | Path) -> dict:
     """The card as a dict, with ``weights`` and ``metrics`` resolved to absolute paths."""
     path = model_path(name_or_path) if str(name_or_path) in KNOWN_MODELS else Path(name_or_path)
-    card = json.loads(path.read_text())
+    card = json.loads(path.read_text(encoding="utf-8"))
     for key in ("weights", "metrics"):
         if key in card:
             card[key] = str((path.parent / card[key]).resolve())
