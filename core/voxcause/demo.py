@@ -55,28 +55,12 @@ def run_demo(
     image, label = case["multichannel"], case["label"]
     summary["case_files"] = {key: str(path) for key, path in case.items()}
 
-    classifier = explain(
-        image,
-        model=model_path("classifier3d"),
-        seed=seed,
-        device=device,
-        iterations=DEMO_ITERATIONS,
-        progress=stage_progress("classifier", 0.02, 0.45),
-    )
-    classifier.save(folder / "classifier")
-    summary["stages"]["classifier"] = _brief(classifier)
-
-    if (model_path("segmenter3d")).exists():
-        segmenter = explain(
-            image,
-            model=model_path("segmenter3d"),
-            seed=seed,
-            device=device,
-            iterations=DEMO_ITERATIONS,
-            progress=stage_progress("segmenter", 0.45, 0.8),
-        )
-        segmenter.save(folder / "segmenter")
-        summary["stages"]["segmenter"] = _brief(segmenter)
+    for stage, model_name, low, high in (("classifier", "classifier3d", 0.02, 0.45),
+                                         ("segmenter", "segmenter3d", 0.45, 0.8)):
+        result = explain(image, model=model_path(model_name), seed=seed, device=device, iterations=DEMO_ITERATIONS,
+                         progress=stage_progress(stage, low, high))
+        result.save(folder / stage)
+        summary["stages"][stage] = _brief(result)
 
     if _installed("voxcause.counterfactual"):
         from .counterfactual import counterfactual
