@@ -26,10 +26,14 @@ def _as_volume(image: ImageLike) -> Volume:
     return image if isinstance(image, Volume) else read_image(image)
 
 
-def _as_model(model: str | Path | LoadedModel, device: str, overrides: dict) -> LoadedModel:
+def _as_model(
+    model: str | Path | LoadedModel, device: str, overrides: dict, precision: str | None, compile: bool | None
+) -> LoadedModel:
     if isinstance(model, LoadedModel):
+        model.configure(precision=precision, compile=compile)
         return model
-    return load_model(model, device=device, **overrides)
+    speed = {key: value for key, value in (("precision", precision), ("compile", compile)) if value is not None}
+    return load_model(model, device=device, **overrides, **speed)
 
 
 def _region_mask(region: Any, volume: Volume) -> np.ndarray | None:
@@ -67,6 +71,8 @@ def explain(
     model_options: dict | None = None,
     pass_fraction: float = 0.5,
     context: ImageLike | None = None,
+    precision: str | None = None,
+    compile: bool | None = None,
     **options: Any,
 ) -> Explanation:
     """Explain one image.
@@ -84,6 +90,9 @@ def explain(
         model_options: overrides for `load_model` (task, labels, spatial_size, normalize, output, batch_size).
         pass_fraction: segmenters: the decision holds while the region score keeps this share of its value.
         context: a healthy/reference volume for ``occlusion="context"``.
+        precision: forward-pass precision, ``fp32`` (default), ``bf16`` or ``fp16`` (CUDA only); None keeps a
+            `LoadedModel`'s own setting.
+        compile: ``torch.compile`` the network for scoring (falls back to eager with a warning); None keeps it.
         **options: method options (e.g. ``iterations``, ``rule``, ``occlusion``).
 
     Returns:
@@ -95,13 +104,14 @@ def explain(
     """
     started = time.perf_counter()
     volume = _as_volume(image)
-    loaded = _as_model(model, device, model_options or {})
+    loaded = _as_model(model, device, model_options or {}, precision, compile)
     inputs = loaded.prepare(volume)
     region_image = _region_mask(region, volume)
     region_model = loaded.mask_to_model_space(region_image) if region_image is not None else None
     if region_image is not None and region_model is not None and not region_model.any():
         raise InputError("the region mask vanishes on the model's grid — pass a larger --region mask")
     passes_before = loaded.forward_passes
+    windows_before = loaded.window_passes
     resolved = resolve_target(loaded, inputs, target, region_model, pass_fraction=pass_fraction)
     with torch.no_grad():
         probs = loaded.predict(inputs)
@@ -147,8 +157,16 @@ def explain(
             "seconds": time.perf_counter() - started,
             "device": device,
             "model_grid": list(inputs.shape[2:]),
+            "precision": loaded.precision,
+            "compiled": loaded.compiled is not None,
         }
     )
+    if loaded.sliding_window is not None:
+        stats["window_passes"] = loaded.window_passes - windows_before
+        stats["sliding_window"] = {"roi_size": list(loaded.sliding_window.roi_size),
+                                   "overlap": loaded.sliding_window.overlap}
+    if loaded.warnings:
+        stats["warnings"] = [*stats.get("warnings", []), *loaded.warnings]
     params = explainer.params() if hasattr(explainer, "params") else dict(extra)
     params["seed"] = seed
     predicted_labels = None

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from .common import add_speed_options
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -55,6 +56,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--labels", help="bare model files: comma-separated label names")
     parser.add_argument("--spatial-size", help="bare model files: model grid, e.g. 96,96,96")
     parser.add_argument("--normalize", help="bare model files: none, zscore or minmax")
+    add_speed_options(parser)
     parser.add_argument("--out", default="voxcause-batch", help="output folder (default voxcause-batch)")
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="Dask scheduler, e.g. tcp://10.0.0.5:8786 (default: local processes); workers must "
@@ -63,7 +65,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="local processes (default: one per CPU core, at most the cases to run; 0 = this "
                         "process)")
     parser.add_argument("--threads", type=int,
-                        help="torch threads per case (default: CPU cores / local workers; on Dask torch's default)")
+                        help="torch threads per case (default: CPU cores / local workers; on Dask: the worker host's "
+                        "cores / the Dask threads on that host)")
     parser.add_argument("--force", action="store_true", help="recompute cases that are already done")
     parser.add_argument("--progress", choices=("bar", "json", "none"), default=argparse.SUPPRESS,
                         help="progress on stderr: a bar (default), JSON lines, or nothing")

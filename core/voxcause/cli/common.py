@@ -43,6 +43,7 @@ def model_options(args: argparse.Namespace) -> dict:
         "activation": args.activation,
         "output": output,
         "batch_size": args.batch_size,
+        **speed_options(args),
     }
 
 
@@ -86,4 +87,27 @@ def parse_model_flags(args: argparse.Namespace) -> dict:
             raise InputError(f"--spatial-size {args.spatial_size!r} is not a list of integers, e.g. 96,96,96") from None
     if getattr(args, "normalize", None):
         options["normalize"] = args.normalize
+    options.update(speed_options(args))
     return options
+
+
+def add_speed_options(parser: argparse.ArgumentParser) -> None:
+    """``--precision`` and ``--compile``: how fast the forward pass runs (results agree up to rounding)."""
+    group = parser.add_argument_group("speed")
+    group.add_argument(
+        "--precision",
+        choices=["fp32", "bf16", "fp16"],
+        help="forward-pass precision: fp32 (default), bf16 (CPU or CUDA autocast), fp16 (CUDA only)",
+    )
+    group.add_argument(
+        "--compile",
+        action="store_true",
+        default=None,
+        help="torch.compile eager networks for scoring (first call compiles; falls back to eager with a warning)",
+    )
+
+
+def speed_options(args: argparse.Namespace) -> dict:
+    """The speed flags that were given (absent ones keep `load_model`'s defaults and stay out of batch hashes)."""
+    values = {"precision": getattr(args, "precision", None), "compile": getattr(args, "compile", None)}
+    return {key: value for key, value in values.items() if value is not None}

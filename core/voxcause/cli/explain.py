@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_model_options, add_output_options, check_writable, model_options
+from .common import add_model_options, add_output_options, add_speed_options, check_writable, model_options
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -16,6 +16,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("image", nargs="+", help="image file(s) (one per channel) or a DICOM folder")
     add_model_options(parser)
+    add_speed_options(parser)
     parser.add_argument("--target", help="label name or index (default: the predicted class)")
     parser.add_argument("--method", default="rex", help="rex (default), or gradcam|gradcampp|scorecam|occlusion|dea")
     parser.add_argument("--region", help="segmenters: mask whose mean target probability is explained")

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
-from .card import ModelCard
+from .card import ModelCard, SlidingWindow
 
 RawModel = Callable[[torch.Tensor], Any]
 
@@ -166,19 +166,22 @@ def card_from_bundle(folder: Path) -> tuple[ModelCard, RawModel, torch.nn.Module
     spatial = inputs.get("spatial_shape")
     spatial_size = tuple(int(s) for s in spatial) if spatial and all(isinstance(s, int) for s in spatial) else None
     task = "segmentation" if len(outputs.get("shape", [])) > 2 else ("classification" if outputs.get("shape") else None)
+    window = _bundle_sliding_window(folder) if task != "classification" else None
     card = ModelCard(
         name=str(metadata.get("name", folder.name)),
         task=task,
         labels=labels,
         channels=int(inputs["num_channels"]) if "num_channels" in inputs else None,
-        spatial_size=spatial_size,
+        # A bundle whose inferer slides windows was trained on patches: keep the image on its own grid.
+        spatial_size=None if window else spatial_size,
+        sliding_window=window,
         source=folder.resolve(),
     )
     return card, *_bundle_network(folder)
 
 
-def _bundle_network(folder: Path) -> tuple[RawModel, torch.nn.Module | None]:
-    config = next(
+def _inference_config(folder: Path) -> Path | None:
+    return next(
         (
             folder / "configs" / name
             for name in ("inference.json", "inference.yaml", "inference.yml")
@@ -186,6 +189,36 @@ def _bundle_network(folder: Path) -> tuple[RawModel, torch.nn.Module | None]:
         ),
         None,
     )
+
+
+def _bundle_sliding_window(folder: Path) -> SlidingWindow | None:
+    """The bundle's own ``inferer`` when it is a MONAI ``SlidingWindowInferer`` (roi, overlap, batch, blending)."""
+    config = _inference_config(folder)
+    if config is None:
+        return None
+    try:
+        from monai.bundle import ConfigParser
+        from monai.inferers import SlidingWindowInferer
+
+        parser = ConfigParser()
+        parser.read_config(str(config))
+        if "SlidingWindowInferer" not in str(parser.get("inferer", {}).get("_target_", "")):
+            return None
+        inferer = parser.get_parsed_content("inferer")
+    except Exception:  # no readable inferer means "not windowed"; the network load reports real errors
+        return None
+    if not isinstance(inferer, SlidingWindowInferer):
+        return None
+    return SlidingWindow(
+        roi_size=tuple(int(v) for v in inferer.roi_size),
+        overlap=float(inferer.overlap if isinstance(inferer.overlap, float | int) else max(inferer.overlap)),
+        sw_batch_size=int(inferer.sw_batch_size),
+        mode=str(getattr(inferer.mode, "value", inferer.mode)),
+    )
+
+
+def _bundle_network(folder: Path) -> tuple[RawModel, torch.nn.Module | None]:
+    config = _inference_config(folder)
     weights = folder / "models" / "model.pt"
     if config is not None and weights.exists():
         try:

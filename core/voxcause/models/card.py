@@ -5,6 +5,11 @@ a state dict) and says what the bare file cannot: the task, the label names, the
 (``spatial_size``), the intensity normalisation and the output activation. Paths inside a card are relative
 to the card's folder. Bare model files get the defaults of DESIGN.md (task from the output rank, no
 normalisation, the image's own grid, softmax for C>1 and sigmoid for C=1).
+
+Models trained on patches (most MONAI segmenters) declare ``inference: {sliding_window: {roi_size: [..],
+overlap: 0.25, sw_batch_size: 4, mode: gaussian}}``: the image then stays on its own grid (no resizing into
+``spatial_size``, which only supplies ``roi_size`` when that is absent) and every forward call runs the network
+over overlapping windows with MONAI's ``sliding_window_inference``, as the model was meant to be used.
 """
 
 from __future__ import annotations
@@ -21,6 +26,27 @@ from ..errors import InputError
 TASKS = ("classification", "segmentation")
 ACTIVATIONS = ("softmax", "sigmoid", "none")
 RESIZE_MODES = ("resize", "crop_pad")
+BLEND_MODES = ("constant", "gaussian")
+
+
+@dataclass(frozen=True)
+class SlidingWindow:
+    """How a patch-trained model covers an image larger than its input (MONAI ``sliding_window_inference``)."""
+
+    roi_size: tuple[int, ...]
+    overlap: float = 0.25
+    sw_batch_size: int = 4
+    mode: str = "constant"
+
+    def validate(self, where: str) -> None:
+        if not self.roi_size or any(size < 1 for size in self.roi_size):
+            raise InputError(f"sliding_window roi_size {list(self.roi_size)}{where} must be positive window edges")
+        if not 0.0 <= self.overlap < 1.0:
+            raise InputError(f"sliding_window overlap {self.overlap}{where} must be in [0, 1), e.g. 0.25")
+        if self.sw_batch_size < 1:
+            raise InputError(f"sliding_window sw_batch_size {self.sw_batch_size}{where} must be at least 1")
+        if self.mode not in BLEND_MODES:
+            raise InputError(f"sliding_window mode {self.mode!r}{where} — use 'constant' or 'gaussian'")
 
 
 @dataclass(frozen=True)
@@ -48,6 +74,7 @@ class ModelCard:
     threshold: float = 0.5
     output: str | int | None = None
     heads: dict[str, HeadCard] = field(default_factory=dict)
+    sliding_window: SlidingWindow | None = None
     model: Path | None = None
     network: dict | None = None
     weights: Path | None = None
@@ -79,6 +106,35 @@ class ModelCard:
             raise InputError(f"unknown activation {self.activation!r}{where} — use softmax, sigmoid or none")
         if self.resize not in RESIZE_MODES:
             raise InputError(f"unknown resize mode {self.resize!r}{where} — use 'resize' or 'crop_pad'")
+        if self.sliding_window is not None:
+            self.sliding_window.validate(where)
+            if self.task == "classification":
+                raise InputError(
+                    f"sliding_window{where} needs a segmentation model (window outputs are stitched voxel by "
+                    "voxel) — remove 'inference.sliding_window' or set task: segmentation"
+                )
+
+
+def sliding_window_from(spec: Any, spatial_size: tuple[int, ...] | None, where: str) -> SlidingWindow | None:
+    """The card's ``inference.sliding_window`` block (``roi_size`` defaults to ``spatial_size``), or None."""
+    if spec is None or spec is False:
+        return None
+    if not isinstance(spec, dict):
+        raise InputError(f"inference.sliding_window{where} must be a mapping with roi_size, overlap, sw_batch_size")
+    roi = spec.get("roi_size") or spatial_size
+    if not roi:
+        raise InputError(f"inference.sliding_window{where} has no roi_size — add the patch size the model takes")
+    try:
+        window = SlidingWindow(
+            roi_size=tuple(int(v) for v in roi),
+            overlap=float(spec.get("overlap", 0.25)),
+            sw_batch_size=int(spec.get("sw_batch_size", 4)),
+            mode=str(spec.get("mode", "constant")),
+        )
+    except (TypeError, ValueError):
+        raise InputError(f"inference.sliding_window{where} has a non-numeric value — check roi_size/overlap") from None
+    window.validate(where)
+    return window
 
 
 def _relative(folder: Path, value: Any) -> Path | None:
@@ -98,6 +154,11 @@ def read_card(path: str | Path) -> ModelCard:
     if not any(key in data for key in ("model", "network")):
         raise InputError(f"model card {source} names no model — add 'model: FILE' or 'network' + 'weights'")
     channels = data.get("channels")
+    spatial_size = tuple(int(v) for v in data["spatial_size"]) if data.get("spatial_size") else None
+    inference = data.get("inference") or {}
+    if not isinstance(inference, dict):
+        raise InputError(f"'inference' in model card {source} must be a mapping, e.g. {{sliding_window: {{..}}}}")
+    window = sliding_window_from(inference.get("sliding_window"), spatial_size, f" in {source}")
     heads = {
         str(name): HeadCard(
             task=spec.get("task"),
@@ -112,13 +173,15 @@ def read_card(path: str | Path) -> ModelCard:
         task=data.get("task"),
         labels=tuple(data["labels"]) if data.get("labels") else None,
         channels=channels if isinstance(channels, int) or channels is None else tuple(channels),
-        spatial_size=tuple(int(v) for v in data["spatial_size"]) if data.get("spatial_size") else None,
+        # A windowed model sees the image on its own grid: spatial_size only gave the default roi_size.
+        spatial_size=None if window else spatial_size,
         normalize=data.get("normalize"),
         activation=data.get("activation"),
         resize=data.get("resize", "resize"),
         threshold=float(data.get("threshold", 0.5)),
         output=data.get("output"),
         heads=heads,
+        sliding_window=window,
         model=_relative(source.parent, data.get("model")),
         network=data.get("network"),
         weights=_relative(source.parent, data.get("weights")),

@@ -3,6 +3,19 @@
 It owns everything between an image and a probability: moving the image into the model's grid and
 normalising it (`prepare`), picking the explained output head, applying the activation, batching, and
 counting forward passes — the cost measure every explainer reports.
+
+Throughput options, all kept here so no explainer needs to know about them:
+
+* ``precision``: ``bf16``/``fp16`` run the forward pass under ``torch.autocast`` (fp16 only on CUDA, where it
+  is fast and well tested; bf16 also on the CPU). Probabilities are always computed in float32.
+* ``compile``: ``torch.compile`` of an eager network, used for the no-grad scoring of mutants only (gradient
+  methods hook named layers of the eager module). A compile that fails — at wrap time or on the first call,
+  where inductor really compiles — falls back to the eager network with a recorded warning.
+* a card's ``inference.sliding_window``: patch-trained segmenters run over the image on its own grid through
+  MONAI's ``sliding_window_inference``; ``window_passes`` counts the network calls per window beside
+  ``forward_passes`` (whole images scored).
+* on CUDA, batches that arrive from the host are staged through one reused pinned buffer and copied
+  asynchronously; results stay on the device until the caller asks for them.
 """
 
 from __future__ import annotations
@@ -17,10 +30,12 @@ import torch
 
 from ..errors import InputError
 from ..io import Volume
-from .backends import RawModel, card_from_bundle, load_file, load_from_card
+from .backends import OnnxModel, RawModel, card_from_bundle, load_file, load_from_card
 from .card import ModelCard, read_card
 from .grid import to_image_grid, to_model_grid
 from .normalization import normalize
+
+PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class LoadedModel:
@@ -34,6 +49,8 @@ class LoadedModel:
         network: torch.nn.Module | None,
         device: str,
         batch_size: int | None = None,
+        precision: str = "fp32",
+        compile: bool = False,
     ) -> None:
         self.raw = raw
         self.card = card
@@ -42,10 +59,55 @@ class LoadedModel:
         self.batch_size = batch_size or MAX_AUTO_BATCH
         self.auto_batch = batch_size is None
         self.forward_passes = 0
+        self.window_passes = 0
         self.backward_passes = 0
         self.forward_seconds = 0.0
+        self.warnings: list[str] = []
+        self.precision = "fp32"
+        self.compiled: Callable[[torch.Tensor], Any] | None = None
         self._head_names: list[str] | None = None
         self._one_at_a_time = False
+        self._staging: torch.Tensor | None = None
+        self._staged: Any = None  # CUDA event: the last asynchronous copy out of the staging buffer
+        self.configure(precision=precision, compile=compile)
+
+    # ---- speed options --------------------------------------------------------------------------
+    def configure(self, *, precision: str | None = None, compile: bool | None = None) -> None:
+        """Set the forward pass's precision and/or compile the network (None keeps the current setting)."""
+        if precision is not None:
+            self.precision = check_precision(precision, self.device, self.raw)
+        if compile and self.compiled is None:
+            self._compile()
+        elif compile is False:
+            self.compiled = None
+
+    def _compile(self) -> None:
+        compilable = isinstance(self.raw, torch.nn.Module) and not isinstance(self.raw, torch.jit.ScriptModule)
+        if not compilable:
+            self._warn(
+                "--compile applies to eager torch networks (a card naming a network, a MONAI bundle, a .pt2 "
+                f"program); this {type(self.raw).__name__} runs uncompiled"
+            )
+            return
+        try:
+            self.compiled = torch.compile(self.raw)
+        except Exception as error:  # torch.compile raises many kinds (no compiler, unsupported platform, ...)
+            self._compile_failed(error)
+
+    def _compile_failed(self, error: BaseException) -> None:
+        self.compiled = None
+        lines = [line for line in str(error).strip().splitlines() if line.strip()]
+        reason = f"{type(error).__name__}: {lines[-1][:160]}" if lines else type(error).__name__
+        self._warn(f"torch.compile failed ({reason}); the model runs uncompiled, with the same results")
+
+    def _warn(self, message: str) -> None:
+        if message not in self.warnings:
+            self.warnings.append(message)
+
+    @property
+    def sliding_window(self):
+        """The card's sliding-window settings (`SlidingWindow`), or None when the whole image is one input."""
+        return self.card.sliding_window
 
     # ---- image <-> model grid -------------------------------------------------------------------
     def check_volume(self, volume: Volume) -> None:
@@ -62,6 +124,12 @@ class LoadedModel:
             raise InputError(
                 f"model takes {len(size)}D input (spatial_size {list(size)}) but the image is {volume.spatial_dims}D — "
                 "use an image of the model's dimension or fix --spatial-size / the card's 'spatial_size'"
+            )
+        window = self.sliding_window
+        if window is not None and len(window.roi_size) != volume.spatial_dims:
+            raise InputError(
+                f"model takes {len(window.roi_size)}D windows (roi_size {list(window.roi_size)}) but the image is "
+                f"{volume.spatial_dims}D — use an image of the model's dimension or fix the card's roi_size"
             )
 
     def prepare(self, volume: Volume) -> torch.Tensor:
@@ -121,27 +189,52 @@ class LoadedModel:
     def forward_raw(self, inputs: torch.Tensor) -> torch.Tensor:
         """Raw output (logits) of the chosen head for a (B, C, *S) batch; differentiable for eager networks.
 
-        Models exported with a fixed batch of 1 (common for torch.export and ONNX files) are detected on the
+        Runs under autocast when a lower precision was asked for, and over sliding windows when the card says
+        so. Models exported with a fixed batch of 1 (common for torch.export and ONNX files) are detected on the
         first batched call and then fed one sample at a time.
         """
         start = time.perf_counter()
-        if self._one_at_a_time and inputs.shape[0] > 1:
-            head = torch.cat([self._call(inputs[i : i + 1]) for i in range(inputs.shape[0])])
-        else:
-            try:
-                head = self._call(inputs)
-            except (RuntimeError, AssertionError):
-                if inputs.shape[0] == 1:
-                    raise
-                self._one_at_a_time = True
-                head = torch.cat([self._call(inputs[i : i + 1]) for i in range(inputs.shape[0])])
+        dtype = PRECISIONS[self.precision]
+        with torch.autocast(torch.device(self.device).type, dtype=dtype, enabled=dtype is not None):
+            head = self._windowed(inputs) if self.sliding_window is not None else self._batched(inputs)
         self.forward_passes += int(inputs.shape[0])
         self.forward_seconds += time.perf_counter() - start
         return head
 
+    def _windowed(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Stitch the network's outputs over overlapping windows (MONAI), counting every window scored."""
+        # Layer-based methods read activations through forward hooks; over windows they would see one patch.
+        if self.network is not None and any(module._forward_hooks for module in self.network.modules()):
+            raise InputError(
+                "layer-based methods see one window at a time on a sliding-window model — use a perturbation "
+                "method (--method rex or occlusion), or a card without inference.sliding_window"
+            )
+        from monai.inferers import sliding_window_inference
+
+        window = self.sliding_window
+
+        def predictor(patches: torch.Tensor) -> torch.Tensor:
+            self.window_passes += int(patches.shape[0])
+            return self._batched(patches)
+
+        return sliding_window_inference(
+            inputs, window.roi_size, window.sw_batch_size, predictor, overlap=window.overlap, mode=window.mode
+        )
+
+    def _batched(self, inputs: torch.Tensor) -> torch.Tensor:
+        if self._one_at_a_time and inputs.shape[0] > 1:
+            return torch.cat([self._call(inputs[i : i + 1]) for i in range(inputs.shape[0])])
+        try:
+            return self._call(inputs)
+        except (RuntimeError, AssertionError):
+            if inputs.shape[0] == 1:
+                raise
+            self._one_at_a_time = True
+            return torch.cat([self._call(inputs[i : i + 1]) for i in range(inputs.shape[0])])
+
     def _call(self, inputs: torch.Tensor) -> torch.Tensor:
         try:
-            output = self.raw(inputs)
+            output = self._network_output(inputs)
         except (RuntimeError, AssertionError) as error:
             if inputs.shape[0] > 1:
                 raise
@@ -151,6 +244,15 @@ class LoadedModel:
                 "check the channels, dimension and spatial size it expects (--spatial-size, model card)"
             ) from None
         return self._select_head(output)
+
+    def _network_output(self, inputs: torch.Tensor) -> Any:
+        """The compiled network for no-grad scoring when there is one (else, or on its failure, the eager one)."""
+        if self.compiled is not None and not torch.is_grad_enabled():
+            try:
+                return self.compiled(inputs)
+            except Exception as error:  # inductor compiles on the first call: any failure means "run eager"
+                self._compile_failed(error)
+        return self.raw(inputs)
 
     @property
     def activation(self) -> str | None:
@@ -179,10 +281,33 @@ class LoadedModel:
         """
         results = []
         for start in range(0, inputs.shape[0], self.batch_size):
-            chunk = inputs[start : start + self.batch_size].to(self.device, non_blocking=True)
+            chunk = self._to_device(inputs[start : start + self.batch_size])
             probs = self.activate(self.forward_raw(chunk))
             results.append(reduce(probs) if reduce is not None else probs)
         return torch.cat(results)
+
+    def _to_device(self, chunk: torch.Tensor) -> torch.Tensor:
+        """Move a batch to the model's device; from the host to a GPU through one reused pinned buffer.
+
+        A pageable tensor copied to the GPU is first copied by the driver into pinned memory, synchronously;
+        staging it ourselves in a pinned buffer kept across batches makes the transfer asynchronous and saves
+        allocating page-locked memory per batch. The buffer is rewritten only after the previous copy out of
+        it has finished (a CUDA event). On the CPU this is a no-op.
+        """
+        target = torch.device(self.device)
+        if chunk.device.type == target.type or target.type != "cuda":
+            return chunk.to(target)
+        count = chunk.numel()
+        if self._staging is None or self._staging.numel() < count or self._staging.dtype != chunk.dtype:
+            self._staging = torch.empty(count, dtype=chunk.dtype, pin_memory=True)
+        elif self._staged is not None:
+            self._staged.synchronize()
+        host = self._staging[:count].view(chunk.shape)
+        host.copy_(chunk)
+        moved = host.to(target, non_blocking=True)
+        self._staged = torch.cuda.Event()
+        self._staged.record()
+        return moved
 
     def infer_task(self, output: torch.Tensor) -> str:
         head = self.head_card
@@ -201,6 +326,23 @@ class LoadedModel:
     def threshold(self) -> float:
         head = self.head_card
         return head.threshold if head else self.card.threshold
+
+
+def check_precision(precision: str, device: str, raw: RawModel) -> str:
+    """``precision`` if this model can run at it on ``device``, else an `InputError` naming the fix."""
+    if precision not in PRECISIONS:
+        raise InputError(f"unknown precision {precision!r} — use --precision fp32, bf16 or fp16")
+    if precision == "fp16" and not device.startswith("cuda"):
+        raise InputError(
+            "--precision fp16 needs a CUDA GPU (CPUs have no fast half-precision convolutions) — use --precision "
+            "bf16 on the CPU, or --device cuda"
+        )
+    if precision != "fp32" and isinstance(raw, OnnxModel):
+        raise InputError(
+            f"--precision {precision} applies to torch models; an ONNX model runs at the precision it was exported "
+            "in — use --precision fp32 (or export the model in half precision)"
+        )
+    return precision
 
 
 MAX_AUTO_BATCH = 16
@@ -230,6 +372,8 @@ def load_model(
     output: str | int | None = None,
     device: str = "cpu",
     batch_size: int | None = None,
+    precision: str = "fp32",
+    compile: bool = False,
 ) -> LoadedModel:
     """Load a model for explanation.
 
@@ -240,6 +384,8 @@ def load_model(
             bare files what they lack). ``output`` picks the head of a model with several outputs.
         device: ``"cpu"`` or ``"cuda"``.
         batch_size: mutants per forward call (default: chosen from the volume size and free memory).
+        precision: ``fp32`` (default), ``bf16`` (CPU or CUDA) or ``fp16`` (CUDA): autocast of the forward pass.
+        compile: ``torch.compile`` the network for scoring mutants (eager networks; falls back with a warning).
 
     Example:
         >>> model = load_model("core/voxcause/samples/models/classifier3d/card.json")  # doctest: +SKIP
@@ -270,4 +416,6 @@ def load_model(
         activation=activation,
         output=output,
     )
-    return LoadedModel(raw, card, network=network, device=device, batch_size=batch_size)
+    return LoadedModel(
+        raw, card, network=network, device=device, batch_size=batch_size, precision=precision, compile=compile
+    )
