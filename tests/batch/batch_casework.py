@@ -42,3 +42,12 @@ def write_manifest(path: Path, rows: list[dict[str, str]]) -> Path:
         writer.writeheader()
         writer.writerows(rows)
     return path
+
+
+def threads_case(case: Case, job: Job, out_dir: Path) -> dict[str, Any]:
+    """Score = the torch CPU threads this case ran with (to check how workers share a machine's cores)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    (out_dir / "summary.json").write_text(json.dumps({"threads": threads}), encoding="utf-8")
+    return {"score": float(threads), "forward_passes": 0, "target": "threads"}

@@ -184,6 +184,30 @@ def test_dask_worker_killed_mid_case_loses_nothing(cohort, tmp_path, cluster):
     assert not (tmp_path / "out" / ".voxcause-staging").exists()
 
 
+@pytest.mark.slow
+def test_workers_share_the_cores_of_their_host(cohort, tmp_path, cluster):
+    """Each case runs torch on cores / (cases running at once on its host), locally and on Dask, so two workers
+    never oversubscribe the CPU and one worker is not held to Dask's one-thread default (OMP_NUM_THREADS=1)."""
+    import distributed
+    from voxcause.batch.execute import cores
+
+    cases = [c for c in _cases(cohort) if c.id != "broken"][:2]
+    job = Job(command="batch_casework:threads_case")
+
+    def threads(report) -> set[float]:
+        assert not report.failed, report.failed
+        return {r.score for r in report.results}
+
+    shared = max(1, cores() // 2)
+    assert threads(run_batch(cases, job, out=tmp_path / "local", workers=2)) == {shared}
+    assert threads(run_batch(cases, job, out=tmp_path / "dask2", scheduler=cluster.scheduler_address)) == {shared}
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as single:
+        assert threads(run_batch(cases, job, out=tmp_path / "dask1", scheduler=single.scheduler_address)) == {cores()}
+        fixed = Job(command="batch_casework:threads_case", threads=1)
+        assert threads(run_batch(cases, fixed, out=tmp_path / "fixed", scheduler=single.scheduler_address)) == {1}
+
+
 def test_one_batch_per_output_folder(cohort, tmp_path):
     out = tmp_path / "out"
     out.mkdir()

@@ -44,12 +44,27 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def cores() -> int:
+    """CPU cores this process may run on (the affinity mask, which containers and ``taskset`` narrow)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
+
+
 def _set_threads(threads: int | None) -> None:
+    """Give torch and SimpleITK (which default to every core) the worker's share of the machine.
+
+    Several worker processes each running all-core thread pools oversubscribe the CPU: on 2 cores, two Dask
+    workers at torch's default were slower than one.
+    """
     if threads:
+        import SimpleITK as sitk
         import torch
 
         if torch.get_num_threads() != threads:
             torch.set_num_threads(threads)
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
 
 
 def _publish(staging: Path, final: Path) -> None:

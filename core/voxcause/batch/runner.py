@@ -24,7 +24,7 @@ from typing import Any
 
 from ..errors import InputError
 from .commands import unavailable
-from .execute import STAGING, read_done, skipped_result
+from .execute import STAGING, cores, read_done, skipped_result
 from .hashing import case_hash
 from .job import Job
 from .manifest import Case
@@ -65,7 +65,7 @@ def default_workers(todo: int, device: str = "cpu") -> int:
     """One local process per CPU core, never more than the cases to run; one for a CUDA device."""
     if device.startswith("cuda"):
         return 1
-    return max(1, min(todo, os.cpu_count() or 1))
+    return max(1, min(todo, cores()))
 
 
 def _alive(pid: int) -> bool:
@@ -196,7 +196,7 @@ def _run(cases: Sequence[Case], job: Job, root: Path, *, workers: int | None, sc
         else:
             count = default_workers(len(todo), job.device) if workers is None else workers
             if job.threads is None and count > 0:
-                job = replace(job, threads=max(1, (os.cpu_count() or 1) // count))
+                job = replace(job, threads=max(1, cores() // count))
             if count == 0:
                 from .local import run_inline
 
