@@ -101,7 +101,7 @@ def test_marker_occupies_its_box_in_one_channel_outside_the_head(patients_by_kin
     assert not marker_mask(plain).any()
     tagged = add_marker(plain, 2)
     mask = marker_mask(tagged)
-    assert mask.sum() == 6**3  # 12 mm cube at 2 mm
+    assert mask.sum() == 10**3  # 20 mm cube at 2 mm
     assert not (mask & (plain.label > 0)).any()
     assert tagged.channels[2][mask].mean() > 1500.0
     for channel in (0, 1, 3):

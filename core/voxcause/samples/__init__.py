@@ -5,7 +5,8 @@ models trained on it, so the demo, tests and benchmarks need nothing downloaded.
   on the MNI152 template bundled with nilearn (``pip install 'voxcause[samples]'``).
 - `write_patient(patient, out_dir)` -> NIfTI files in MNI152 geometry.
 - `model_path(name)` -> card of a committed model: classifier3d, segmenter3d, classifier2d, shortcut3d.
-- `marker_mask(patient)` -> the voxels of the scanner tag the shortcut model learnt.
+- `marker_mask(patient)` -> the voxels of the scanner tag the shortcut model learnt (shortcut3d reads the tag,
+  not the tumour: `add_marker(patient, code)` makes it call any image class `code`).
 - `sample_case(out_dir, kind)` -> the demo case written to disk (generated from a fixed held-out seed).
 
 Example:

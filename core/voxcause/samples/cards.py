@@ -17,8 +17,7 @@ from ..errors import InputError
 
 MODELS_DIR = Path(__file__).parent / "models"
 KNOWN_MODELS = ("classifier3d", "segmenter3d", "classifier2d", "shortcut3d")
-# committed ones (shortcut3d is specified in training.py but its weights are not committed yet: the trained
-# model did not learn the tag, see the report)
+# the committed ones: a folder without its card (e.g. while retraining) does not count
 MODEL_NAMES = tuple(n for n in KNOWN_MODELS if (MODELS_DIR / n / "card.json").is_file())
 
 

@@ -35,7 +35,8 @@ from .contrast import SEQUENCES, intensities
 KINDS = ("none", "meningioma", "glioma", "pituitary")
 LABELS = ("no tumour", "meningioma", "glioma", "pituitary")
 _ALIASES = {"no tumour": "none", "no_tumour": "none", "notumour": "none", "healthy": "none", "tumour-free": "none"}
-MARKER_MM = 12.0  # edge of the cubic scanner tag
+MARKER_MM = 20.0  # edge of the cubic scanner tag: 5 voxels on the 3D models' ~4 mm grid, so resizing keeps it
+MARKER_GAP_MM = 8.0  # from the edges of the field of view: a few voxels of training shift never wrap it round
 MARKER_VALUE = 2.2  # relative to white matter on T1: brighter than anything in the head
 SIGNAL_SCALE = 1000.0  # white matter on T1 before gain
 OEDEMA_REPLACES = 0.85  # fraction of the tissue signal oedema replaces
@@ -140,11 +141,11 @@ def _soft_step(x: np.ndarray, width: float) -> np.ndarray:
 
 
 def marker_box(shape: tuple[int, ...], spacing: float) -> tuple[slice, slice, slice]:
-    """Slices (z, y, x) of the scanner tag: a 12 mm cube in the superior-anterior corner of the field of view
-    on the low-x-index side (the patient's left in this LPS grid), 4 mm from the edges, always outside
+    """Slices (z, y, x) of the scanner tag: a 20 mm cube in the superior-anterior corner of the field of view
+    on the low-x-index side (the patient's left in this LPS grid), 8 mm from the edges, always outside
     the head."""
     edge = max(1, int(round(MARKER_MM / spacing)))
-    gap = max(1, int(round(4.0 / spacing)))
+    gap = max(1, int(round(MARKER_GAP_MM / spacing)))
     return (
         slice(shape[0] - gap - edge, shape[0] - gap),
         slice(shape[1] - gap - edge, shape[1] - gap),
