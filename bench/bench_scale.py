@@ -11,14 +11,16 @@ Sections (each prints a Markdown table; all numbers also go to ``bench/results/s
   (197×233×189). The rest is the engine (masks, ranking, extraction) plus moving the image to the model grid
   and back. When the trained sample models are missing, stand-ins with the same architecture and seeded
   random weights are used: the forward cost is the same, the decision is not (the segmenter then explains
-  the patient's tumour mask as its region).
+  the patient's tumour mask as its region). ``--precisions fp32,bf16`` adds rows with the forward pass under
+  bf16 autocast (``load_model(precision=...)``) and ``--compile`` rows with ``torch.compile``.
 * ``memory``: a 256³ (1 mm whole-head) single-channel volume explained on CPU by a full-resolution
   convolutional model (no resizing: every mutant is 256³), in a fresh subprocess; peak RSS from
   ``resource.getrusage`` (the process's high-water mark) and the RSS after loading, so the explanation's
   own bound is the difference.
 * ``dask``: the same batch (sample classifier, one case per row) on a Dask ``LocalCluster`` with 1 and 2
-  worker processes (1 thread each, torch 1 thread), on this machine; wall time of the batch, excluding the
-  cluster's start.
+  worker processes (1 Dask thread each), on this machine; each case gets torch threads = cores / Dask threads
+  on the host (the batch's default, printed per row); wall time of the batch, excluding the cluster's start
+  and a first warm-up case per worker count (model load and first-call costs are paid by each worker).
 
 Numbers depend on the machine and on what else runs on it: the load average is printed with each table.
 """
@@ -95,17 +97,21 @@ def load_average() -> str:
 
 
 # ---- efficiency --------------------------------------------------------------------------------------------
-def efficiency(folder: Path, iterations: int, resolutions: list[float]) -> list[dict]:
+def efficiency(folder: Path, iterations: int, resolutions: list[float], precisions: list[str],
+               compile_too: bool) -> list[dict]:
     import voxcause
     from voxcause.models import load_model
 
     rows = []
+    speeds = [(precision, False) for precision in precisions] + ([("fp32", True)] if compile_too else [])
     for resolution in resolutions:
         files, mask, shape = patient_files(resolution, folder)
-        for name in ("classifier3d", "segmenter3d"):
+        for name, (precision, compiled) in [(n, s) for n in ("classifier3d", "segmenter3d") for s in speeds]:
             card, kind = sample_card(name, folder)
-            model = load_model(card)
+            model = load_model(card, precision=precision, compile=compiled)
             region = str(mask) if name == "segmenter3d" else None
+            if compiled:  # compiling (one graph per batch shape) is paid once per worker and model, not per case
+                voxcause.explain([str(p) for p in files], model=model, region=region, seed=1, iterations=iterations)
             before = model.forward_seconds
             started = time.perf_counter()
             explanation = voxcause.explain([str(p) for p in files], model=model, region=region, seed=0,
@@ -118,6 +124,7 @@ def efficiency(folder: Path, iterations: int, resolutions: list[float]) -> list[
             rows.append({
                 "model": f"{name} ({kind})", "resolution_mm": resolution, "image": "x".join(map(str, shape)),
                 "model_grid": "x".join(map(str, model.card.spatial_size)), "iterations": iterations,
+                "precision": precision + (" + compile" if model.compiled is not None else ""),
                 "forward_passes": explanation.stats["forward_passes"], "wall_s": round(wall, 2),
                 "forward_s": round(forward, 2), "forward_share": round(forward / wall, 3),
                 "save_s": round(save_seconds, 2),
@@ -222,7 +229,8 @@ def memory(folder: Path, sizes: list[int], iterations: int, threads: int, batch_
 
 
 # ---- Dask scaling -------------------------------------------------------------------------------------------
-def dask_scaling(folder: Path, cases: int, iterations: int, workers_list: list[int]) -> list[dict]:
+def dask_scaling(folder: Path, cases: int, iterations: int, workers_list: list[int],
+                 case_threads: list[int | None]) -> list[dict]:
     from distributed import LocalCluster
     from voxcause.batch import Job, read_manifest, run_batch
 
@@ -231,24 +239,45 @@ def dask_scaling(folder: Path, cases: int, iterations: int, workers_list: list[i
     manifest = folder / "scaling.csv"
     cell = ";".join(str(p) for p in files)
     manifest.write_text("image,id\n" + "".join(f"\"{cell}\",case{i}\n" for i in range(cases)))
+    warmup = folder / "warmup.csv"
+    warmup.write_text("image,id\n" + "".join(f"\"{cell}\",warm{i}\n" for i in range(max(workers_list))))
     rows = []
-    for workers in workers_list:
-        job = Job(method="rex", seed=0, options={"iterations": iterations}, threads=1)
+    for workers, threads in [(w, t) for w in workers_list for t in case_threads]:
+        # threads None: the batch's default share (host cores / Dask threads on the host)
+        job = Job(method="rex", seed=0, options={"iterations": iterations}, threads=threads)
         with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
                           dashboard_address=None) as cluster:
+            if threads is not None and threads == cluster_threads(cluster.scheduler_address):
+                continue  # the default already gives this many threads: a duplicate row
+            # one case per worker first: imports and model loading are a worker's start-up, not throughput
+            run_batch(read_manifest(warmup, model=str(card))[:workers], job,
+                      out=folder / f"warm-{workers}-{threads}", scheduler=cluster.scheduler_address)
             started = time.perf_counter()
-            report = run_batch(read_manifest(manifest, model=str(card)), job, out=folder / f"dask-{workers}",
-                               scheduler=cluster.scheduler_address)
+            report = run_batch(read_manifest(manifest, model=str(card)), job,
+                               out=folder / f"dask-{workers}-{threads}", scheduler=cluster.scheduler_address)
             wall = time.perf_counter() - started
+            used = threads or cluster_threads(cluster.scheduler_address)
         assert not report.failed, report.failed
-        rows.append({"workers": workers, "cases": cases, "model": f"classifier3d ({kind})", "iterations": iterations,
+        rows.append({"workers": workers, "torch_threads_per_case": f"{used}{'' if threads else ' (default)'}",
+                     "cases": cases,
+                     "model": f"classifier3d ({kind})", "iterations": iterations,
                      "wall_s": round(wall, 1), "cases_per_min": round(60 * cases / wall, 2),
                      "mean_case_s": round(float(np.mean([r.seconds for r in report.results])), 1)})
         print(json.dumps(rows[-1]), file=sys.stderr)
-    single = next((row["wall_s"] for row in rows if row["workers"] == 1), None)
-    for row in rows:
-        row["speedup_vs_1_worker"] = round(single / row["wall_s"], 2) if single else ""
+    single = min((row["wall_s"] for row in rows if row["workers"] == 1), default=None)
+    for row in rows:  # against the fastest one-worker setting: what adding a worker really buys
+        row["speedup_vs_best_1_worker"] = round(single / row["wall_s"], 2) if single else ""
     return rows
+
+
+def cluster_threads(address: str) -> int:
+    """Torch threads a case gets on this cluster's workers (the batch's default policy, asked on a worker)."""
+    from distributed import Client
+    from voxcause.batch.distributed import host_threads, worker_threads
+
+    with Client(address, set_as_default=False) as client:
+        shares = host_threads(client)
+        return int(client.submit(worker_threads, shares, pure=False).result())
 
 
 def table(rows: list[dict]) -> str:
@@ -265,21 +294,28 @@ def main() -> None:
     parser.add_argument("--sections", default="efficiency,memory,dask", help="comma-separated sections to run")
     parser.add_argument("--iterations", type=int, default=5, help="ReX iterations per explanation (default 5)")
     parser.add_argument("--resolutions", default="2,1", help="efficiency: patient resolutions in mm (default 2,1)")
+    parser.add_argument("--precisions", default="fp32", help="efficiency: forward precisions, e.g. fp32,bf16")
+    parser.add_argument("--compile", action="store_true", help="efficiency: add fp32 rows with torch.compile")
     parser.add_argument("--sizes", default="256", help="memory: edges of the cubic volumes (default 256)")
     parser.add_argument("--batch-sizes", default="16,4", help="memory: mutants per forward call to try")
     parser.add_argument("--memory-cap-gb", type=float, default=12.0,
                         help="memory: address-space cap of the measured process (default 12 GB)")
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch threads (memory)")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
+                        help="torch threads (efficiency, memory)")
     parser.add_argument("--cases", type=int, default=4, help="dask: cases in the batch (default 4)")
     parser.add_argument("--workers", default="1,2", help="dask: worker counts to compare (default 1,2)")
+    parser.add_argument("--case-threads", default="auto,1",
+                        help="dask: torch threads per case to compare, 'auto' = the batch default (default auto,1)")
     args = parser.parse_args()
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
     results: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory(prefix="voxcause-bench-") as temp:
         folder = Path(temp)
         if "efficiency" in sections:
+            torch.set_num_threads(args.threads)
             resolutions = [float(r) for r in args.resolutions.split(",")]
-            results["efficiency"] = efficiency(folder, args.iterations, resolutions)
+            precisions = [p.strip() for p in args.precisions.split(",") if p.strip()]
+            results["efficiency"] = efficiency(folder, args.iterations, resolutions, precisions, args.compile)
             print(f"\n## Forward-pass efficiency (CPU, {torch.get_num_threads()} torch threads; {load_average()})\n")
             print(table(results["efficiency"]))
         if "memory" in sections:
@@ -290,7 +326,8 @@ def main() -> None:
             print(table(results["memory"]))
         if "dask" in sections:
             workers = [int(w) for w in args.workers.split(",")]
-            results["dask"] = dask_scaling(folder, args.cases, args.iterations, workers)
+            case_threads = [None if t.strip() == "auto" else int(t) for t in args.case_threads.split(",") if t.strip()]
+            results["dask"] = dask_scaling(folder, args.cases, args.iterations, workers, case_threads)
             print(f"\n## Dask LocalCluster scaling on one machine ({load_average()})\n")
             print(table(results["dask"]))
     RESULTS.mkdir(parents=True, exist_ok=True)
