@@ -156,8 +156,9 @@ def worker_voxcause(args: argparse.Namespace) -> None:
     model = load_model(args.model, task="classification", labels=["absent", "present"])
     volume = read_image(args.volume)
     model.predict(model.prepare(volume))  # warm-up: the session's first run allocates its arena
-    options = {"iterations": args.iterations, "explanations": tuple(args.explanations.split(","))
-               if args.explanations else ()}
+    options = {"explanations": tuple(args.explanations.split(",")) if args.explanations else ()}
+    if args.iterations:
+        options["iterations"] = args.iterations
     if args.merge:
         options["merge"] = args.merge
     profiler = None
@@ -369,7 +370,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 100, 200],
                         help="rex-xai seeds its iteration i with seed + i: keep seeds far apart")
     parser.add_argument("--tools", default=",".join(TOOLS), help="comma list of voxcause, rex, monai")
-    parser.add_argument("--iterations", type=int, default=20, help="random partitions (both ReX tools)")
+    parser.add_argument("--iterations", type=int, default=20, help="rex-xai's random partitions (its default 20)")
+    parser.add_argument("--voxcause-iterations", type=int, default=0,
+                        help="voxcause's random partitions (default 0: its own default, 12)")
     parser.add_argument("--rex-batch", type=int, default=14, help="rex-xai batch_size (14 mutants per split)")
     parser.add_argument("--explanations", default="sufficient",
                         help="voxcause explanations to extract (rex-xai extracts one sufficient explanation)")
@@ -416,7 +419,8 @@ def main(argv: list[str] | None = None) -> int:
                     for seed in args.seeds:
                         stem = work / f"voxcause_{size}_{merge}_{seed}"
                         cmd = [sys.executable, __file__, "_worker", "voxcause", "--model", str(case.onnx),
-                               "--volume", str(case.volume), "--seed", str(seed), "--iterations", str(args.iterations),
+                               "--volume", str(case.volume), "--seed", str(seed),
+                               "--iterations", str(args.voxcause_iterations),
                                "--explanations", args.explanations, "--out", f"{stem}.json", "--map", f"{stem}.npy",
                                *extra, *common]
                         Path(f"{stem}.json").unlink(missing_ok=True)
@@ -426,7 +430,7 @@ def main(argv: list[str] | None = None) -> int:
                     stem = work / f"voxcause_{size}_profile"
                     cmd = [sys.executable, __file__, "_worker", "voxcause", "--model", str(case.onnx),
                            "--volume", str(case.volume), "--seed", str(args.seeds[0]),
-                           "--iterations", str(args.iterations), "--explanations", args.explanations,
+                           "--iterations", str(args.voxcause_iterations), "--explanations", args.explanations,
                            "--out", f"{stem}.json", "--map", f"{stem}.npy", "--profile", *common]
                     Path(f"{stem}.json").unlink(missing_ok=True)
                     profiled = run_tool(cmd, Run(size, tool, "voxcause rex (cProfile)", args.seeds[0]),
@@ -537,8 +541,9 @@ def render(runs: list[Run], cases: dict[int, CaseFiles], args, load_before, load
         f"= a bright ball, decoy = a same-brightness, same-volume cube the model ignores. All tools run the same "
         f"ONNX export through onnxruntime ({args.threads} intra-op thread, spinning off; torch "
         f"{args.torch_threads} thread), each in its own process, one after another. Seeds: "
-        f"{', '.join(map(str, args.seeds))} (MONAI is deterministic: one run). ReX settings for both: "
-        f"{args.iterations} iterations, occlusion 0; rex-xai batch {args.rex_batch}, its defaults otherwise; "
+        f"{', '.join(map(str, args.seeds))} (MONAI is deterministic: one run). Occlusion 0 for both ReX tools; rex-xai "
+        f"{args.iterations} iterations, batch {args.rex_batch}, its defaults otherwise; voxcause "
+        f"{args.voxcause_iterations or 'its default (12)'} iterations; "
         f"voxcause explanations: {args.explanations or 'none'}.")
     lines.append("")
     for size, case in cases.items():
@@ -617,7 +622,7 @@ def worker_main(argv: list[str]) -> int:
     parser.add_argument("--out", required=True)
     parser.add_argument("--map", required=True)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--iterations", type=int, default=20)
+    parser.add_argument("--iterations", type=int, default=0, help="0: voxcause's default")
     parser.add_argument("--explanations", default="sufficient")
     parser.add_argument("--merge", default=None, help="voxcause merge rule (default: its own)")
     parser.add_argument("--mask", type=int, default=16)

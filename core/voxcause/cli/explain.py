@@ -28,7 +28,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="segmenters: the decision holds while the region score keeps this share (default 0.5)",
     )
     causal = parser.add_argument_group("causal responsibility (rex)")
-    causal.add_argument("--iterations", type=int, help="random partitions (default 30)")
+    causal.add_argument("--iterations", type=int, help="random partitions (default 12)")
     causal.add_argument("--rule", choices=["rex", "formal"], help="responsibility rule (default rex)")
     causal.add_argument("--merge", choices=["additive", "multiplicative"], help="merging over iterations")
     causal.add_argument("--occlusion", help="auto (default) | constant | min | mean | blur | PATH to a healthy volume")
