@@ -159,6 +159,8 @@ def worker_voxcause(args: argparse.Namespace) -> None:
     options = {"explanations": tuple(args.explanations.split(",")) if args.explanations else ()}
     if args.iterations:
         options["iterations"] = args.iterations
+    if args.occlusion:
+        options["occlusion"] = args.occlusion
     if args.merge:
         options["merge"] = args.merge
     profiler = None
@@ -625,6 +627,7 @@ def worker_main(argv: list[str]) -> int:
     parser.add_argument("--iterations", type=int, default=0, help="0: voxcause's default")
     parser.add_argument("--explanations", default="sufficient")
     parser.add_argument("--merge", default=None, help="voxcause merge rule (default: its own)")
+    parser.add_argument("--occlusion", default="constant", help="voxcause occlusion (constant 0, as rex-xai's)")
     parser.add_argument("--mask", type=int, default=16)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--torch-threads", type=int, default=1)

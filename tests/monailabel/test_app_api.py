@@ -17,7 +17,10 @@ pytestmark = pytest.mark.monailabel
 
 CASE = CASES[0][0]  # a glioma
 #: Cheap settings so every explain request stays within seconds on 2 CPU cores.
-FAST = {"explain_rex": {"iterations": 3}, "explain_saliency": {}, "explain_dea": {}, "counterfactual": {}}
+# Saliency by occlusion: Grad-CAM at the automatic layer does not lie on the sample segmenter's tumour (5% of it
+# covered since its retraining; README methods table), so it cannot carry the "map on the tumour" check below.
+FAST = {"explain_rex": {"iterations": 3}, "explain_saliency": {"method": "occlusion"}, "explain_dea": {},
+        "counterfactual": {}}
 
 
 def expected_tasks() -> set[str]:
