@@ -50,18 +50,25 @@ def run_processes(
         pool = ProcessPoolExecutor(max_workers=max(1, min(workers, len(queue))), mp_context=context)
         inflight: dict[Future, Task] = {}
         lost: list[Task] = []
+        broken = False
         try:
-            while (queue or inflight) and not lost:
+            while (queue or inflight) and not lost and not broken:
                 while queue and len(inflight) < workers:
                     alone = queue[0][0].id in suspects
                     if alone and inflight:
                         break
                     case, digest = queue.popleft()
-                    inflight[pool.submit(run_case, case, job, out, digest)] = (case, digest)
+                    try:
+                        future = pool.submit(run_case, case, job, out, digest)
+                    except BrokenProcessPool:  # a worker died since the last wait: this pool takes no more work
+                        queue.appendleft((case, digest))
+                        broken = True
+                        break
+                    inflight[future] = (case, digest)
                     if alone:
                         break
                 finished, _ = wait(inflight, return_when=FIRST_COMPLETED)
-                if any(isinstance(f.exception(), BrokenProcessPool) for f in finished):
+                if broken or any(isinstance(f.exception(), BrokenProcessPool) for f in finished):
                     wait(inflight)  # the pool is broken: every in-flight future resolves now
                     finished = set(inflight)
                 for future in finished:
@@ -74,7 +81,7 @@ def run_processes(
             pool.shutdown(wait=False, cancel_futures=True)
             _terminate(pool)
             raise
-        pool.shutdown(wait=not lost)
+        pool.shutdown(wait=not (lost or broken))
         if lost:
             breaks += 1
             for case, digest in reversed(lost):
