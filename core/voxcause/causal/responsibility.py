@@ -277,22 +277,43 @@ class CausalResponsibility:
         """Score mutants: mutant i shows ``contexts[i]`` and ``visible[i]`` boxes, the rest of the box occluded.
 
         Slots hold the canvas; boxes are pasted from the image, scored, and restored from the canvas, so a
-        mutant costs the size of its boxes, not a copy of the volume.
+        mutant costs the size of its boxes, not a copy of the volume. The subsets of one split share their
+        context (the siblings of every ancestor: up to one box per level), so they are laid out in one slot
+        on consecutive batches: the context is pasted once per split and only the children change.
         """
-        results: list[tuple[float, bool]] = []
-        size = self._buffer.shape[0]
-        for start in range(0, len(visible), size):
-            chunk = range(start, min(start + size, len(visible)))
-            pasted = []
-            for slot, index in enumerate(chunk):
-                for box in (*contexts[index], *visible[index]):
-                    region = (slot, slice(None), *box.slices())
-                    self._buffer[region] = self._image[region[1:]]
-                    pasted.append(region)
-            results.extend(self._score(self._buffer[: len(chunk)]))
-            for region in pasted:
-                self._buffer[region] = self._canvas[region[1:]]
+        slots = self._buffer.shape[0]
+        lanes = _lanes(contexts, slots)
+        results: list[tuple[float, bool]] = [(0.0, False)] * len(visible)
+        shown: list[tuple[tuple[Box, ...], list[tuple], list[tuple]] | None] = [None] * len(lanes)
+        for step in range(len(lanes[0]) if lanes else 0):
+            active = [lane for lane in lanes if len(lane) > step]  # a prefix: lanes are sorted longest first
+            for slot, lane in enumerate(active):
+                index = lane[step]
+                state = shown[slot]
+                if state is not None and state[0] is contexts[index]:
+                    context_regions = state[1]
+                    self._restore(state[2])
+                else:
+                    if state is not None:
+                        self._restore(state[1] + state[2])
+                    context_regions = self._paste(slot, contexts[index])
+                shown[slot] = (contexts[index], context_regions, self._paste(slot, visible[index]))
+            for slot, outcome in enumerate(self._score(self._buffer[: len(active)])):
+                results[active[slot][step]] = outcome
+        for state in shown:
+            if state is not None:
+                self._restore(state[1] + state[2])
         return results
+
+    def _paste(self, slot: int, boxes) -> list[tuple]:
+        regions = [(slot, slice(None), *box.slices()) for box in boxes]
+        for region in regions:
+            self._buffer[region] = self._image[region[1:]]
+        return regions
+
+    def _restore(self, regions: list[tuple]) -> None:
+        for region in regions:
+            self._buffer[region] = self._canvas[region[1:]]
 
     def _score(self, batch: torch.Tensor) -> list[tuple[float, bool]]:
         target = self._target
@@ -549,6 +570,24 @@ class CausalResponsibility:
                 masks[f"multiple_{index}"] = mask
             details["multiple"] = [describe(mask, self._mask_passes(mask)[0]) for mask in found]
         return masks, details
+
+
+def _lanes(contexts: list[tuple[Box, ...]], slots: int) -> list[list[int]]:
+    """Mutant indices per batch slot, longest lane first: runs of mutants sharing a context stay in one lane.
+
+    Runs are cut to the even share ceil(n / slots) so the batches stay full, then placed longest first on the
+    shortest lane (LPT scheduling)."""
+    share = max(1, math.ceil(len(contexts) / slots))
+    runs: list[list[int]] = []
+    for index, context in enumerate(contexts):
+        if runs and len(runs[-1]) < share and contexts[runs[-1][-1]] is context:
+            runs[-1].append(index)
+        else:
+            runs.append([index])
+    lanes: list[list[int]] = [[] for _ in range(min(slots, len(runs)))]
+    for run in sorted(runs, key=len, reverse=True):
+        min(lanes, key=len).extend(run)
+    return sorted(lanes, key=len, reverse=True)
 
 
 def _dilate(mask: torch.Tensor, radius: int = 1) -> torch.Tensor:
