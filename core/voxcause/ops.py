@@ -53,8 +53,7 @@ def foreground_mask(inputs: torch.Tensor, *, tolerance: float = 0.05) -> torch.T
     background = corners.median(dim=1).values
     flat = image.reshape(channels, -1)
     sample = flat[:, :: max(1, flat.shape[1] // 200_000)]
-    low = torch.quantile(sample, 0.01, dim=1)
-    high = torch.quantile(sample, 0.99, dim=1)
+    low, high = torch.quantile(sample, torch.tensor([0.01, 0.99], dtype=sample.dtype, device=sample.device), dim=1)
     spread = (high - low).clamp(min=1e-6)
     shape = (channels,) + (1,) * len(spatial)
     differs = (image - background.reshape(shape)).abs() > tolerance * spread.reshape(shape)

@@ -199,7 +199,10 @@ class CausalResponsibility:
         searched[root.slices()] = True
         self._image, self._target = image[0], target
         self._buffer = torch.empty((self.model.batch_size, *image.shape[1:]), dtype=image.dtype, device=image.device)
-        occlusion, warnings = self._choose_occlusion(image, foreground, searched)
+        # Only the body is occluded: air inside the box stays air (filling it with tissue would add a cube the
+        # model has never seen).
+        occluded = searched & _dilate(foreground, 1)
+        occlusion, warnings = self._choose_occlusion(image, foreground, occluded)
 
         if not bool(self._evaluate([()], [[root]])[0][1]):
             raise InputError(
@@ -210,7 +213,7 @@ class CausalResponsibility:
         minimum = self.min_part_voxels or max(8, math.ceil(root.volume / 2000))
         contributions, counts, depth_reached = self._search(root, minimum, report)
         # Only occluded voxels were ever intervened on: air inside a credited box (never hidden) is no cause.
-        responsibility = self._merge(contributions, spatial, image.device) * (searched & _dilate(foreground, 1))
+        responsibility = self._merge(contributions, spatial, image.device) * occluded
         timings = {"responsibility": time.perf_counter() - started}
 
         masks, details = {}, {}
@@ -236,7 +239,7 @@ class CausalResponsibility:
         return Attribution(map=responsibility, masks=masks, stats=stats, details=details)
 
     def _choose_occlusion(
-        self, image: torch.Tensor, foreground: torch.Tensor, searched: torch.Tensor
+        self, image: torch.Tensor, foreground: torch.Tensor, occluded: torch.Tensor
     ) -> tuple[str, list[str]]:
         """Set the occluded canvas; with ``occlusion="auto"`` pick the value that removes the most evidence.
 
@@ -246,9 +249,6 @@ class CausalResponsibility:
         constant, foreground mean, minimum and blur, and keeps the one with the lowest target score.
         """
         kinds = AUTO_ORDER if self.occlusion == "auto" else (self.occlusion,)
-        # Only the body is occluded: air inside the box stays air (filling it with tissue would add a cube the
-        # model has never seen).
-        occluded = searched & _dilate(foreground, 1)
         canvases = []
         for kind in kinds:
             baseline = occlusion_baseline(
