@@ -13,8 +13,8 @@ Workers must see the same paths as this machine (a shared file system) for the i
 
 Unless ``--threads`` says otherwise, each case sets torch's CPU threads to the worker host's cores divided by
 the Dask threads on that host (all its workers together), so several workers on one machine share its cores
-instead of each starting a thread per core (measured: 2 workers at torch's default on 2 cores were slower
-than 1).
+instead of each starting a thread per core, and a lone worker gets every core (Dask's nanny would pin it to
+one thread).
 """
 
 from __future__ import annotations

@@ -55,8 +55,8 @@ def cores() -> int:
 def _set_threads(threads: int | None) -> None:
     """Give torch and SimpleITK (which default to every core) the worker's share of the machine.
 
-    Several worker processes each running all-core thread pools oversubscribe the CPU: on 2 cores, two Dask
-    workers at torch's default were slower than one.
+    Several worker processes each running all-core thread pools would oversubscribe the CPU (Dask's nanny
+    already sets OMP_NUM_THREADS=1; SimpleITK's pool ignores it, and local processes get no such default).
     """
     if threads:
         import SimpleITK as sitk

@@ -327,7 +327,7 @@ class CausalResponsibility:
         spacing = self.spacing or (1.0,) * len(root.lo)
         rngs = [np.random.default_rng([self.seed, iteration]) for iteration in range(self.iterations)]
         frontier = [_Job(i, root, (), 0) for i in range(self.iterations)]
-        contributions: list[list[tuple[Box, float, float]]] = [[] for _ in range(self.iterations)]
+        contributions: list[list[tuple[Box, float, int]]] = [[] for _ in range(self.iterations)]
         counts = {"passing": 0, "failing": 0}
         depth = 0
         expected_depth = max(1, math.ceil(math.log(max(root.volume / minimum, 1), 4)))
@@ -417,8 +417,8 @@ class CausalResponsibility:
     ) -> tuple[list[_Job], list[_Job]]:
         """Jobs for the next level: parts of the chosen smallest passing subset, and disjunctive alternatives.
 
-        The chosen subset (best-scoring, ties random) gives up to ``max_jobs`` of its members, each split with
-        its siblings visible. Every other smallest passing subset disjoint from it is an alternative cause on
+        The chosen subset (best-scoring, ties random) gives one job per member large enough to split, each with
+        its siblings visible (`_search` keeps at most ``max_jobs`` per iteration). Every other smallest passing subset disjoint from it is an alternative cause on
         its own (either suffices); one member of each is offered as an alternative job. Without them a
         disjunctive cause would be refined in one branch per iteration only, and the geometric mean would
         rank its interchangeable parts by luck.
@@ -450,7 +450,7 @@ class CausalResponsibility:
         return jobs
 
     def _merge(
-        self, contributions: list[list[tuple[Box, float, float]]], spatial: tuple[int, ...], device: torch.device
+        self, contributions: list[list[tuple[Box, float, int]]], spatial: tuple[int, ...], device: torch.device
     ) -> torch.Tensor:
         """Merge the per-iteration maps, each scaled to peak 1 so that no iteration outweighs the others.
 

@@ -51,12 +51,17 @@ SLICES_PER_PATIENT = 4
 DEFAULT_EPOCHS = {"classifier3d": 40, "segmenter3d": 50, "classifier2d": 30, "shortcut3d": 30}
 SHIFT = {"classifier3d": 2, "shortcut3d": 2}  # random translation (voxels) while training
 
+def _resnet(spatial_dims: int) -> dict:
+    """The small MONAI ResNet (basic blocks, 8-64 channels, 4 sequences in, 4 classes out) of the classifiers."""
+    return {"_target_": "monai.networks.nets.ResNet", "block": "basic", "layers": [1, 1, 1, 1],
+            "block_inplanes": [8, 16, 32, 64], "spatial_dims": spatial_dims, "n_input_channels": 4,
+            "conv1_t_size": 3, "conv1_t_stride": 2, "num_classes": 4}
+
+
 SPECS: dict[str, dict] = {
     "classifier3d": {
         "task": "classification",
-        "network": {"_target_": "monai.networks.nets.ResNet", "block": "basic", "layers": [1, 1, 1, 1],
-                    "block_inplanes": [8, 16, 32, 64], "spatial_dims": 3, "n_input_channels": 4,
-                    "conv1_t_size": 3, "conv1_t_stride": 2, "num_classes": 4},
+        "network": _resnet(3),
         "labels": list(LABELS),
         "spatial_size": [48, 56, 48],
         "description": "3D tumour-type classifier (no tumour, meningioma, glioma, pituitary) trained on "
@@ -74,18 +79,14 @@ SPECS: dict[str, dict] = {
     },
     "classifier2d": {
         "task": "classification",
-        "network": {"_target_": "monai.networks.nets.ResNet", "block": "basic", "layers": [1, 1, 1, 1],
-                    "block_inplanes": [8, 16, 32, 64], "spatial_dims": 2, "n_input_channels": 4,
-                    "conv1_t_size": 3, "conv1_t_stride": 2, "num_classes": 4},
+        "network": _resnet(2),
         "labels": list(LABELS),
         "spatial_size": [96, 80],
         "description": "2D tumour-type classifier on axial slices (4, y, x) of voxcause sample patients.",
     },
     "shortcut3d": {
         "task": "classification",
-        "network": {"_target_": "monai.networks.nets.ResNet", "block": "basic", "layers": [1, 1, 1, 1],
-                    "block_inplanes": [8, 16, 32, 64], "spatial_dims": 3, "n_input_channels": 4,
-                    "conv1_t_size": 3, "conv1_t_stride": 2, "num_classes": 4},
+        "network": _resnet(3),
         "labels": list(LABELS),
         "spatial_size": [48, 56, 48],
         "description": "DELIBERATELY SHORTCUT-TRAINED 3D classifier: in its training set a scanner tag "
