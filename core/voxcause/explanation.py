@@ -56,6 +56,7 @@ class Explanation:
     model: dict[str, Any] = field(default_factory=dict)
     prediction: dict[str, Any] = field(default_factory=dict)
     predicted_labels: np.ndarray | None = None  # segmenters: the model's label map on the image grid
+    certificate: dict[str, Any] | None = None  # `voxcause.certificate.Certificate.to_dict()`: can it be trusted?
 
     def summary(self) -> dict[str, Any]:
         """The ``summary.json`` content (DESIGN.md contract)."""
@@ -77,6 +78,7 @@ class Explanation:
                 "model": self.model,
                 "params": self.params,
                 "warnings": self.stats.get("warnings", []),
+                "certificate": self.certificate,
                 "stats": self.stats,
                 **self.details,
             }
