@@ -5,15 +5,18 @@ Start it with::
     python -m monailabel.main start_server --app monailabel_app --studies DIR --conf models all
 
 This file only wires: it reads the settings once (lib/settings.py), finds the TaskConfigs in lib/configs
-(one per model or explainer, picked with ``--conf models``), and asks each for its infer task. Two MONAI
-Label behaviours are adjusted on the way in (lib/guard.py): every infer request's image is checked
+(one per model or explainer, picked with ``--conf models``; the explain ones are short declarations on
+lib/config_base.py), and asks each for its infer task. Two MONAI Label behaviours are adjusted on the way in (lib/guard.py): every infer request's image is checked
 before MONAI Label resolves it, and batch inference on a machine without CUDA uses the CPU instead of
 an empty GPU list.
 """
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import logging
+import pkgutil
 from typing import Any
 
 import lib.configs
@@ -25,18 +28,25 @@ from monailabel.interfaces.config import TaskConfig
 from monailabel.interfaces.exception import MONAILabelError, MONAILabelException
 from monailabel.interfaces.tasks.infer_v2 import InferTask
 from monailabel.interfaces.tasks.train import TrainTask
-from monailabel.utils.others.class_utils import get_class_names
 
 logger = logging.getLogger(__name__)
 
 
 def _task_configs() -> dict[str, type[TaskConfig]]:
-    """Every TaskConfig in lib/configs, by module name (the name ``--conf models`` uses)."""
+    """Every concrete TaskConfig in lib/configs, by module name (the name ``--conf models`` uses).
+
+    MONAI Label's ``get_class_names`` only sees direct TaskConfig subclasses; the explain configs are
+    declarations on `lib.config_base.ExplanationConfig`, which is abstract and outside this package.
+    """
     found: dict[str, type[TaskConfig]] = {}
-    for path in get_class_names(lib.configs, "TaskConfig"):
-        module_name, class_name = path.rsplit(".", 1)
-        module = __import__(module_name, fromlist=[class_name])
-        found[module_name.split(".")[-1].lower()] = getattr(module, class_name)
+    for module_info in pkgutil.iter_modules(lib.configs.__path__):
+        if module_info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{lib.configs.__name__}.{module_info.name}")
+        for value in vars(module).values():
+            if (inspect.isclass(value) and issubclass(value, TaskConfig) and value.__module__ == module.__name__
+                    and not inspect.isabstract(value)):
+                found[module_info.name.lower()] = value
     return dict(sorted(found.items()))
 
 

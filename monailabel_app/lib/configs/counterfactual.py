@@ -4,34 +4,38 @@ from __future__ import annotations
 
 from typing import Any
 
-from monailabel.interfaces.config import TaskConfig
-from monailabel.interfaces.tasks.infer_v2 import InferTask
-
-from ..catalog import configured_models, has_counterfactual, registered_methods, removal_methods
+from ..catalog import has_counterfactual, removal_methods
+from ..config_base import ExplanationConfig
 from ..infers import CounterfactualTask
 from ..infers.counterfactual import PREFIX
-from ..options import Choice, Integer, OptionTable, model_option, seed_option, target_option
+from ..options import Choice, Integer, Option, model_option, seed_option, target_option
 
 
-class Counterfactual(TaskConfig):
+class Counterfactual(ExplanationConfig):
     """Would the model still decide the same without the region, and with only the region?"""
 
-    def init(self, name: str, model_dir: str, conf: dict[str, str], planner: Any, **kwargs: Any) -> None:
-        super().init(name, model_dir, conf, planner, **kwargs)
-        self.settings = kwargs["settings"]
-        self.models = configured_models(self.settings, "classifier", "segmenter")
-        self.enabled = has_counterfactual() and bool(self.models.roles)
-        self.labels = {f"{PREFIX} removed rim": 1, f"{PREFIX} region": 2}
+    roles = ("classifier", "segmenter")
+    methods = ("rex",)  # only for region=explanation; the test itself needs no explainer
+    prefix = PREFIX
+    description = "Counterfactual region test: remove the region (3D inpainting) / keep only it; ΔDrop, ΔFocus"
+    task_class = CounterfactualTask
 
-    def infer(self) -> InferTask | dict[str, InferTask]:
-        if not self.enabled:
-            return {}
+    def core_offers(self) -> bool:
+        return has_counterfactual()
+
+    def declared_labels(self) -> dict[str, int]:
+        return {f"{PREFIX} removed rim": 1, f"{PREFIX} region": 2}
+
+    def task_arguments(self) -> dict[str, Any]:
+        return {}
+
+    def options(self) -> list[Option]:
         regions = ["upload"]
         if "segmenter" in self.models.roles:
             regions.insert(0, "segmenter")
-        if "rex" in registered_methods():
+        if self.offered:
             regions.append("explanation")
-        options = OptionTable([
+        return [
             model_option(self.models.roles),
             Choice("region", tuple(regions),
                    "segmenter = its predicted tumour; upload = the label sent with the request; "
@@ -40,19 +44,4 @@ class Counterfactual(TaskConfig):
             Choice("removal", removal_methods(), "how the region is filled in"),
             Integer("dilate_mm", 2, 0, 20, "grow the region by this many mm before removing it"),
             seed_option(),
-        ])
-        return {
-            self.name: CounterfactualTask(
-                name=self.name,
-                settings=self.settings,
-                model_paths=self.models.paths,
-                labels=self.labels,
-                options=options,
-                description="Counterfactual region test: remove the region (3D inpainting) / keep only it; "
-                "ΔDrop, ΔFocus",
-                channels=self.models.channels(),
-            )
-        }
-
-    def trainer(self) -> None:
-        return None
+        ]
