@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -12,8 +11,8 @@ import numpy as np
 import torch
 
 from .errors import InputError
-from .explainers import explainer_class
-from .explanation import Explanation
+from .explainers import declared_options, make_explainer
+from .explanation import Explanation, split_volumes
 from .io import Volume, read_image
 from .models import LoadedModel, load_model
 from .targets import resolve_target
@@ -118,24 +117,12 @@ def explain(
     score = float(resolved.score(probs)[0])
     prediction = _prediction(loaded, probs)
 
-    cls = explainer_class(method)
-    accepted = inspect.signature(cls.__init__).parameters
-    extra = dict(options)
-    if "seed" in accepted:
-        extra["seed"] = seed
-    if "spacing" in accepted:
-        extra["spacing"] = _model_spacing(volume, loaded)
-    if context is not None and "context" in accepted:
-        context_volume = _as_volume(context)
-        extra["context"] = loaded.prepare(context_volume)
-        extra.setdefault("occlusion", "context")
-    unknown = sorted(set(extra) - set(accepted))
-    if unknown:
-        raise InputError(
-            f"method {method!r} has no option(s) {', '.join(unknown)} — "
-            f"its options are {', '.join(p for p in accepted if p not in ('self', 'model'))}"
-        )
-    explainer = cls(loaded, **extra)
+    supplied: dict[str, Any] = {"seed": seed, "spacing": _model_spacing(volume, loaded)}
+    if context is not None:
+        supplied["context"] = loaded.prepare(_as_volume(context))
+        if "occlusion" in {option.name for option in declared_options(method)}:
+            options.setdefault("occlusion", "context")
+    explainer = make_explainer(method, loaded, options, supplied=supplied)
     attribution = explainer.attribute(inputs, target=resolved, progress=progress)
 
     image_map = loaded.to_image_space(attribution.map, volume).astype(np.float32)
@@ -149,6 +136,9 @@ def explain(
             if region_image is not None
             else loaded.to_image_space(resolved.region.float(), volume, order=0) > 0.5,
         )
+    details, extra_volumes = split_volumes(
+        attribution.details, tuple(inputs.shape[2:]), lambda t, order: loaded.to_image_space(t, volume, order=order)
+    )
     stats = dict(attribution.stats)
     stats.update(
         {
@@ -167,7 +157,7 @@ def explain(
                                    "overlap": loaded.sliding_window.overlap}
     if loaded.warnings:
         stats["warnings"] = [*stats.get("warnings", []), *loaded.warnings]
-    params = explainer.params() if hasattr(explainer, "params") else dict(extra)
+    params = explainer.params()
     params["seed"] = seed
     predicted_labels = None
     if probs.ndim > 2:
@@ -182,7 +172,8 @@ def explain(
         method=method,
         params=params,
         stats=stats,
-        details=attribution.details,
+        details=details,
+        extra_volumes=extra_volumes,
         volume=volume,
         prediction=prediction,
         model={

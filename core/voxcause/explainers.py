@@ -1,12 +1,17 @@
-"""The registry of explanation methods, by the names the command line uses.
+"""The one registry of explanation methods, by the names the command line, the Slicer module and the MONAI
+Label app use, and the one way to build an explainer from plain options.
 
-Entries are import strings so a method's dependencies load only when it is used.
+Entries are import strings so a method's dependencies load only when it is used. Every method derives from
+`voxcause.attribution.Explainer` and declares its options (``cls.options``): nothing here inspects
+signatures.
 """
 
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
+from .attribution import OCCLUSIONS, SEED, Option
 from .errors import InputError
 
 METHODS: dict[str, str] = {
@@ -17,6 +22,25 @@ METHODS: dict[str, str] = {
     "scorecam": "voxcause.saliency:ScoreCAM",
     "occlusion": "voxcause.saliency:Occlusion",
     "dea": "voxcause.fusion:DualEvidence",
+}
+
+# Until CausalResponsibility derives from `Explainer` (the causal engine is being rewritten), its options are
+# declared here, once. Remove this table when the class declares ``options`` itself.
+_PENDING_OPTIONS: dict[str, tuple[Option, ...]] = {
+    "rex": (
+        Option("iterations", 12, "random partitions to merge"),
+        Option("rule", "rex", "responsibility rule", choices=("rex", "formal")),
+        Option("merge", "multiplicative", "merging over iterations", choices=("additive", "multiplicative")),
+        Option("occlusion", "auto", "what an occluded voxel becomes", choices=OCCLUSIONS),
+        Option("occlusion_value", 0.0, "value for occlusion 'constant'"),
+        Option("context", None, "a healthy volume (model grid) for occlusion 'context'", supplied=True),
+        Option("min_part_voxels", None, "parts smaller than this are not split further"),
+        Option("max_jobs", 2, "boxes an iteration refines per level"),
+        Option("explanations", ("sufficient", "contrastive", "multiple"), "which explanations to extract"),
+        Option("max_explanations", 3, "at most this many disjoint sufficient explanations"),
+        SEED,
+        Option("spacing", None, "physical voxel size on the model grid", supplied=True),
+    ),
 }
 
 
@@ -30,3 +54,48 @@ def explainer_class(method: str):
         raise InputError(f"unknown method {method!r} — use one of {', '.join(available_methods())}")
     module_name, _, class_name = METHODS[method].partition(":")
     return getattr(importlib.import_module(module_name), class_name)
+
+
+def declared_options(method: str) -> tuple[Option, ...]:
+    """The options ``method`` declares (its class's ``options``)."""
+    cls = explainer_class(method)
+    declared = getattr(cls, "options", None)
+    if isinstance(declared, tuple) and all(isinstance(option, Option) for option in declared):
+        return declared
+    return _PENDING_OPTIONS.get(method, ())
+
+
+def make_explainer(method: str, model: Any, options: dict | None = None, *, supplied: dict | None = None):
+    """Build ``method`` for ``model``.
+
+    Args:
+        method: a registry name (``METHODS``).
+        model: a ``LoadedModel`` or ``nn.Module``.
+        options: the user's options; one the method does not declare is an InputError naming those it has.
+        supplied: values the caller knows (``seed``, ``spacing``, ``context``), passed only to methods that
+            declare them.
+    """
+    cls = explainer_class(method)
+    declared = declared_options(method)
+    names = {option.name for option in declared}
+    user = dict(options or {})
+    unknown = sorted(set(user) - names)
+    if unknown:
+        accepted = ", ".join(option.name for option in declared if not option.supplied) or "none"
+        raise InputError(f"method {method!r} has no option(s) {', '.join(unknown)} — its options are {accepted}")
+    for option in declared:
+        value = user.get(option.name)
+        if option.choices and isinstance(value, str) and value not in option.choices:
+            raise InputError(
+                f"unknown {option.name} {value!r} for method {method!r} — use one of {', '.join(option.choices)}"
+            )
+    extra = {key: value for key, value in (supplied or {}).items() if key in names and key not in user}
+    return cls(model, **user, **extra)
+
+
+def catalogue() -> dict[str, list[dict]]:
+    """Every method's user options (name, default, help, choices): for the CLI, Slicer and MONAI Label."""
+    return {
+        method: [option.describe() for option in declared_options(method) if not option.supplied]
+        for method in available_methods()
+    }

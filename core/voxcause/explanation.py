@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,13 +58,25 @@ class Explanation:
     prediction: dict[str, Any] = field(default_factory=dict)
     predicted_labels: np.ndarray | None = None  # segmenters: the model's label map on the image grid
     certificate: dict[str, Any] | None = None  # `voxcause.certificate.Certificate.to_dict()`: can it be trusted?
+    # Per-voxel results beyond the map and masks (e.g. dea's fused parts, occlusion's region labels), on the
+    # image grid: written beside summary.json as ``<name>.nii.gz`` and named in its ``volumes``.
+    extra_volumes: dict[str, np.ndarray] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
-        """The ``summary.json`` content (DESIGN.md contract)."""
+        """The ``summary.json`` content, valid against ``summary.schema.json`` (`SUMMARY_SCHEMA_VERSION`).
+
+        No per-voxel data: volumes are files beside it (``volumes`` names them); a stray array in ``stats`` or
+        ``details`` is left out with a warning rather than written.
+        """
         from . import __version__
 
+        warnings = list(self.stats.get("warnings", []))
+        stats = _small({key: value for key, value in self.stats.items() if key != "warnings"}, "stats", warnings)
+        details = _small({k: v for k, v in self.details.items() if k not in RESERVED}, "details", warnings)
         return _jsonable(
             {
+                "schema": "voxcause-summary",
+                "schema_version": SUMMARY_SCHEMA_VERSION,
                 "method": self.method,
                 "target": self.target,
                 "score": self.score,
@@ -76,19 +89,93 @@ class Explanation:
                 "input": self.volume.paths,
                 "images": self.volume.paths,
                 "model": self.model,
-                "params": self.params,
-                "warnings": self.stats.get("warnings", []),
+                "params": _small(self.params, "params", warnings),
+                "warnings": warnings,
                 "certificate": self.certificate,
-                "stats": self.stats,
-                **self.details,
+                "volumes": self.volume_files(),
+                "stats": stats,
+                **details,
             }
         )
+
+    def volume_files(self) -> dict[str, str]:
+        """``{name: file name}`` of the per-voxel results written beside summary.json."""
+        files = {"map": "map.nii.gz"}
+        if self.masks:
+            files["explanation"] = "explanation.seg.nrrd"
+        if self.predicted_labels is not None:
+            files["prediction"] = "prediction.seg.nrrd"
+        files.update({name: f"{name}.nii.gz" for name in self.extra_volumes})
+        return files
 
     def save(self, out_dir: str | Path) -> Path:
         """Write map.nii.gz, explanation.seg.nrrd, summary.json and overview.png into ``out_dir`` atomically."""
         from .outputs import save_explanation
 
-        return save_explanation(self, out_dir)
+        path = save_explanation(self, out_dir)
+        if self.extra_volumes and not getattr(save_explanation, "writes_extra_volumes", False):
+            # Until outputs.save_explanation writes them in its staging folder (then it sets the attribute).
+            from .io import write_image
+
+            for name, array in self.extra_volumes.items():
+                write_image(np.asarray(array), self.volume, Path(path) / f"{name}.nii.gz")
+        return path
+
+
+SUMMARY_SCHEMA_VERSION = "1.0.0"
+# Top-level summary keys a method's details may not overwrite.
+RESERVED = frozenset(
+    {"schema", "schema_version", "method", "target", "score", "prediction", "forward_passes", "backward_passes",
+     "seconds", "device", "version", "input", "images", "model", "params", "warnings", "certificate", "volumes",
+     "stats"}
+)
+# The most numbers one summary entry may hold; anything larger is per-voxel data and belongs in a file.
+MAX_VALUES = 64
+
+
+def _size(value: Any) -> int:
+    if isinstance(value, torch.Tensor | np.ndarray):
+        return int(np.prod(value.shape))
+    if isinstance(value, dict):
+        return sum(_size(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return sum(_size(v) for v in value)
+    return 1
+
+
+def _small(values: dict[str, Any], where: str, warnings: list[str]) -> dict[str, Any]:
+    """``values`` without entries holding per-voxel data (arrays of more than `MAX_VALUES` numbers)."""
+    kept = {}
+    for key, value in values.items():
+        if isinstance(value, torch.Tensor | np.ndarray) and _size(value) > MAX_VALUES:
+            warnings.append(f"summary: {where}.{key} ({_size(value)} values) left out: per-voxel data goes to files")
+        else:
+            kept[key] = value
+    return kept
+
+
+def split_volumes(
+    details: dict[str, Any], grid: tuple[int, ...], to_image: Callable[[torch.Tensor, int], np.ndarray]
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Move the per-voxel entries of an `Attribution`'s details (tensors on the model ``grid``) to volumes.
+
+    Args:
+        details: ``Attribution.details``.
+        grid: the model grid (*S_model).
+        to_image: maps a (*S_model) float tensor to the image grid, ``order`` 0 (labels) or 1 (values).
+
+    Returns:
+        (details without them, ``{name: (*S_image) array}``: float32, or integer labels for integer tensors).
+    """
+    kept, volumes = {}, {}
+    for key, value in details.items():
+        if isinstance(value, torch.Tensor) and tuple(value.shape) == tuple(grid):
+            labels = not value.is_floating_point()
+            array = to_image(value.detach().float().cpu(), 0 if labels else 1)
+            volumes[key] = np.rint(array).astype(np.int32) if labels else np.asarray(array, np.float32)
+        else:
+            kept[key] = value
+    return kept, volumes
 
 
 def _jsonable(value: Any) -> Any:

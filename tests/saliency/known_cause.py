@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import nn
+from voxcause.targets import ClassTarget, RegionTarget
 
 
 def _conv(nd: int, cin: int, cout: int, k: int) -> nn.Module:
@@ -117,41 +118,14 @@ def case(nd: int = 3, *, size: int | None = None, disjunctive: bool = False, see
     return torch.from_numpy(x[None]), cause, decoy
 
 
-class ClassTarget:
-    """Minimal stand-in for voxcause.targets.ClassTarget (duck-typed: logit_score, score, passes)."""
-
-    region = None
-
-    def __init__(self, index: int = 1, threshold: float = 0.5) -> None:
-        self.index = index
-        self.label = str(index)
-        self.threshold = threshold
-
-    def logit_score(self, raw: torch.Tensor) -> torch.Tensor:
-        return raw[:, self.index]
-
-    def score(self, probs: torch.Tensor) -> torch.Tensor:
-        return probs[:, self.index]
-
-    def passes(self, probs: torch.Tensor) -> torch.Tensor:
-        return probs.argmax(1) == self.index
+def class_target(index: int = 1) -> ClassTarget:
+    """The real `voxcause.targets.ClassTarget` for class ``index`` of a two-class model."""
+    return ClassTarget(index, str(index))
 
 
-class RegionTarget(ClassTarget):
-    """Minimal stand-in for voxcause.targets.RegionTarget: the class inside a fixed region."""
-
-    def __init__(self, index: int, region: torch.Tensor, threshold: float = 0.5) -> None:
-        super().__init__(index, threshold)
-        self.region = torch.as_tensor(region).bool()
-
-    def logit_score(self, raw: torch.Tensor) -> torch.Tensor:
-        return (raw[:, self.index] * self.region).flatten(1).sum(1)
-
-    def score(self, probs: torch.Tensor) -> torch.Tensor:
-        return (probs[:, self.index] * self.region).flatten(1).sum(1) / self.region.sum()
-
-    def passes(self, probs: torch.Tensor) -> torch.Tensor:
-        return self.score(probs) >= self.threshold
+def region_target(index: int, region) -> RegionTarget:
+    """The real `voxcause.targets.RegionTarget`: class ``index`` inside ``region``."""
+    return RegionTarget(index, str(index), torch.as_tensor(region).bool())
 
 
 def dilate(mask: np.ndarray, iterations: int = 1) -> np.ndarray:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from known_cause import CauseClassifier, CauseSegmenter, ClassTarget, RegionTarget, case
+from known_cause import CauseClassifier, CauseSegmenter, case, class_target, region_target
 from torch import nn
 from voxcause.errors import InputError
 from voxcause.fusion import DualEvidence
@@ -12,6 +12,7 @@ from voxcause.saliency import GradCAM, GradCAMPlusPlus, Occlusion, ScoreCAM, Seg
 from voxcause.saliency._hooks import hook_count
 from voxcause.saliency._layers import choose_layer
 from voxcause.saliency._model import ModuleModel
+from voxcause.targets import ClassTarget
 
 LAYER_METHODS = [GradCAM, GradCAMPlusPlus, ScoreCAM, SegGradCAM, DualEvidence]
 
@@ -39,7 +40,7 @@ def test_layer_methods_refuse_models_without_gradients(cls):
 
 def test_occlusion_accepts_a_model_without_network():
     x, _, _ = case(2)
-    assert Occlusion(NoNetwork(), cell=10).attribute(x, target=ClassTarget(1)).map.shape == (40, 40)
+    assert Occlusion(NoNetwork(), cell=10).attribute(x, target=class_target(1)).map.shape == (40, 40)
 
 
 @pytest.mark.parametrize("cls", [GradCAM, GradCAMPlusPlus, ScoreCAM], ids=lambda c: c.__name__)
@@ -51,7 +52,7 @@ def test_missing_layer_lists_candidates(cls):
 @pytest.mark.parametrize("cls", [GradCAM, GradCAMPlusPlus, ScoreCAM, Occlusion, DualEvidence], ids=lambda c: c.__name__)
 def test_empty_region_is_refused(cls):
     x, _, _ = case(2)
-    empty = RegionTarget(1, torch.zeros(40, 40, dtype=torch.bool))
+    empty = region_target(1, torch.zeros(40, 40, dtype=torch.bool))
     with pytest.raises(InputError, match="region is empty"):
         cls(CauseSegmenter(2)).attribute(x, target=empty)
 
@@ -59,22 +60,22 @@ def test_empty_region_is_refused(cls):
 def test_seggradcam_needs_a_region():
     x, _, _ = case(2)
     with pytest.raises(InputError, match="--region"):
-        SegGradCAM(CauseClassifier(2)).attribute(x, target=ClassTarget(1))
+        SegGradCAM(CauseClassifier(2)).attribute(x, target=class_target(1))
 
 
 @pytest.mark.parametrize("bad", [torch.zeros(2, 2, 8, 8), torch.zeros(8, 8), [[0.0]]], ids=["batch2", "2d", "list"])
 def test_bad_input_shapes(bad):
     with pytest.raises(InputError, match="inputs must"):
-        GradCAM(CauseClassifier(2)).attribute(bad, target=ClassTarget(1))
+        GradCAM(CauseClassifier(2)).attribute(bad, target=class_target(1))
 
 
 def test_bad_options():
     with pytest.raises(InputError, match="grid or supervoxels"):
         Occlusion(CauseClassifier(2), regions="hexagons")
-    with pytest.raises(InputError, match="use zero, blur, mean"):
-        Occlusion(CauseClassifier(2), baseline="purple").attribute(case(2)[0], target=ClassTarget(1))
+    with pytest.raises(InputError, match="use zero, constant, blur, mean, min"):
+        Occlusion(CauseClassifier(2), baseline="purple").attribute(case(2)[0], target=class_target(1))
     with pytest.raises(InputError, match="2 entries"):
-        Occlusion(CauseClassifier(2), cell=(2, 2, 2)).attribute(case(2)[0], target=ClassTarget(1))
+        Occlusion(CauseClassifier(2), cell=(2, 2, 2)).attribute(case(2)[0], target=class_target(1))
 
 
 class Exploding(ClassTarget):
@@ -98,12 +99,12 @@ def test_no_hook_stays_and_modes_are_restored_after_an_error(cls):
     net.train()
     net.features.conv2.eval()  # a mixed state must come back exactly
     with pytest.raises(RuntimeError, match="boom"):
-        cls(net, layer="features.conv2").attribute(x, target=Exploding(1))
+        cls(net, layer="features.conv2").attribute(x, target=Exploding(1, "1"))
     assert hook_count(net) == 0
     assert net.training and net.features.training and not net.features.conv2.training
     boom = ExplodingNet(2)
     with pytest.raises(RuntimeError, match="boom in the forward"):
-        cls(boom).attribute(x, target=ClassTarget(1))
+        cls(boom).attribute(x, target=class_target(1))
     assert hook_count(boom) == 0
 
 
@@ -112,7 +113,7 @@ def test_no_hook_stays_after_success():
     net = CauseClassifier(2)
     net.train()
     for cls in (GradCAM, GradCAMPlusPlus, ScoreCAM, DualEvidence):
-        cls(net).attribute(x, target=ClassTarget(1))
+        cls(net).attribute(x, target=class_target(1))
     assert hook_count(net) == 0 and net.training
 
 
@@ -138,6 +139,6 @@ def test_automatic_layer_is_deepest_with_an_eighth_of_the_resolution():
     assert (name, shape[2:]) == ("down.2", (8, 8))
     name, _ = choose_layer(net, net, torch.zeros(1, 1, 64, 64), min_fraction=1 / 4)
     assert name == "down.1"
-    result = GradCAM(net).attribute(torch.rand(1, 1, 64, 64), target=ClassTarget(1))
+    result = GradCAM(net).attribute(torch.rand(1, 1, 64, 64), target=class_target(1))
     assert result.stats["layer"] == "down.2" and result.stats["layer_shape"] == [8, 8]
     assert tuple(result.map.shape) == (64, 64)  # upsampled to the model grid

@@ -15,8 +15,8 @@ import torch
 from known_cause import (
     CauseClassifier,
     CauseSegmenter,
-    ClassTarget,
-    RegionTarget,
+    class_target,
+    region_target,
     case,
     dilate,
     mass_inside,
@@ -49,10 +49,10 @@ def _setup(task: str, nd: int):
     x, cause, decoy = case(nd)
     if task == "classification":
         net = CauseClassifier(nd)
-        return net, x, ClassTarget(1), cause, decoy
+        return net, x, class_target(1), cause, decoy
     net = CauseSegmenter(nd)
     region = net(x).argmax(1)[0].bool()
-    return net, x, RegionTarget(1, region), cause, decoy
+    return net, x, region_target(1, region), cause, decoy
 
 
 @pytest.mark.parametrize("nd", [2, 3])
@@ -81,15 +81,16 @@ def test_cam_layer_reported_and_maps_nonnegative(nd):
     net, x, target, _, _ = _setup("classification", nd)
     for cls in (GradCAM, GradCAMPlusPlus, ScoreCAM):
         result = cls(net).attribute(x, target=target)
-        assert result.stats["layer"] == "features.conv2"
+        assert result.stats["layer"] == "features"  # the deepest block keeping 1/8 of the resolution
         assert result.stats["layer_automatic"] is True
         assert float(result.map.min()) >= 0
 
 
 def test_segmenter_skips_its_prediction_head():
     net, x, target, _, _ = _setup("segmentation", 3)
-    assert GradCAM(net).attribute(x, target=target).stats["layer"] == "features.conv2"
-    assert SegGradCAM(net).attribute(x, target=target).stats["layer"] == "features.conv2"
+    # The block the head reads (features: conv1 -> conv2 + ReLU), found from the execution order.
+    assert GradCAM(net).attribute(x, target=target).stats["layer"] == "features"
+    assert SegGradCAM(net).attribute(x, target=target).stats["layer"] == "features"
 
 
 def test_pass_counts():
@@ -120,12 +121,12 @@ def test_occlusion_misses_a_disjunctive_cause():
     """Recorded failure: either ball alone keeps the max-pooled logit, so hiding one changes nothing."""
     x, cause, _ = case(3, disjunctive=True)
     net = CauseClassifier(3, pool="max")
-    occ = Occlusion(net, cell=4).attribute(x, target=ClassTarget(1)).map
+    occ = Occlusion(net, cell=4).attribute(x, target=class_target(1)).map
     probs = torch.softmax(net(torch.cat([x, torch.where(torch.from_numpy(cause), 0.0, x)])), 1)[:, 1]
     both_removed_drop = float(probs[0] - probs[1])
     assert both_removed_drop > 0.5  # the two balls together are the cause ...
     assert float(occ.abs().max()) < 0.02 * both_removed_drop  # ... yet occlusion sees (almost) nothing anywhere
-    grad = GradCAM(net).attribute(x, target=ClassTarget(1)).map
+    grad = GradCAM(net).attribute(x, target=class_target(1)).map
     first = dilate(case(3)[1])
     # Grad-CAM's channel weight is a spatial mean, so the max-pool head still weighs the whole cause channel:
     # it splits the mass between both balls (measured 0.51 / 0.49).

@@ -31,16 +31,14 @@ Example (3D):
 
 from __future__ import annotations
 
-import time
-from typing import Any
-
 import torch
 
+from ..attribution import LAYER, SEED, Explainer, Option, Progress, report
 from ..errors import InputError
-from ..saliency._attribution import Attribution
-from ..saliency._common import Progress, check_inputs, report, target_region
+from ..explanation import Attribution
 from ..saliency.gradcam import GradCAM
 from ..saliency.occlusion import Occlusion
+from ..targets import Target
 
 EPS = 0.01
 
@@ -62,7 +60,7 @@ def _spearman(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((ra * rb).sum() / denominator) if denominator > 0 else float("nan")
 
 
-class DualEvidence:
+class DualEvidence(Explainer):
     """Dual-evidence fusion of Seg-Grad-CAM (gradient) and occlusion (intervention).
 
     Args:
@@ -76,10 +74,18 @@ class DualEvidence:
     """
 
     name = "dea"
+    options = (
+        LAYER,
+        *(option for option in Occlusion.options if option.name != "stride"),
+        Option("noise", 0.05, "noise sd as a share of the input's sd, for the gradient's stability"),
+        Option("n_noise", 4, "noisy copies for the stability term (0: the gradient is always trusted)"),
+        SEED,
+    )
+    needs_network = True
 
     def __init__(
         self,
-        model: Any,
+        model,
         *,
         layer: str | None = None,
         regions: str = "grid",
@@ -94,9 +100,13 @@ class DualEvidence:
     ) -> None:
         if n_noise < 0 or noise < 0:
             raise InputError("dea noise and n_noise must be >= 0 (e.g. noise=0.05, n_noise=4)")
-        self.gradient = GradCAM(model, layer=layer)
+        super().__init__(model)
+        self.layer = layer
+        self.regions, self.cell, self.n_segments, self.compactness = regions, cell, n_segments, compactness
+        self.baseline, self.batch_size = baseline, batch_size
+        self.gradient = GradCAM(self.model, layer=layer)
         self.intervention = Occlusion(
-            model,
+            self.model,
             regions=regions,
             cell=cell,
             n_segments=n_segments,
@@ -108,11 +118,8 @@ class DualEvidence:
         self.n_noise = int(n_noise)
         self.seed = int(seed)
 
-    def attribute(self, inputs: torch.Tensor, *, target: Any, progress: Progress = None) -> Attribution:
-        """Explain ``target`` on ``inputs`` (1, C, *spatial); returns F (see module docstring) in [0, 1]."""
-        inputs = check_inputs(inputs)
-        target_region(target)
-        start = time.perf_counter()
+    def _attribute(self, inputs: torch.Tensor, target: Target, progress: Progress) -> Attribution:
+        """F (see the module docstring) in [0, 1]; its parts are in ``details`` (volumes on the model grid)."""
         report(progress, "dea: gradient evidence", 0.0)
         first = self.gradient.attribute(inputs, target=target)
         layer = first.stats["layer"]
@@ -122,14 +129,12 @@ class DualEvidence:
             maps = [first.map]
             generator = torch.Generator().manual_seed(self.seed)
             sd = float(inputs.std()) or 1.0
-            backward = first.stats["backward_passes"]
-            forward = first.stats["forward_passes"]
+            self.count_backward(first.stats["backward_passes"])
             for k in range(self.n_noise):
                 noise = torch.randn(inputs.shape, generator=generator).to(inputs.device) * (self.noise * sd)
                 noisy = self.gradient.attribute(inputs + noise, target=target)
                 maps.append(noisy.map)
-                backward += noisy.stats["backward_passes"]
-                forward += noisy.stats["forward_passes"]
+                self.count_backward(noisy.stats["backward_passes"])
                 report(progress, "dea: gradient stability", 0.3 * (k + 1) / max(self.n_noise, 1))
         finally:
             self.gradient.layer = None if first.stats["layer_automatic"] else layer
@@ -163,15 +168,13 @@ class DualEvidence:
             "layer_automatic": first.stats["layer_automatic"],
             "regions": occluded.stats["regions"],
             "n_regions": n_regions,
-            "forward_passes": forward + occluded.stats["forward_passes"],
-            "backward_passes": backward,
             "n_noise": self.n_noise,
             "noise": self.noise,
             "region_rank_agreement": _spearman(region_gradient, region_intervention),
             "mean_weight": float(weight.mean()),
             "mean_weight_in_region": float(weight[inside].mean()) if inside is not None else None,
             "mean_stability": float(stability.mean()),
-            "seconds": time.perf_counter() - start,
+            "warnings": [*first.stats["warnings"], *occluded.stats["warnings"]],
         }
         details = {
             "method": self.name,
@@ -182,5 +185,4 @@ class DualEvidence:
             "weight": weight.float(),
             "labels": labels,
         }
-        report(progress, "dea: done", 1.0)
         return Attribution(map=fused.float(), masks={}, stats=stats, details=details)

@@ -1,8 +1,10 @@
 """What "removed" means: the baseline image an occluded voxel takes.
 
 Baselines are defined on the *normalised* model input: ``"zero"`` is the mean tissue intensity after
-z-scoring and the darkest value after min-max; ``"blur"`` keeps the coarse anatomy but removes detail
-(a Gaussian of ``sigma`` voxels); ``"mean"`` is each channel's mean; a number is a constant. All channels
+z-scoring and the darkest value after min-max; ``"constant"`` is the same as ``"zero"``; ``"blur"`` keeps the
+coarse anatomy but removes detail (a Gaussian of ``sigma`` voxels); ``"mean"`` is each channel's mean, ``"min"``
+its minimum; a number is a constant. The names are ``voxcause.attribution.BASELINES``, shared with the causal
+engine's ``occlusion`` vocabulary. All channels
 of a voxel are replaced together.
 """
 
@@ -13,9 +15,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from ..attribution import BASELINES  # noqa: F401 - the shared vocabulary, re-exported
 from ..errors import InputError
-
-BASELINES = ("zero", "blur", "mean")
 
 
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -52,16 +53,19 @@ def make_baseline(
     """Return the baseline image for ``inputs`` (1, C, *s): same shape, same device.
 
     Args:
-        baseline: ``"zero"`` (default), ``"blur"``, ``"mean"`` or a number.
+        baseline: ``"zero"`` (default), ``"constant"``, ``"blur"``, ``"mean"``, ``"min"`` or a number.
         sigma: Gaussian width in voxels for ``"blur"``.
     """
     if isinstance(baseline, (int, float)) and not isinstance(baseline, bool):
         return torch.full_like(inputs, float(baseline))
-    if baseline == "zero":
+    if baseline in ("zero", "constant"):
         return torch.zeros_like(inputs)
+    if baseline == "min":
+        dims = tuple(range(2, inputs.dim()))
+        return inputs.amin(dim=dims, keepdim=True).expand_as(inputs).clone()
     if baseline == "blur":
         return gaussian_blur(inputs, sigma)
     if baseline == "mean":
         dims = tuple(range(2, inputs.dim()))
         return inputs.mean(dim=dims, keepdim=True).expand_as(inputs).clone()
-    raise InputError(f"unknown baseline {baseline!r}: use zero, blur, mean or a number")
+    raise InputError(f"unknown baseline {baseline!r}: use zero, constant, blur, mean, min or a number")

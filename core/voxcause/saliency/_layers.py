@@ -1,28 +1,53 @@
-"""Which layer a CAM is computed at.
+"""Which layer a CAM is computed at: chosen from the network's *graph*, not from module order.
 
-On small 3D networks the last block can be 3³ voxels: a CAM there is a blur that can peak outside the
-lesion (DESIGN.md measured 6% of the mass on the cause at a DenseNet's last block, 12% at its first). The
-automatic choice is therefore the *deepest convolution whose output keeps at least 1/8 of the input's
-resolution on every spatial axis*. For a segmenter the trailing convolutions that already output the classes
-are the prediction head (a CAM there just reproduces the logit map), so they are skipped. The chosen name
-goes into ``stats``.
+One forward pass with pre- and post-hooks on every module records when each module starts and ends and what
+it outputs (:func:`trace_layers`). In an encoder–decoder the order of *definition* is not the order of
+depth (a MONAI UNet defines its innermost block inside its top skip connection), but the order of
+*execution* is: the decoder runs last.
+
+* **Segmenters** (the output has the input's spatial rank): the *head* is the outermost module that starts
+  after the network has begun (it does not enclose the whole network) and produces the final output's shape
+  (channels = classes, full resolution). The CAM layer is the module that finished last before the head
+  started — the last decoder block, the feature map the head reads (Seg-Grad-CAM, Vinogradova et al. 2020) —
+  provided it keeps at least half the input resolution on every axis; otherwise the last block that does.
+* **Classifiers**: the deepest block (the last module to finish, among those that are not the whole network)
+  whose output keeps at least ``min_fraction`` (1/8) of the input resolution on every axis. On small 3D
+  networks the last block can be 1-3 voxels a side, whose CAM is a blur that peaks outside the lesion.
+
+``--layer list`` prints :func:`layer_candidates`: every module with a spatial output, in execution order, with
+its output shape and the automatic choice marked.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from ..errors import InputError
-from ._hooks import record_shapes
 
 CONV_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 
 
+@dataclass
+class Layer:
+    """One module seen during a forward pass: ``shape`` (B, K, *s) of its output, ``start``/``end`` ticks."""
+
+    name: str
+    shape: tuple[int, ...]
+    start: int
+    end: int
+    convolution: bool
+
+    def describe(self) -> dict:
+        return {"name": self.name, "shape": list(self.shape[1:])}
+
+
 def conv_layer_names(network: nn.Module) -> list[str]:
-    """Names of the convolution modules of ``network`` (the candidates for a CAM layer)."""
+    """Names of the convolution modules of ``network``."""
     return [name for name, module in network.named_modules() if isinstance(module, CONV_TYPES) and name]
 
 
@@ -33,51 +58,161 @@ def get_layer(network: nn.Module, name: str) -> nn.Module:
         return modules[name]
     candidates = conv_layer_names(network) or [n for n in modules if n]
     shown = ", ".join(candidates[:40]) + (" ..." if len(candidates) > 40 else "")
-    raise InputError(f"layer {name!r} is not in the network: pass --layer with one of: {shown}")
+    raise InputError(f"layer {name!r} is not in the network: pass --layer with one of: {shown} (or --layer list)")
+
+
+def trace_layers(
+    network: nn.Module, forward: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor
+) -> tuple[list[Layer], torch.Tensor]:
+    """Run ``forward(inputs[:1])`` once (no gradients) and record every module's span and output shape.
+
+    Returns:
+        (layers in the order they *finished*, the network's output). The root module is named ``""``.
+    """
+    tick = [0]
+    starts: dict[str, int] = {}
+    layers: list[Layer] = []
+    handles = []
+    try:
+        for name, module in network.named_modules():
+
+            def pre(_m: nn.Module, _i: object, name: str = name) -> None:
+                starts.setdefault(name, tick[0])
+                tick[0] += 1
+
+            def post(m: nn.Module, _i: object, output: object, name: str = name) -> None:
+                if isinstance(output, (tuple, list)) and output:
+                    output = output[0]
+                if isinstance(output, torch.Tensor):
+                    layers.append(Layer(name, tuple(output.shape), starts.get(name, 0), tick[0],
+                                        isinstance(m, CONV_TYPES)))
+                tick[0] += 1
+
+            handles.append(module.register_forward_pre_hook(pre))
+            handles.append(module.register_forward_hook(post))
+        with torch.no_grad():
+            output = forward(inputs[:1])
+    finally:
+        for handle in handles:
+            handle.remove()
+    if isinstance(output, (tuple, list)):
+        output = output[0]
+    return layers, output
+
+
+def _spatial(layers: list[Layer], nd: int) -> list[Layer]:
+    """Modules with a (B, K, *s) output of the input's spatial rank, each once (first call of a reused module)."""
+    seen, kept = set(), []
+    for layer in layers:
+        if len(layer.shape) == nd + 2 and layer.name not in seen:
+            seen.add(layer.name)
+            kept.append(layer)
+    return kept
+
+
+def _enclosing(layers: list[Layer]) -> set[str]:
+    """Modules that enclose the whole computation (the root and wrappers around everything)."""
+    names = set()
+    for layer in sorted(layers, key=lambda item: item.start):
+        later = [other.end for other in layers if other.start > layer.start]
+        if all(end <= layer.end for end in later):
+            names.add(layer.name)
+        else:
+            break
+    return names
+
+
+def _keeps(layer: Layer, spatial: tuple[int, ...], fraction: float) -> bool:
+    minimum = [max(1, math.ceil(size * fraction)) for size in spatial]
+    return all(got >= want for got, want in zip(layer.shape[2:], minimum, strict=False))
+
+
+def choose_from_trace(
+    layers: list[Layer],
+    output: torch.Tensor,
+    spatial: tuple[int, ...],
+    *,
+    segmentation: bool,
+    min_fraction: float = 1 / 8,
+) -> Layer:
+    """The automatic CAM layer from a trace (see the module docstring for the rule)."""
+    nd = len(spatial)
+    enclosing = _enclosing(layers)
+    candidates = [layer for layer in _spatial(layers, nd) if layer.name not in enclosing]
+    if not candidates:
+        raise InputError("no layer produced a spatial output: pass --layer, or use --method occlusion or rex")
+    if segmentation:
+        final = tuple(output.shape[1:])
+        heads = [layer for layer in candidates if tuple(layer.shape[1:]) == final]
+        head_start = min((layer.start for layer in heads if layer.end == max(h.end for h in heads)), default=None)
+        if head_start is not None:
+            before = [layer for layer in candidates if layer.end < head_start and tuple(layer.shape[1:]) != final]
+        else:
+            before = [layer for layer in candidates if tuple(layer.shape[1:]) != final]
+        if not before:
+            before = candidates
+        for fraction in (1 / 2, min_fraction):
+            kept = [layer for layer in before if _keeps(layer, spatial, fraction)]
+            if kept:
+                return max(kept, key=lambda layer: layer.end)
+        return max(before, key=lambda layer: math.prod(layer.shape[2:]))
+    kept = [layer for layer in candidates if _keeps(layer, spatial, min_fraction)]
+    if kept:
+        return max(kept, key=lambda layer: layer.end)
+    return max(candidates, key=lambda layer: math.prod(layer.shape[2:]))
+
+
+def is_segmentation(output: torch.Tensor, inputs: torch.Tensor) -> bool:
+    """A spatial output of the input's rank marks a segmenter."""
+    return output.dim() == inputs.dim()
 
 
 def choose_layer(
     network: nn.Module,
-    forward: callable,
+    forward: Callable[[torch.Tensor], torch.Tensor],
     inputs: torch.Tensor,
     *,
     min_fraction: float = 1 / 8,
     segmentation: bool | None = None,
 ) -> tuple[str, tuple[int, ...]]:
-    """Pick the deepest convolution whose output has >= ``min_fraction`` of the input resolution per axis.
-
-    Runs one forward pass (no gradients) with shape hooks on every convolution. ``segmentation`` None means
-    "decide from the output": a spatial output marks a segmenter and its last convolution is skipped.
+    """Pick the CAM layer by the graph (one forward pass); ``segmentation`` None decides from the output.
 
     Returns:
-        (layer name, its output shape).
+        (layer name, its output shape (B, K, *s)).
     """
-    names = conv_layer_names(network)
-    if not names:
-        raise InputError(
-            "the network has no convolution layer for a CAM: use --method occlusion or --method rex, "
-            "or pass --layer with a module name"
-        )
-    spatial = tuple(inputs.shape[2:])
-    with torch.no_grad(), record_shapes(network, names) as order:
-        output = forward(inputs[:1])
+    layers, output = trace_layers(network, forward, inputs)
     if segmentation is None:
-        segmentation = output.dim() == inputs.dim()
-    order = [(n, s) for n, s in order if len(s) == len(spatial) + 2]
-    if segmentation:
-        # The prediction head: trailing convolutions that already output the classes (e.g. a UNet's final
-        # transposed conv and its residual unit). A CAM there only repeats the logit map.
-        while order and order[-1][1][1] == output.shape[1]:
-            order.pop()
-    minimum = [max(1, math.ceil(size * min_fraction)) for size in spatial]
-    chosen = None
-    for name, shape in order:
-        if all(got >= want for got, want in zip(shape[2:], minimum, strict=False)):
-            chosen = (name, shape)
-    if chosen is None:
-        if not order:
-            raise InputError(
-                "no convolution produced a spatial output: pass --layer, or use --method occlusion"
-            )
-        chosen = max(order, key=lambda item: math.prod(item[1][2:]))
-    return chosen
+        segmentation = is_segmentation(output, inputs)
+    chosen = choose_from_trace(
+        layers, output, tuple(inputs.shape[2:]), segmentation=segmentation, min_fraction=min_fraction
+    )
+    return chosen.name, chosen.shape
+
+
+def layer_candidates(
+    network: nn.Module,
+    forward: Callable[[torch.Tensor], torch.Tensor],
+    inputs: torch.Tensor,
+    *,
+    min_fraction: float = 1 / 8,
+) -> list[dict]:
+    """Every module with a spatial output, in execution order: ``{name, shape, convolution, automatic}``."""
+    layers, output = trace_layers(network, forward, inputs)
+    segmentation = is_segmentation(output, inputs)
+    chosen = choose_from_trace(
+        layers, output, tuple(inputs.shape[2:]), segmentation=segmentation, min_fraction=min_fraction
+    )
+    enclosing = _enclosing(layers)
+    rows = []
+    for layer in sorted(_spatial(layers, inputs.dim() - 2), key=lambda item: item.end):
+        if layer.name in enclosing:
+            continue
+        rows.append(
+            {
+                "name": layer.name,
+                "shape": list(layer.shape[1:]),
+                "convolution": layer.convolution,
+                "automatic": layer.name == chosen.name,
+            }
+        )
+    return rows

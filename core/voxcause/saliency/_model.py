@@ -3,8 +3,8 @@
 Every method needs the same three things: the raw head output (for gradients), probabilities (for
 perturbation scores) and the eager network (for hooks). ``LoadedModel`` provides them; a bare module is
 wrapped with an activation so tests and research scripts can call the explainers without a model card.
-The adapter also counts the samples it forwards and the backward passes it runs, because on real models
-the number of passes *is* the cost and the benchmark reports it.
+The adapter counts the samples it forwards (``forward_passes``), as ``LoadedModel`` does: the explainer base
+reads that counter, so passes are counted one way for every method.
 """
 
 from __future__ import annotations
@@ -74,14 +74,3 @@ def eager_network(model: Any, method: str) -> nn.Module:
             "TorchScript/ONNX: use --method rex or --method occlusion, or load a model card that names the network"
         )
     return network
-
-
-class PassCounter:
-    """Counts samples forwarded and backward passes for one ``attribute`` call (the cost the benchmark reports)."""
-
-    def __init__(self) -> None:
-        self.forward = 0
-        self.backward = 0
-
-    def as_stats(self) -> dict[str, int]:
-        return {"forward_passes": self.forward, "backward_passes": self.backward}

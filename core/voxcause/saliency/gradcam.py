@@ -10,19 +10,19 @@ Example (3D):
     >>> from voxcause.saliency import GradCAM
     >>> net = torch.nn.Sequential(torch.nn.Conv3d(1, 4, 3, padding=1), torch.nn.ReLU(),
     ...                           torch.nn.AdaptiveAvgPool3d(1), torch.nn.Flatten(), torch.nn.Linear(4, 2))
-    >>> class Target:  # voxcause.targets.ClassTarget does this
-    ...     def logit_score(self, raw): return raw[:, 1]
-    >>> GradCAM(net).attribute(torch.rand(1, 1, 16, 16, 16), target=Target()).map.shape
+    >>> from voxcause.targets import ClassTarget
+    >>> GradCAM(net).attribute(torch.rand(1, 1, 16, 16, 16), target=ClassTarget(1, "lesion")).map.shape
     torch.Size([16, 16, 16])
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
+from ..attribution import Progress
 from ..errors import InputError
+from ..targets import Target
+from ._attribution import Attribution
 from ._cam import CAMBase
 from ._common import spatial_mean
 
@@ -41,10 +41,10 @@ class SegGradCAM(GradCAM):
 
     name = "seggradcam"
 
-    def attribute(self, inputs: torch.Tensor, *, target: Any, progress=None):  # noqa: D102 - see GradCAM
+    def _attribute(self, inputs: torch.Tensor, target: Target, progress: Progress) -> Attribution:
         if getattr(target, "region", None) is None:
             raise InputError(
                 "seggradcam explains a class inside a region of a segmentation: pass --region, use a segmentation "
                 "model, or use --method gradcam for a classifier"
             )
-        return super().attribute(inputs, target=target, progress=progress)
+        return super()._attribute(inputs, target, progress)

@@ -20,17 +20,16 @@ from __future__ import annotations
 
 import itertools
 import math
-import time
-from typing import Any
 
 import numpy as np
 import torch
 
+from ..attribution import Explainer, Option, Progress, report
 from ..errors import InputError
+from ..targets import Target
 from ._attribution import Attribution
 from ._baselines import make_baseline
-from ._common import Progress, check_inputs, report, target_region
-from ._model import PassCounter, as_model
+from .scorecam import BASELINE, BATCH_SIZE
 
 
 def grid_labels(spatial: tuple[int, ...], cell: tuple[int, ...]) -> torch.Tensor:
@@ -71,7 +70,7 @@ def _as_tuple(value: int | tuple[int, ...] | None, nd: int, default: tuple[int, 
     return tuple(int(v) for v in value)
 
 
-class Occlusion:
+class Occlusion(Explainer):
     """Occlusion sensitivity over regions.
 
     Args:
@@ -81,15 +80,24 @@ class Occlusion:
         stride: window step; default = cell (non-overlapping, each voxel in one region). A smaller stride
             slides overlapping windows and averages, at (cell/stride)^nd times the cost.
         n_segments, compactness: SLIC settings for ``"supervoxels"``.
-        baseline: ``"zero"`` (default), ``"blur"``, ``"mean"`` or a number.
+        baseline: ``"zero"`` (default), ``"constant"``, ``"blur"``, ``"mean"``, ``"min"`` or a number.
         batch_size: occluded copies per forward call (memory: batch_size x input size).
     """
 
     name = "occlusion"
+    options = (
+        Option("regions", "grid", "what is occluded: grid cells or SLIC supervoxels", choices=("grid", "supervoxels")),
+        Option("cell", None, "grid cell size in voxels, one number or one per axis (default: size / 8)"),
+        Option("stride", None, "window step (default = cell: non-overlapping); smaller slides overlapping windows"),
+        Option("n_segments", 256, "supervoxels: about this many SLIC regions"),
+        Option("compactness", 0.1, "supervoxels: SLIC compactness"),
+        BASELINE,
+        BATCH_SIZE,
+    )
 
     def __init__(
         self,
-        model: Any,
+        model,
         *,
         regions: str = "grid",
         cell: int | tuple[int, ...] | None = None,
@@ -101,7 +109,7 @@ class Occlusion:
     ) -> None:
         if regions not in ("grid", "supervoxels"):
             raise InputError(f"unknown occlusion regions {regions!r}: use grid or supervoxels")
-        self.model = as_model(model)
+        super().__init__(model)
         self.regions = regions
         self.cell = cell
         self.stride = stride
@@ -109,14 +117,12 @@ class Occlusion:
         self.compactness = float(compactness)
         self.baseline = baseline
         self.batch_size = max(1, int(batch_size))
-        self.passes = PassCounter()
 
-    def _score(self, x: torch.Tensor, target: Any) -> torch.Tensor:
-        self.passes.forward += int(x.shape[0])
+    def _score(self, x: torch.Tensor, target: Target) -> torch.Tensor:
         with torch.no_grad():
             return target.score(self.model.predict(x)).float().cpu()
 
-    def region_masks(self, inputs: torch.Tensor) -> tuple[list[Any], torch.Tensor | None, dict]:
+    def region_masks(self, inputs: torch.Tensor) -> tuple[list, torch.Tensor | None, dict]:
         """The regions to occlude: (list of slices or label ids, label image or None, info)."""
         spatial = tuple(inputs.shape[2:])
         nd = len(spatial)
@@ -145,12 +151,8 @@ class Occlusion:
         info = {"regions": "sliding", "cell": list(cell), "stride": list(stride), "n_regions": len(windows)}
         return windows, None, info
 
-    def attribute(self, inputs: torch.Tensor, *, target: Any, progress: Progress = None) -> Attribution:
-        """Explain ``target`` on ``inputs`` (1, C, *spatial); returns a signed (*spatial) map (score drop)."""
-        inputs = check_inputs(inputs)
-        target_region(target)
-        start = time.perf_counter()
-        self.passes = PassCounter()
+    def _attribute(self, inputs: torch.Tensor, target: Target, progress: Progress) -> Attribution:
+        """A signed (*spatial) map: the score drop when the voxel's region is occluded."""
         spatial = tuple(inputs.shape[2:])
         regions, labels, info = self.region_masks(inputs)
         baseline = make_baseline(inputs, self.baseline)
@@ -179,9 +181,7 @@ class Occlusion:
             **info,
             "baseline": str(self.baseline),
             "score": original,
-            **self.passes.as_stats(),
             "forward_calls": 1 + math.ceil(len(regions) / self.batch_size),
-            "seconds": time.perf_counter() - start,
         }
         details = {"method": self.name}
         if labels is not None:

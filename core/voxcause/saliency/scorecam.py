@@ -14,35 +14,43 @@ is K forward passes (K = channels, or ``max_channels`` with the largest mean act
 
 from __future__ import annotations
 
-import time
-from typing import Any
-
 import torch
 
+from ..attribution import BASELINES, LAYER, Explainer, Option, Progress, report
+from ..targets import Target
 from ._attribution import Attribution
 from ._baselines import make_baseline
-from ._common import Progress, check_inputs, report, target_region, upsample
+from ._cam import MIN_FRACTION
+from ._common import upsample
 from ._hooks import eval_mode, record_layer
 from ._layers import choose_layer, get_layer
-from ._model import PassCounter, as_model, eager_network
+
+BASELINE = Option("baseline", "zero", "what a removed voxel becomes: zero, constant, mean, min, blur, or a number",
+                  choices=BASELINES)
+BATCH_SIZE = Option("batch_size", 16, "perturbed copies per forward call (memory: batch_size x input size)")
 
 
-class ScoreCAM:
+class ScoreCAM(Explainer):
     """Score-CAM with a baseline.
 
     Args:
         model: ``LoadedModel`` (eager network) or ``nn.Module``.
-        layer: module name, default automatic (see ``voxcause.saliency._layers``).
-        baseline: ``"zero"`` (default), ``"blur"``, ``"mean"`` or a number (see ``_baselines``).
+        layer: module name, default chosen from the graph (see ``voxcause.saliency._layers``).
+        baseline: ``"zero"`` (default), ``"constant"``, ``"mean"``, ``"min"``, ``"blur"`` or a number.
         batch_size: masked inputs per forward call (memory: batch_size x input size).
         max_channels: keep only this many channels with the largest mean activation (None = all).
+        min_fraction: classifiers: resolution floor of the automatic layer (default 1/8).
     """
 
     name = "scorecam"
+    options = (LAYER, BASELINE, BATCH_SIZE,
+               Option("max_channels", None, "only this many channels with the largest mean activation"),
+               MIN_FRACTION)
+    needs_network = True
 
     def __init__(
         self,
-        model: Any,
+        model,
         *,
         layer: str | None = None,
         baseline: str | float = "zero",
@@ -50,42 +58,28 @@ class ScoreCAM:
         max_channels: int | None = None,
         min_fraction: float = 1 / 8,
     ) -> None:
-        self.model = as_model(model)
-        self.network = eager_network(self.model, self.name)
+        super().__init__(model)
         self.layer = layer
         self.baseline = baseline
         self.batch_size = max(1, int(batch_size))
         self.max_channels = max_channels
         self.min_fraction = float(min_fraction)
-        self.passes = PassCounter()
         if layer is not None:
             get_layer(self.network, layer)
 
-    def _predict(self, x: torch.Tensor) -> torch.Tensor:
-        self.passes.forward += int(x.shape[0])
-        return self.model.predict(x)
-
-    def attribute(self, inputs: torch.Tensor, *, target: Any, progress: Progress = None) -> Attribution:
-        """Explain ``target`` on ``inputs`` (1, C, *spatial); returns a (*spatial) map >= 0 on the model grid."""
-        inputs = check_inputs(inputs)
-        target_region(target)
-        start = time.perf_counter()
-        self.passes = PassCounter()
+    def _attribute(self, inputs: torch.Tensor, target: Target, progress: Progress) -> Attribution:
         spatial = tuple(inputs.shape[2:])
         if self.layer is None:
-            layer_name, _ = choose_layer(
-                self.network, lambda x: self.model.forward_raw(x), inputs, min_fraction=self.min_fraction
-            )
-            self.passes.forward += 1
+            layer_name, _ = choose_layer(self.network, self.model.forward_raw, inputs, min_fraction=self.min_fraction)
         else:
             layer_name = self.layer
         layer = get_layer(self.network, layer_name)
         with eval_mode(self.network), torch.no_grad():
             with record_layer(layer, gradients=False) as rec:
-                self._predict(inputs)
+                self.model.predict(inputs)
             activation = rec.activation.detach()
             baseline = make_baseline(inputs, self.baseline)
-            base_score = float(target.score(self._predict(baseline))[0])
+            base_score = float(target.score(self.model.predict(baseline))[0])
             channels = torch.arange(activation.shape[1])
             if self.max_channels is not None and self.max_channels < activation.shape[1]:
                 means = activation[0].flatten(1).mean(1)
@@ -100,7 +94,7 @@ class ScoreCAM:
                 high = flat.max(1).values.view(-1, *([1] * (maps.dim() - 1)))
                 span = high - low
                 masks = torch.where(span > 0, (maps - low) / torch.where(span > 0, span, 1), 0.0)
-                scores = target.score(self._predict(baseline + masks * diff))
+                scores = target.score(self.model.predict(baseline + masks * diff))
                 weights[chunk] = torch.relu(scores.float().cpu() - base_score) * (span.flatten() > 0).float()
                 report(progress, "scorecam: masked inputs", (i + len(chunk)) / len(channels))
             w = weights.to(activation.device).view(1, -1, *([1] * (activation.dim() - 2)))
@@ -113,7 +107,5 @@ class ScoreCAM:
             "channels_used": len(channels),
             "baseline": str(self.baseline),
             "baseline_score": base_score,
-            **self.passes.as_stats(),
-            "seconds": time.perf_counter() - start,
         }
         return Attribution(map=cam, masks={}, stats=stats, details={"method": self.name})

@@ -1,0 +1,246 @@
+"""The explainer contract: one base class every method derives from, in the manner of Captum's ``Attribution``.
+
+A method declares what it is and what it takes; the base owns everything the methods used to copy:
+
+* ``name`` (the registry name) and ``options``: a tuple of :class:`Option` (name, default, help, choices).
+  Options are *declared*, never discovered by reflection: ``voxcause.explain``, the command line, the
+  benchmark, the Slicer module and the MONAI Label catalogue read ``cls.options``. Options with
+  ``supplied=True`` (``seed``, ``spacing``, ``context``) are filled in by ``voxcause.explain`` itself.
+* :meth:`Explainer.attribute` — the one verb: checks the input (``(1, C, *spatial)``, 2 or 3 spatial
+  axes), checks the typed :data:`voxcause.targets.Target` (an empty region is bad input), times the call,
+  counts passes one way (forward: the samples the model itself counted; backward: :meth:`count_backward`),
+  then runs the method's :meth:`Explainer._attribute` and says when the map is flat or degenerate
+  (``stats["warnings"]``, which reaches ``summary.json``).
+* :meth:`Explainer.params` — every declared option's value, recorded in ``summary.json``.
+
+A new method is one class (one file)::
+
+    class MyMethod(Explainer):
+        name = "mine"
+        options = (Option("cell", 8, "region size in voxels"), SEED)
+
+        def __init__(self, model, *, cell: int = 8, seed: int = 0) -> None:
+            super().__init__(model)
+            self.cell, self.seed = int(cell), int(seed)
+
+        def _attribute(self, inputs, target, progress) -> Attribution:
+            ...  # a (*spatial) float32 map, higher = more responsible
+
+and one line in ``voxcause.explainers.METHODS``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+
+from .errors import InputError
+from .explanation import Attribution
+from .targets import Target
+
+Progress = Callable[[str, float], None] | None
+
+# One vocabulary of "what removed means" for every method (core, CLI, Slicer, MONAI Label). The causal engine
+# accepts all of them as ``occlusion``; the perturbation saliency methods (occlusion, Score-CAM, dea) take the
+# ones that do not need a search (every name but ``auto``) as ``baseline``. ``zero`` is ``constant`` with value 0.
+OCCLUSIONS: tuple[str, ...] = ("auto", "constant", "mean", "min", "blur", "context")
+BASELINES: tuple[str, ...] = ("zero", "constant", "mean", "min", "blur")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One declared option of an explainer.
+
+    Attributes:
+        name: keyword of the constructor (``snake_case``; the CLI spells it ``--kebab-case``).
+        default: the constructor's default (recorded in ``params()`` when not set).
+        help: one line for the CLI, the Slicer tooltip and the MONAI Label catalogue.
+        choices: the accepted strings, where the option is a choice (None: any value of the default's type).
+        supplied: filled in by ``voxcause.explain`` (``seed``, ``spacing``, ``context``), not by the user.
+    """
+
+    name: str
+    default: Any
+    help: str
+    choices: tuple[str, ...] | None = None
+    supplied: bool = False
+
+    def describe(self) -> dict:
+        """A JSON-safe description (the catalogue entry)."""
+        default = list(self.default) if isinstance(self.default, tuple) else self.default
+        return {"name": self.name, "default": default, "help": self.help, "choices": self.choices}
+
+
+SEED = Option("seed", 0, "random seed of the method's random choices", supplied=True)
+LAYER = Option("layer", None, "layer to compute the CAM at (default: chosen from the graph; 'list' shows them)")
+
+
+class Explainer:
+    """Base of every explainer: the preamble, timing, pass counting, degenerate-map warnings and ``params()``.
+
+    Subclasses set ``name`` and ``options``, call ``super().__init__(model)`` and implement
+    :meth:`_attribute`. Set ``needs_network = True`` for methods that hook layers or need gradients (the
+    model must then be an eager PyTorch network; TorchScript/ONNX models are refused with a message naming
+    the methods that work without one).
+
+    Args:
+        model: a ``voxcause.models.LoadedModel`` or a plain ``nn.Module`` (wrapped with a softmax).
+    """
+
+    name: ClassVar[str] = "explainer"
+    options: ClassVar[tuple[Option, ...]] = ()
+    needs_network: ClassVar[bool] = False
+
+    def __init__(self, model: Any) -> None:
+        from .saliency._model import as_model, eager_network
+
+        self.model = as_model(model)
+        self.network = eager_network(self.model, self.name) if self.needs_network else getattr(model, "network", None)
+        self.backward_passes = 0
+
+    # -- the declared options ------------------------------------------------------------------------------
+    @classmethod
+    def option_names(cls) -> tuple[str, ...]:
+        return tuple(option.name for option in cls.options)
+
+    @classmethod
+    def check_options(cls, options: dict[str, Any]) -> None:
+        """Raise an InputError naming the accepted options when ``options`` holds one the method lacks."""
+        unknown = sorted(set(options) - set(cls.option_names()))
+        if unknown:
+            accepted = ", ".join(o.name for o in cls.options if not o.supplied) or "none"
+            raise InputError(f"method {cls.name!r} has no option(s) {', '.join(unknown)} — its options are {accepted}")
+        for option in cls.options:
+            value = options.get(option.name)
+            if option.choices and isinstance(value, str) and value not in option.choices:
+                raise InputError(
+                    f"unknown {option.name} {value!r} for method {cls.name!r} — use one of {', '.join(option.choices)}"
+                )
+
+    def params(self) -> dict[str, Any]:
+        """Every declared option's value (what ``summary.json`` records as ``params``); tensors are left out."""
+        values = {}
+        for option in self.options:
+            value = getattr(self, option.name, option.default)
+            if isinstance(value, torch.Tensor):
+                value = f"tensor{tuple(value.shape)}"
+            elif isinstance(value, tuple):
+                value = list(value)
+            values[option.name] = value
+        return values
+
+    # -- the one verb ----------------------------------------------------------------------------------------
+    def attribute(self, inputs: torch.Tensor, *, target: Target, progress: Progress = None) -> Attribution:
+        """Explain ``target`` on ``inputs``.
+
+        Args:
+            inputs: (1, C, H, W) or (1, C, D, H, W) normalised image on the model grid (``LoadedModel.prepare``).
+            target: a :data:`voxcause.targets.Target` (``resolve_target``): a class, or a class in a region.
+            progress: optional ``callback(stage, fraction)``; the last call has fraction 1.0.
+
+        Returns:
+            `Attribution`: ``map`` (*spatial) float32 on the model grid, higher = more responsible, never
+            flipped; ``stats`` with ``forward_passes``, ``backward_passes``, ``seconds`` and ``warnings``.
+        """
+        inputs = check_inputs(inputs)
+        check_target(target)
+        started = time.perf_counter()
+        forward_before = int(getattr(self.model, "forward_passes", 0))
+        self.backward_passes = 0
+        result = self._attribute(inputs, target, progress)
+        stats = result.stats
+        warnings = list(stats.pop("warnings", []))
+        if "warning" in stats:  # a method's single warning joins the list that reaches summary.json
+            warnings.append(stats.pop("warning"))
+        problem = degenerate(result.map)
+        if problem:
+            warnings.append(f"{self.name}: {problem}")
+        stats["forward_passes"] = int(getattr(self.model, "forward_passes", 0)) - forward_before
+        stats["backward_passes"] = self.backward_passes
+        stats["seconds"] = time.perf_counter() - started
+        stats["warnings"] = warnings
+        stats["degenerate"] = problem is not None
+        result.details.setdefault("method", self.name)
+        report(progress, f"{self.name}: done", 1.0)
+        return result
+
+    def count_backward(self, n: int = 1) -> None:
+        """Record ``n`` backward passes (forward passes are counted by the model)."""
+        self.backward_passes += int(n)
+
+    def _attribute(self, inputs: torch.Tensor, target: Target, progress: Progress) -> Attribution:
+        """The method itself: inputs are checked (1, C, *spatial) float32; return the raw `Attribution`."""
+        raise NotImplementedError
+
+
+# -- the preamble's pieces (also usable on their own) -----------------------------------------------------------
+def check_inputs(inputs: torch.Tensor) -> torch.Tensor:
+    """Accept (1, C, *spatial) with 2 or 3 spatial axes; return it as float32."""
+    if not isinstance(inputs, torch.Tensor):
+        raise InputError(f"inputs must be a torch.Tensor (1, C, *spatial), got {type(inputs).__name__}")
+    if inputs.dim() not in (4, 5) or inputs.shape[0] != 1:
+        raise InputError(
+            f"inputs must be shaped (1, C, H, W) or (1, C, D, H, W), got {tuple(inputs.shape)}: "
+            "explain one image at a time"
+        )
+    return inputs.float()
+
+
+def check_target(target: Target) -> torch.Tensor | None:
+    """The target's region mask (bool, *spatial) or None; a missing target or an empty region is bad input."""
+    if target is None or not hasattr(target, "score"):
+        raise InputError(
+            "target must be a voxcause.targets.ClassTarget or RegionTarget (use voxcause.resolve_target)"
+        )
+    region = getattr(target, "region", None)
+    if region is None:
+        return None
+    region = torch.as_tensor(region).bool()
+    if not bool(region.any()):
+        raise InputError(
+            "the target region is empty (no voxel of the class is predicted or given): pass --region with a "
+            "non-empty mask, or choose a --target the model predicts"
+        )
+    return region
+
+
+def report(progress: Progress, stage: str, fraction: float) -> None:
+    """Send one progress event if the caller asked for them."""
+    if progress is not None:
+        progress(stage, float(min(max(fraction, 0.0), 1.0)))
+
+
+# A map whose positive part is this small a share of its own largest magnitude, or whose values span less than
+# this share of the largest magnitude, carries no ranking.
+FLAT_RELATIVE = 1e-6
+
+
+def degenerate(amap: torch.Tensor) -> str | None:
+    """Why ``amap`` cannot rank voxels (non-finite, empty, constant, nothing positive), or None when it can.
+
+    The check is scale-free: a map of 1e-9 everywhere but on the cause still ranks; a map whose values are
+    all equal (all-zero included) or all <= 0 does not.
+    """
+    values = torch.as_tensor(amap).detach().double()
+    if values.numel() == 0:
+        return "empty map"
+    finite = torch.isfinite(values)
+    if not bool(finite.all()):
+        return f"degenerate map: {int((~finite).sum())} non-finite voxels"
+    high, low = float(values.max()), float(values.min())
+    scale = max(abs(high), abs(low))
+    if scale == 0:
+        return "flat map: every voxel is 0 (no evidence at all; try another layer or method)"
+    if high - low <= FLAT_RELATIVE * scale:
+        return f"flat map: every voxel is {high:.3g} (it ranks nothing)"
+    if high <= 0:
+        return "degenerate map: no voxel has positive evidence (try another layer or method)"
+    return None
+
+
+__all__ = ["BASELINES", "LAYER", "OCCLUSIONS", "SEED", "Explainer", "Option", "check_inputs", "check_target",
+           "degenerate", "report"]
