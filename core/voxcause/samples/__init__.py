@@ -8,6 +8,8 @@ models trained on it, so the demo, tests and benchmarks need nothing downloaded.
 - `marker_mask(patient)` -> the voxels of the scanner tag the shortcut model learnt (shortcut3d reads the tag,
   not the tumour: `add_marker(patient, code)` makes it call any image class `code`).
 - `sample_case(out_dir, kind)` -> the demo case written to disk (generated from a fixed held-out seed).
+- `write_patient_dicom(patient, out_dir, channels=None)` -> one DICOM MR series folder per sequence (one study,
+  one frame of reference; needs pydicom): see `voxcause.io.dicom_series`.
 
 Example:
     >>> from voxcause.samples import make_patient, model_path
@@ -48,8 +50,15 @@ def write_patient(patient: Patient, out_dir: str | Path, **options) -> dict[str,
     return _write_patient(patient, out_dir, **options)
 
 
+def write_patient_dicom(patient: Patient, out_dir: str | Path, **options) -> dict[str, Path]:
+    """See `voxcause.io.dicom_series.write_patient_dicom`."""
+    from ..io.dicom_series import write_patient_dicom as _write_patient_dicom
+
+    return _write_patient_dicom(patient, out_dir, **options)
+
+
 __all__ = [
     "DEMO_SEEDS", "KINDS", "LABELS", "MODEL_NAMES", "SEQUENCES", "Patient", "add_marker", "axial_slices",
     "load_network", "make_patient", "marker_mask", "model_path", "prepare_for_model", "read_card",
-    "sample_case", "write_patient",
+    "sample_case", "write_patient", "write_patient_dicom",
 ]
