@@ -19,6 +19,7 @@ METHODS: dict[str, str] = {
     "gradcam": "voxcause.saliency:GradCAM",
     "seggradcam": "voxcause.saliency:SegGradCAM",
     "gradcampp": "voxcause.saliency:GradCAMPlusPlus",
+    "layercam": "voxcause.saliency:LayerCAM",
     "scorecam": "voxcause.saliency:ScoreCAM",
     "occlusion": "voxcause.saliency:Occlusion",
     "dea": "voxcause.fusion:DualEvidence",

@@ -99,10 +99,7 @@ def classification_case(rng: np.random.Generator, label: int) -> tuple[np.ndarra
     centre = rng.uniform(radius + 2, SIZE - radius - 2, size=3)
     centre[axis] = rng.uniform(radius + 2, half - radius - 1)
     side = int(round(1.8 * radius))
-    if label == 1:
-        cause = sphere(centre, radius)
-    else:
-        cause = box(np.round(centre - side / 2), (side,) * 3)
+    cause = sphere(centre, radius) if label == 1 else box(np.round(centre - side / 2), (side,) * 3)
     sides = [3, 3, 3]
     long_axis = (axis + 1 + int(rng.integers(2))) % 3
     sides[long_axis] = 16

@@ -139,6 +139,10 @@ def test_automatic_layer_is_deepest_with_an_eighth_of_the_resolution():
     assert (name, shape[2:]) == ("down.2", (8, 8))
     name, _ = choose_layer(net, net, torch.zeros(1, 1, 64, 64), min_fraction=1 / 4)
     assert name == "down.1"
+    # Grad-CAM on a classifier: the deepest resolution stage keeping 1/4 (its default min_fraction).
     result = GradCAM(net).attribute(torch.rand(1, 1, 64, 64), target=class_target(1))
-    assert result.stats["layer"] == "down.2" and result.stats["layer_shape"] == [8, 8]
+    assert result.stats["layer"] == "down.1" and result.stats["layer_shape"] == [16, 16]
+    assert GradCAM(net, min_fraction=1 / 8).attribute(torch.rand(1, 1, 64, 64), target=class_target(1)).stats[
+        "layer_shape"
+    ] == [8, 8]
     assert tuple(result.map.shape) == (64, 64)  # upsampled to the model grid

@@ -15,11 +15,11 @@ import torch
 from known_cause import (
     CauseClassifier,
     CauseSegmenter,
-    class_target,
-    region_target,
     case,
+    class_target,
     dilate,
     mass_inside,
+    region_target,
 )
 from voxcause.fusion import DualEvidence
 from voxcause.saliency import GradCAM, GradCAMPlusPlus, Occlusion, ScoreCAM, SegGradCAM

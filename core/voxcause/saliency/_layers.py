@@ -5,11 +5,15 @@ it outputs (:func:`trace_layers`). In an encoder–decoder the order of *definit
 depth (a MONAI UNet defines its innermost block inside its top skip connection), but the order of
 *execution* is: the decoder runs last.
 
-* **Segmenters** (the output has the input's spatial rank): the *head* is the outermost module that starts
-  after the network has begun (it does not enclose the whole network) and produces the final output's shape
-  (channels = classes, full resolution). The CAM layer is the module that finished last before the head
-  started — the last decoder block, the feature map the head reads (Seg-Grad-CAM, Vinogradova et al. 2020) —
-  provided it keeps at least half the input resolution on every axis; otherwise the last block that does.
+* **Segmenters** (the output has the input's spatial rank): the *head* is the last convolution whose output
+  has the final output's shape (channels = classes, full resolution). The CAM layer is the module that
+  finished last before the head started and does not itself have the output's shape — the last decoder
+  block, i.e. the feature map the head reads (Seg-Grad-CAM, Vinogradova et al. 2020) — provided it keeps at
+  least half the input resolution on every axis; otherwise the last module that does. Reading the head's
+  *input* matters: in a SegResNet the last decoder block is followed by GroupNorm + ReLU inside the head, and
+  a normalisation over space makes every channel's spatially averaged gradient (Grad-CAM's weight) zero, so a
+  CAM at the block itself is ~1e-9 everywhere; the normalised map is what the head reads (through a ReLU that is one module shared by the whole network,
+  so it cannot be hooked).
 * **Classifiers**: the deepest block (the last module to finish, among those that are not the whole network)
   whose output keeps at least ``min_fraction`` (1/8) of the input resolution on every axis. On small 3D
   networks the last block can be 1-3 voxels a side, whose CAM is a blur that peaks outside the lesion.
@@ -101,13 +105,15 @@ def trace_layers(
 
 
 def _spatial(layers: list[Layer], nd: int) -> list[Layer]:
-    """Modules with a (B, K, *s) output of the input's spatial rank, each once (first call of a reused module)."""
-    seen, kept = set(), []
+    """Modules called once with a (B, K, *s) output of the input's spatial rank.
+
+    A module called several times (e.g. SegResNet's one shared activation ``act_mod``) cannot be hooked
+    unambiguously, so it is never a candidate.
+    """
+    calls: dict[str, int] = {}
     for layer in layers:
-        if len(layer.shape) == nd + 2 and layer.name not in seen:
-            seen.add(layer.name)
-            kept.append(layer)
-    return kept
+        calls[layer.name] = calls.get(layer.name, 0) + 1
+    return [layer for layer in layers if len(layer.shape) == nd + 2 and calls[layer.name] == 1]
 
 
 def _enclosing(layers: list[Layer]) -> set[str]:
@@ -143,14 +149,14 @@ def choose_from_trace(
         raise InputError("no layer produced a spatial output: pass --layer, or use --method occlusion or rex")
     if segmentation:
         final = tuple(output.shape[1:])
-        heads = [layer for layer in candidates if tuple(layer.shape[1:]) == final]
-        head_start = min((layer.start for layer in heads if layer.end == max(h.end for h in heads)), default=None)
-        if head_start is not None:
-            before = [layer for layer in candidates if layer.end < head_start and tuple(layer.shape[1:]) != final]
+        head_convs = [layer for layer in candidates if layer.convolution and tuple(layer.shape[1:]) == final]
+        heads = head_convs or [layer for layer in candidates if tuple(layer.shape[1:]) == final]
+        if heads:
+            head = max(heads, key=lambda layer: layer.end)
+            before = [layer for layer in candidates if layer.end < head.start and tuple(layer.shape[1:]) != final]
         else:
-            before = [layer for layer in candidates if tuple(layer.shape[1:]) != final]
-        if not before:
-            before = candidates
+            before = []
+        before = before or [layer for layer in candidates if tuple(layer.shape[1:]) != final] or candidates
         for fraction in (1 / 2, min_fraction):
             kept = [layer for layer in before if _keeps(layer, spatial, fraction)]
             if kept:
@@ -160,6 +166,26 @@ def choose_from_trace(
     if kept:
         return max(kept, key=lambda layer: layer.end)
     return max(candidates, key=lambda layer: math.prod(layer.shape[2:]))
+
+
+def stage_ends(
+    layers: list[Layer], spatial: tuple[int, ...], *, finest: float = 1 / 4, coarsest: float = 1 / 8
+) -> list[Layer]:
+    """The last module of each resolution stage (a run of modules with one output size, in execution order)
+    whose resolution lies between ``finest`` and ``coarsest`` of the input's on every axis."""
+    enclosing = _enclosing(layers)
+    ordered = sorted(
+        (layer for layer in _spatial(layers, len(spatial)) if layer.name not in enclosing), key=lambda item: item.end
+    )
+    ends = []
+    for index, layer in enumerate(ordered):
+        last = index + 1 == len(ordered) or ordered[index + 1].shape[2:] != layer.shape[2:]
+        within = _keeps(layer, spatial, coarsest) and all(
+            got <= size * finest for got, size in zip(layer.shape[2:], spatial, strict=False)
+        )
+        if last and within:
+            ends.append(layer)
+    return ends
 
 
 def is_segmentation(output: torch.Tensor, inputs: torch.Tensor) -> bool:
