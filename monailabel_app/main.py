@@ -21,10 +21,13 @@ from typing import Any
 
 import lib.configs
 import torch
+from lib.catalog import model_facts
 from lib.guard import check_request, input_errors_as_422
 from lib.settings import AppSettings
+from monailabel.config import settings
 from monailabel.interfaces.app import MONAILabelApp
 from monailabel.interfaces.config import TaskConfig
+from monailabel.interfaces.datastore import Datastore
 from monailabel.interfaces.exception import MONAILabelError, MONAILabelException
 from monailabel.interfaces.tasks.infer_v2 import InferTask
 from monailabel.interfaces.tasks.train import TrainTask
@@ -78,6 +81,10 @@ class VoxcauseApp(MONAILabelApp):
             config.init(name, str(self.settings.app_dir / "model"), conf, None, settings=self.settings)
             self.task_configs[name] = config
         logger.info(f"voxcause: task configs {list(self.task_configs)}")
+        # the sequences a DICOMweb study must hold, in input order (the segmenter's card, else the classifier's)
+        facts = [model_facts(path, role) for role, path in (("segmenter", self.settings.segmenter),
+                                                            ("classifier", self.settings.classifier))]
+        self.channel_names = next((f.channel_names for f in facts if f is not None and f.channel_names), ())
 
         import voxcause
 
@@ -89,6 +96,15 @@ class VoxcauseApp(MONAILabelApp):
             description="Tumour segmentation with causal explanations, saliency and counterfactual region tests",
             version=voxcause.__version__,
         )
+
+    def init_remote_datastore(self) -> Datastore:
+        """``--studies http(s)://.../dicom-web``: the DICOMweb datastore of lib/dicomweb.py (multi-sequence
+        images, DICOM SEG by pydicom-seg); XNAT and DSA stay MONAI Label's."""
+        if settings.MONAI_LABEL_DATASTORE.lower() in ("", "dicomweb"):
+            from lib.dicomweb import make_datastore
+
+            return make_datastore(self.studies, channels=self.channel_names)
+        return super().init_remote_datastore()
 
     def init_infers(self) -> dict[str, InferTask]:
         infers: dict[str, InferTask] = {}
@@ -106,14 +122,20 @@ class VoxcauseApp(MONAILabelApp):
     def infer(self, request: dict[str, Any], datastore: Any = None) -> dict[str, Any]:
         """MONAI Label's infer, after the image checks of lib/guard.py."""
         sessions = self.sessions()
-        check_request(request, datastore or self.datastore(), self.settings,
-                      session_store=getattr(sessions, "store_path", None))
+        with input_errors_as_422():  # a DICOMweb series the model cannot take is refused while it is looked up
+            check_request(request, datastore or self.datastore(), self.settings,
+                          session_store=getattr(sessions, "store_path", None))
         request = dict(request)
         image = request.get("image")
         # the checked studies id names the folder the float map is kept in; an upload gets a content hash
         request["voxcause_image_id"] = None if not isinstance(image, str) or "/" in image else image
         with input_errors_as_422():
             return super().infer(request, datastore)
+
+    def next_sample(self, request: dict[str, Any]) -> dict[str, Any]:
+        """MONAI Label's next sample; a DICOMweb series the model cannot take is a 422, not a bare 500."""
+        with input_errors_as_422():
+            return super().next_sample(request)
 
     def batch_infer(self, request: dict[str, Any], datastore: Any = None) -> dict[str, Any]:
         """MONAI Label's batch infer; without CUDA, ``multi_gpu`` would spread the images over no device."""

@@ -26,6 +26,8 @@ class ModelFacts:
     labels: tuple[str, ...]
     channels: int | None
     name: str
+    #: the card's channel (sequence) names in input order, e.g. ("T1", "T1c", "T2", "FLAIR"); () if unnamed
+    channel_names: tuple[str, ...] = ()
 
 
 def model_facts(path: Path | None, role: str) -> ModelFacts | None:
@@ -35,7 +37,9 @@ def model_facts(path: Path | None, role: str) -> ModelFacts | None:
     with POOL.use(path, role=role) as model:
         card = model.card
         labels = tuple(card.labels) if card.labels else ()
-        return ModelFacts(labels=labels, channels=card.channel_count, name=str(card.name or path.parent.name))
+        names = tuple(str(name) for name in card.channels) if isinstance(card.channels, tuple | list) else ()
+        return ModelFacts(labels=labels, channels=card.channel_count, name=str(card.name or path.parent.name),
+                          channel_names=names)
 
 
 def registered_methods() -> tuple[str, ...]:

@@ -6,7 +6,8 @@ exists as a path on the server as that file (``MONAILabelApp.infer``: ``if os.pa
 looks it up:
 
 - an image id must be a plain name (request ``params`` may override ``image``, so the check runs on the
-  final request) known to the studies folder (400 for a path, 404 for an unknown id);
+  final request) known to the studies (400 for a path, 404 for an unknown id; on a DICOMweb server the
+  id is a SeriesInstanceUID, and a series the models cannot take is refused by lib/dicomweb.py with 422);
 - an uploaded file (MONAI Label stores it as ``<tmp>/tmpXXXX<ext>``) must be at most ``max_upload_mb``
   and its header must promise at most ``max_voxels`` voxels, checked before any voxel is read (413);
   a file whose header cannot be read is refused with 415;
@@ -121,10 +122,10 @@ def check_request(
         )
     uri = datastore.get_image_uri(image)
     if not uri:
-        raise HTTPException(
-            status_code=404,
-            detail=f"no image with id {image!r} in the studies folder — GET /datastore/?output=all lists the ids",
-        )
+        hint = getattr(datastore, "not_found_hint", None)  # the DICOMweb datastore (lib/dicomweb.py)
+        detail = hint(image) if hint else (f"no image with id {image!r} in the studies folder — GET "
+                                           "/datastore/?output=all lists the ids")
+        raise HTTPException(status_code=404, detail=detail)
 
 
 @contextmanager

@@ -7,7 +7,10 @@ Conf keys (all optional):
     segmenter / classifier   a model voxcause.load_model accepts (card .json/.yaml, bundle folder,
                              TorchScript, ONNX); default: ``model/<role>/card.json`` in the app if present,
                              else the sample model shipped with voxcause.
-    output_dir               where float maps and summaries are kept; default ``<studies>/voxcause``.
+    output_dir               where float maps and summaries are kept; default ``<studies>/voxcause``, or for a
+                             DICOMweb server (``--studies http(s)://...``) ``voxcause`` in MONAI Label's
+                             datastore cache (``MONAI_LABEL_DATASTORE_CACHE_PATH``, else
+                             ``~/.cache/monailabel``).
     max_upload_mb            uploads larger than this are refused with 413 (default 256).
     max_voxels               images with more voxels (all channels) are refused with 413 (default 64 M).
     default_levels           number of heat levels an explain task draws by default (default 5).
@@ -72,6 +75,7 @@ class AppSettings:
     """Settings shared by every task of the app (see the module docstring for the conf keys)."""
 
     app_dir: Path
+    #: the studies folder; for a DICOMweb server (``remote``) the folder the app keeps its files in
     studies: Path
     segmenter: Path | None
     classifier: Path | None
@@ -80,11 +84,14 @@ class AppSettings:
     max_voxels: int
     default_levels: int
     default_iterations: int
+    #: the studies are on a DICOMweb server (``--studies http(s)://...``), not in a folder
+    remote: bool = False
 
     @classmethod
     def from_conf(cls, app_dir: str | os.PathLike, studies: str | os.PathLike, conf: Mapping[str, str]) -> AppSettings:
         app = Path(app_dir).resolve()
-        studies_dir = Path(studies).resolve()
+        remote = str(studies).startswith(("http://", "https://"))
+        studies_dir = _remote_cache() if remote else Path(studies).resolve()
         output = Path(conf["output_dir"]).expanduser().resolve() if conf.get("output_dir") else studies_dir / "voxcause"
         return cls(
             app_dir=app,
@@ -96,4 +103,13 @@ class AppSettings:
             max_voxels=_int_conf(conf, "max_voxels", 64 * 1024 * 1024, low=1024, high=2**34),
             default_levels=_int_conf(conf, "default_levels", 5, low=1, high=10),
             default_iterations=_int_conf(conf, "default_iterations", 10, low=1, high=200),
+            remote=remote,
         )
+
+
+def _remote_cache() -> Path:
+    """MONAI Label's datastore cache root (where it keeps DICOMweb downloads), for a remote studies URL."""
+    for key in ("MONAI_LABEL_DATASTORE_CACHE_PATH", "MONAI_LABEL_DICOMWEB_CACHE_PATH"):
+        if os.environ.get(key, "").strip():
+            return Path(os.environ[key].strip()).expanduser().resolve()
+    return Path.home() / ".cache" / "monailabel"

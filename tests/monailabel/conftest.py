@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from dicom_case import Orthanc, dicomweb_plugin, orthanc_binary, start_orthanc, write_dicom_study
 from ml_server import (
     APP,
     CASES,
@@ -52,44 +53,105 @@ def studies(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def server(studies: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    port = free_port()
     work = tmp_path_factory.mktemp("server")
-    log = work / "server.log"
-    env = dict(os.environ)
-    env.update({
-        "MONAI_LABEL_SESSION_PATH": str(work / "sessions"),
-        "OMP_NUM_THREADS": env.get("OMP_NUM_THREADS", "2"),
-        "PYTHONUNBUFFERED": "1",
-    })
-    command = [
-        sys.executable, "-m", "monailabel.main", "start_server", "--app", str(APP), "--studies", str(studies),
-        "--conf", "models", "all", "--conf", "max_upload_mb", str(MAX_UPLOAD_MB),
-        "--host", "127.0.0.1", "--port", str(port),
-    ]
+    conf = {"models": "all", "max_upload_mb": str(MAX_UPLOAD_MB)}
     # e.g. VOXCAUSE_ML_CONF="segmenter=/models/seg/card.json;classifier=/models/cls/card.json" (own models)
     for pair in filter(None, os.environ.get("VOXCAUSE_ML_CONF", "").split(";")):
         key, _, value = pair.partition("=")
-        command += ["--conf", key.strip(), value.strip()]
-    with open(log, "wb") as sink:
-        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, cwd=work, env=env,
-                                   start_new_session=True)
-    running = Server(url=f"http://127.0.0.1:{port}", process=process, studies=studies, log=log)
-    deadline = time.monotonic() + STARTUP_SECONDS
+        conf[key.strip()] = value.strip()
+    running = launch(str(studies), work, conf, files_at=studies)
     try:
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"server exited with {process.returncode} while starting:\n{running.log_tail()}")
-            try:
-                if running.get("/info/", timeout=5).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"server not ready after {STARTUP_SECONDS:.0f} s:\n{running.log_tail()}")
-            time.sleep(0.5)
         yield running
     finally:
-        stop(process)
+        stop(running.process)
+
+
+def launch(studies: str, work: Path, conf: dict[str, str], *, files_at: Path, env: dict[str, str] | None = None
+           ) -> Server:
+    """``python -m monailabel.main start_server`` over ``studies`` (a folder or a DICOMweb URL) on a free port of
+    127.0.0.1; returns once ``/info/`` answers (fails the test with the server log otherwise)."""
+    port = free_port()
+    log = work / "server.log"
+    environment = dict(os.environ)
+    environment.update({
+        "MONAI_LABEL_SESSION_PATH": str(work / "sessions"),
+        "OMP_NUM_THREADS": environment.get("OMP_NUM_THREADS", "2"),
+        "PYTHONUNBUFFERED": "1",
+        **(env or {}),
+    })
+    command = [sys.executable, "-m", "monailabel.main", "start_server", "--app", str(APP), "--studies", studies,
+               "--host", "127.0.0.1", "--port", str(port)]
+    for key, value in conf.items():
+        command += ["--conf", key, value]
+    with open(log, "wb") as sink:
+        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, cwd=work, env=environment,
+                                   start_new_session=True)
+    running = Server(url=f"http://127.0.0.1:{port}", process=process, studies=files_at, log=log)
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while True:
+        if process.poll() is not None:
+            pytest.fail(f"server exited with {process.returncode} while starting:\n{running.log_tail()}")
+        try:
+            if running.get("/info/", timeout=5).status_code == 200:
+                return running
+        except requests.ConnectionError:
+            pass
+        if time.monotonic() > deadline:
+            stop(process)
+            pytest.fail(f"server not ready after {STARTUP_SECONDS:.0f} s:\n{running.log_tail()}")
+        time.sleep(0.5)
+
+
+#: The PACS round trip must run (CI); VOXCAUSE_REQUIRE_ORTHANC=0 lets it skip where Orthanc is not installed.
+REQUIRE_ORTHANC = os.environ.get("VOXCAUSE_REQUIRE_ORTHANC", "1") != "0"
+
+
+@pytest.fixture(scope="session")
+def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orthanc]:
+    """A private Orthanc (DICOMweb plugin) on free ports of 127.0.0.1, temporary storage; stopped afterwards."""
+    binary, plugin = orthanc_binary(), dicomweb_plugin()
+    if binary is None or plugin is None or not plugin.exists():
+        missing = "the Orthanc binary" if binary is None else "Orthanc's DICOMweb plugin (orthanc-dicomweb)"
+        message = f"{missing} is not installed — run .ci/setup_orthanc.sh as root"
+        if REQUIRE_ORTHANC:
+            pytest.fail(f"{message} (or set VOXCAUSE_REQUIRE_ORTHANC=0 to skip the PACS tests)")
+        pytest.skip(f"{message}; VOXCAUSE_REQUIRE_ORTHANC=0")
+    work = tmp_path_factory.mktemp("orthanc")
+    server = start_orthanc(work, http_port=free_port(), dicom_port=free_port(), binary=binary, plugin=plugin)
+    try:
+        yield server
+    finally:
+        stop(server.process)
+
+
+@pytest.fixture(scope="session")
+def pacs_study(orthanc: Orthanc, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A sample patient (the glioma case) as a 4-series MR study in the PACS, plus a second study holding only its
+    FLAIR (a series the model cannot take: the other sequences are missing)."""
+    from voxcause.samples import make_patient
+
+    image_id, seed, kind = CASES[0]
+    patient = make_patient(seed, kind)
+    folder = tmp_path_factory.mktemp("dicom")
+    study = write_dicom_study(patient, folder / "full", patient_id="VOXCAUSE-1")
+    partial = write_dicom_study(patient, folder / "partial", patient_id="VOXCAUSE-2", sequences=("FLAIR",))
+    for written in (study, partial):
+        orthanc.upload([path for key, item in written.items() if key != "study" for path in item["files"]])
+    return {"patient": patient, "study_uid": study["study"]["study_uid"],
+            "series": {name: item["series_uid"] for name, item in study.items() if name != "study"},
+            "partial_series": partial["FLAIR"]["series_uid"]}
+
+
+@pytest.fixture(scope="session")
+def pacs_server(orthanc: Orthanc, pacs_study: dict, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The MONAI Label server with ``--studies <orthanc>/dicom-web``; its kept files go under its work folder."""
+    work = tmp_path_factory.mktemp("pacs-server")
+    running = launch(orthanc.dicomweb, work, {"models": "all", "output_dir": str(work / "voxcause")}, files_at=work,
+                     env={"MONAI_LABEL_DATASTORE_CACHE_PATH": str(work / "cache")})
+    try:
+        yield running
+    finally:
+        stop(running.process)
 
 
 @pytest.fixture(scope="session")
