@@ -108,11 +108,13 @@ class Explanation:
         files.update({name: f"{name}.nii.gz" for name in self.extra_volumes})
         return files
 
-    def save(self, out_dir: str | Path) -> Path:
-        """Write map.nii.gz, explanation.seg.nrrd, summary.json and overview.png into ``out_dir`` atomically."""
+    def save(self, out_dir: str | Path, *, dicom: bool | None = None) -> Path:
+        """Write map.nii.gz, explanation.seg.nrrd, summary.json and overview.png into ``out_dir`` atomically;
+        also explanation.seg.dcm and map.pm.dcm when the input is a DICOM series (``dicom=None``), on request
+        (``dicom=True``; refused without a DICOM input) or never (``dicom=False``)."""
         from .outputs import save_explanation
 
-        path = save_explanation(self, out_dir)
+        path = save_explanation(self, out_dir, dicom=dicom)
         if self.extra_volumes and not getattr(save_explanation, "writes_extra_volumes", False):
             # Until outputs.save_explanation writes them in its staging folder (then it sets the attribute).
             from .io import write_image
@@ -152,6 +154,20 @@ def _small(values: dict[str, Any], where: str, warnings: list[str]) -> dict[str,
         else:
             kept[key] = value
     return kept
+
+
+def summary_schema() -> dict:
+    """The JSON schema ``summary.json`` follows (``voxcause/summary.schema.json``, version `SUMMARY_SCHEMA_VERSION`)."""
+    from importlib import resources
+
+    return json.loads(resources.files("voxcause").joinpath("summary.schema.json").read_text(encoding="utf-8"))
+
+
+def validate_summary(data: dict) -> None:
+    """Raise ``jsonschema.ValidationError`` when ``data`` is not a valid ``summary.json``."""
+    import jsonschema
+
+    jsonschema.validate(data, summary_schema(), cls=jsonschema.Draft202012Validator)
 
 
 def split_volumes(

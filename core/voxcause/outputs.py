@@ -13,6 +13,7 @@ import numpy as np
 
 from .explanation import Explanation, dumps
 from .io import atomic_directory, write_image, write_segmentation
+from .io.dicom_out import write_dicom_outputs
 from .levels import heat_colour, responsibility_levels
 from .render import render_overview
 
@@ -69,14 +70,16 @@ def display_channel(array, values) -> int:
     return int(np.argmax(contrast))
 
 
-def save_explanation(explanation: Explanation, out_dir: str | Path) -> Path:
-    """Write the four result files of DESIGN.md into ``out_dir``, atomically."""
+def save_explanation(explanation: Explanation, out_dir: str | Path, *, dicom: bool | None = None) -> Path:
+    """Write the four result files of DESIGN.md into ``out_dir``, atomically (and explanation.seg.dcm +
+    map.pm.dcm for a DICOM input or ``dicom=True``: `voxcause.io.dicom_out.write_dicom_outputs`)."""
     volume = explanation.volume
     with atomic_directory(out_dir) as staging:
         write_image(explanation.map, volume, staging / "map.nii.gz")
         segments = explanation_segments(explanation)
         if segments:
             write_segmentation(staging / "explanation.seg.nrrd", segments, volume)
+        write_dicom_outputs(staging, explanation, segments, dicom)
         if explanation.predicted_labels is not None:
             labels = explanation.prediction.get("voxels_per_label", {})
             names = list(labels) or [str(i) for i in range(int(explanation.predicted_labels.max()) + 1)]

@@ -36,6 +36,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     causal.add_argument("--min-part-voxels", type=int, help="parts smaller than this are not split further")
     saliency = parser.add_argument_group("saliency methods")
     saliency.add_argument("--layer", help="target layer name for the CAM family (default: chosen automatically)")
+    parser.add_argument("--dicom", action="store_true", help="also write explanation.seg.dcm (DICOM SEG) and "
+                        "map.pm.dcm (parametric map) referencing the input series (default: for DICOM input)")
     add_output_options(parser, "voxcause-out")
     return parser
 
@@ -63,6 +65,10 @@ def run(args: argparse.Namespace) -> int:
     from ..api import explain
     from .progress import emit, progress_reporter
 
+    if args.dicom:
+        from ..io.dicom_out import check_dicom_request
+
+        check_dicom_request(args.image)
     out = check_writable(args.out)
     options, context = method_options(args)
     image = args.image if len(args.image) > 1 else args.image[0]
@@ -82,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
             **options,
         )
         progress("writing results", 0.99)
-        result.save(out)
+        result.save(out, dicom=True if args.dicom else None)
         progress("done", 1.0)
     if args.progress == "json":
         emit({"event": "done", "out": str(out)})

@@ -1,0 +1,230 @@
+"""DICOM output beside the NIfTI/NRRD results: the explanation segments as a DICOM SEG and the map as a DICOM
+Parametric Map, both referencing the input's DICOM series (highdicom, imported only here, when they are
+written: the core keeps importing where highdicom/pydicom 3 are absent, e.g. the MONAI Label environment).
+
+- ``explanation.seg.dcm``: a BINARY Segmentation with the same named segments as ``explanation.seg.nrrd``
+  (explanations and responsibility levels; segments may overlap), one frame per source slice that holds
+  any of a segment, each frame positioned on its source slice.
+- ``map.pm.dcm``: a Parametric Map of the float32 map (FloatPixelData, identity real-world value mapping),
+  one frame per source slice.
+
+Both share the source's Study, Frame of Reference and patient, and list the source slices (the first
+channel's series: the geometry reference) as referenced SOP instances; the SEG also lists the other
+channels' series. Only DICOM series folders are references: a NIfTI input has no SOP instances to point at,
+so asking for DICOM output there is refused (`InputError`).
+"""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from ..errors import InputError
+from .images import Volume
+
+SEG_NAME = "explanation.seg.dcm"
+MAP_NAME = "map.pm.dcm"
+SEG_SERIES_NUMBER = 9101
+MAP_SERIES_NUMBER = 9102
+POSITION_TOLERANCE_MM = 0.01
+REFUSAL = (
+    "DICOM output needs a DICOM input series (the SEG and parametric map reference its slices) — pass the "
+    "DICOM folder(s) as the image, or leave out --dicom"
+)
+
+
+def series_files(folder: str | Path) -> list[str] | None:
+    """The slice files of the series `voxcause.io.read_image` reads from ``folder`` (the same choice and
+    order: GDCM's first series, sorted along the slice normal), or None when ``folder`` is not a DICOM folder."""
+    source = Path(folder)
+    if not source.is_dir():
+        return None
+    ids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(source))
+    if not ids:
+        return None
+    return list(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(source), ids[0]))
+
+
+def is_dicom_input(volume_or_paths: Volume | Sequence[str | Path] | str | Path) -> bool:
+    """Whether the image (a `Volume`, or the paths given to `read_image`) was read from DICOM series folders."""
+    if isinstance(volume_or_paths, Volume):
+        paths = volume_or_paths.paths
+    elif isinstance(volume_or_paths, str | Path):
+        paths = [volume_or_paths]
+    else:
+        paths = list(volume_or_paths)
+    return bool(paths) and all(series_files(path) for path in paths)
+
+
+def check_dicom_request(paths: Sequence[str | Path] | str | Path) -> None:
+    """Refuse DICOM output (one-line `InputError`) before any work when the input is not DICOM series."""
+    if not is_dicom_input(paths):
+        raise InputError(REFUSAL)
+
+
+def _source_datasets(volume: Volume) -> tuple[list, list]:
+    """The reference channel's slice datasets in the volume's k order (checked against its geometry), and the
+    other channels' slices."""
+    import pydicom
+
+    reference = volume.reference
+    files = series_files(volume.paths[0]) or []
+    depth = reference.GetSize()[2] if reference.GetDimension() == 3 else 1
+    if len(files) != depth:
+        raise InputError(f"{volume.paths[0]}: {len(files)} DICOM files for {depth} slices — a multi-frame or "
+                         "mixed series cannot be referenced slice by slice")
+    datasets = [pydicom.dcmread(name, stop_before_pixels=True) for name in files]
+    for index, dataset in enumerate(datasets):
+        expected = np.array(reference.TransformIndexToPhysicalPoint((0, 0, index)[: reference.GetDimension()]))
+        position = np.array([float(v) for v in dataset.ImagePositionPatient])
+        if np.abs(position[: expected.size] - expected).max() > POSITION_TOLERANCE_MM:
+            raise InputError(f"{files[index]}: slice position {position.tolist()} differs from the volume's "
+                             f"{expected.tolist()} — the DICOM series changed since it was read")
+    further = []
+    for path in volume.paths[1:]:
+        further.extend(pydicom.dcmread(name, stop_before_pixels=True) for name in series_files(path) or [])
+    further = [ds for ds in further if ds.StudyInstanceUID == datasets[0].StudyInstanceUID]
+    return datasets, further
+
+
+def _frames(array: np.ndarray, depth: int) -> np.ndarray:
+    """(*spatial) -> (frames, rows, cols): 2D images become one frame."""
+    return array.reshape(depth, *array.shape[-2:])
+
+
+def _window(hd, centre: float, width: float) -> dict:
+    """The parametric map's display window, in the form this highdicom version takes."""
+    if "voi_lut_transformations" in inspect.signature(hd.pm.ParametricMap.__init__).parameters:
+        return {"voi_lut_transformations": [hd.VOILUTTransformation(window_center=centre, window_width=width)]}
+    return {"window_center": centre, "window_width": width}
+
+
+def write_explanation_dicom(
+    folder: str | Path,
+    volume: Volume,
+    segments: Sequence[tuple[str, np.ndarray, tuple[float, float, float]]],
+    value_map: np.ndarray,
+    *,
+    method: str = "",
+    target: str = "",
+) -> list[Path]:
+    """Write ``explanation.seg.dcm`` (the segments) and ``map.pm.dcm`` (the map) into ``folder``.
+
+    Args:
+        folder: output folder (the staging folder of `voxcause.outputs.save_explanation`).
+        volume: the input, read from DICOM series folders (the first is the geometry reference).
+        segments: ``(name, mask, (r, g, b))`` as for `write_segmentation` (`outputs.explanation_segments`).
+        value_map: float map on the volume's grid.
+        method, target: recorded in the series descriptions and the algorithm identification.
+
+    Returns:
+        The files written.
+    """
+    try:
+        import highdicom as hd
+        from pydicom.sr.codedict import codes
+    except Exception as error:  # ImportError, or highdicom failing on pydicom 2
+        raise InputError(
+            f"DICOM output needs highdicom with pydicom 3 ({type(error).__name__}: {error}) — "
+            "pip install 'voxcause[dicom]'"
+        ) from None
+    from .. import __version__
+
+    datasets, further = _source_datasets(volume)
+    depth = len(datasets)
+    written = []
+    algorithm = hd.AlgorithmIdentificationSequence(
+        name=f"voxcause {method}".strip(), family=codes.cid7162.ArtificialIntelligence, version=__version__
+    )
+    common = {
+        "instance_number": 1,
+        "manufacturer": "voxcause",
+        "manufacturer_model_name": "voxcause",
+        "software_versions": __version__,
+        "device_serial_number": "1",
+    }
+    why = f"voxcause {method}: why '{target}'".strip() if target else f"voxcause {method}".strip()
+    if segments:
+        category = hd.sr.CodedConcept("VXC-EXPL", "99VOXCAUSE", "Explanation region")
+        descriptions = [
+            hd.seg.SegmentDescription(
+                segment_number=number,
+                segment_label=name[:64],
+                segmented_property_category=category,
+                segmented_property_type=hd.sr.CodedConcept(f"VXC-{number}", "99VOXCAUSE", name[:64]),
+                algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
+                algorithm_identification=algorithm,
+                display_color=hd.color.CIELabColor.from_rgb(*(float(c) for c in colour)),
+            )
+            for number, (name, _, colour) in enumerate(segments, start=1)
+        ]
+        stacked = np.stack([_frames(np.asarray(mask, dtype=bool), depth) for _, mask, _ in segments], axis=-1)
+        seg = hd.seg.Segmentation(
+            source_images=datasets,
+            pixel_array=stacked.astype(np.uint8),
+            segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+            segment_descriptions=descriptions,
+            series_instance_uid=hd.UID(),
+            series_number=SEG_SERIES_NUMBER,
+            sop_instance_uid=hd.UID(),
+            series_description=f"{why} (segments)"[:64],
+            content_label="VOXCAUSE",
+            content_description="explanations and responsibility levels",
+            further_source_images=further or None,
+            **common,
+        )
+        seg.save_as(str(Path(folder) / SEG_NAME))
+        written.append(Path(folder) / SEG_NAME)
+    values = _frames(np.asarray(value_map, dtype=np.float32), depth)
+    low, high = float(values.min()), float(values.max())
+    mapping = hd.pm.RealWorldValueMapping(
+        lut_label="RESPONSIBILITY",
+        lut_explanation=f"voxcause {method} map (higher = more responsible)"[:64],
+        unit=codes.UCUM.NoUnits,
+        value_range=(low, high if high > low else low + 1.0),
+        slope=1.0,
+        intercept=0.0,
+    )
+    pm = hd.pm.ParametricMap(
+        source_images=datasets,
+        pixel_array=values,
+        series_instance_uid=hd.UID(),
+        series_number=MAP_SERIES_NUMBER,
+        sop_instance_uid=hd.UID(),
+        contains_recognizable_visual_features=False,
+        real_world_value_mappings=[mapping],
+        **_window(hd, (low + high) / 2, max(high - low, 1e-6)),
+        series_description=f"{why} (map)"[:64],
+        content_label="VOXCAUSE",
+        content_description=f"voxcause {method} responsibility map"[:64],
+        **common,
+    )
+    pm.save_as(str(Path(folder) / MAP_NAME))
+    written.append(Path(folder) / MAP_NAME)
+    return written
+
+
+def write_dicom_outputs(folder: str | Path, explanation, segments, dicom: bool | None = None) -> list[Path]:
+    """The hook of `voxcause.outputs.save_explanation`: DICOM SEG + Parametric Map when the input is a DICOM
+    series (``dicom=None``: automatic; then a missing highdicom or an unreferenceable series is a warning) or
+    when asked (``dicom=True``: a non-DICOM input or a failure is an `InputError`); ``dicom=False``: nothing."""
+    volume = explanation.volume
+    if dicom is False or (dicom is None and not is_dicom_input(volume)):
+        return []
+    if dicom and not is_dicom_input(volume):
+        raise InputError(REFUSAL)
+    try:
+        return write_explanation_dicom(
+            folder, volume, segments, explanation.map, method=explanation.method,
+            target=str(explanation.target.get("label", "")),
+        )
+    except Exception as error:  # automatic output never costs the rest of the results
+        if dicom:
+            raise
+        warnings.warn(f"DICOM SEG / parametric map not written: {error}", stacklevel=2)
+        return []
