@@ -4,6 +4,7 @@ against the source series and against the NIfTI/NRRD outputs voxel for voxel."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +17,11 @@ import torch
 highdicom = pytest.importorskip("highdicom")
 
 from voxcause.cli.main import main  # noqa: E402
+from voxcause.errors import InputError  # noqa: E402
+from voxcause.explanation import Explanation  # noqa: E402
 from voxcause.io import read_image  # noqa: E402
-from voxcause.io.dicom_series import write_patient_dicom  # noqa: E402
+from voxcause.io.dicom_out import is_dicom_input  # noqa: E402
+from voxcause.io.dicom_series import write_dicom_series, write_patient_dicom  # noqa: E402
 from voxcause.samples import make_patient, model_path  # noqa: E402
 from voxcause.samples.training import HELDOUT_SEED_BASE  # noqa: E402
 
@@ -156,3 +160,72 @@ def test_dicom_request_on_nifti_is_refused(tmp_path, capsys):
     assert len(lines) == 1 and "DICOM output needs a DICOM input series" in lines[0], captured.err
     assert not out.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["case.nii.gz"]
+
+
+def _explanation(volume, value_map, masks) -> Explanation:
+    return Explanation(map=value_map, masks=masks, target={"index": 1, "label": "lesion", "kind": "class"},
+                       score=0.9, method="test", params={}, stats={}, details={}, volume=volume)
+
+
+def _oblique_image() -> sitk.Image:
+    """Anisotropic, oblique, off-centre: a DICOM geometry bug cannot hide behind an identity direction."""
+    rng = np.random.default_rng(1)
+    image = sitk.GetImageFromArray((rng.random((7, 12, 10)) * 500).astype(np.float32))
+    image.SetSpacing((0.8, 0.9, 2.5))
+    image.SetOrigin((-31.0, 17.5, 4.25))
+    rotation = sitk.VersorTransform((0.3, -0.2, 0.9), 0.5)
+    image.SetDirection(rotation.GetMatrix())
+    return image
+
+
+def test_oblique_series_round_trip(tmp_path):
+    """Python API, automatic DICOM output: SEG and parametric map frames land on the source slices."""
+    written = write_dicom_series(_oblique_image(), tmp_path / "series", description="T2", uid_seed="oblique")
+    volume = read_image(str(tmp_path / "series"))
+    assert is_dicom_input(volume) and volume.spatial_shape == (7, 12, 10)
+    assert volume.reference.GetDirection() == pytest.approx(_oblique_image().GetDirection(), abs=1e-5)
+    value_map = np.random.default_rng(2).random(volume.spatial_shape).astype(np.float32)
+    mask = np.zeros(volume.spatial_shape, bool)
+    mask[2:5, 3:9, 1:4] = True
+    _explanation(volume, value_map, {"sufficient": mask}).save(tmp_path / "out")
+    seg = highdicom.seg.segread(tmp_path / "out" / "explanation.seg.dcm")
+    assert seg.FrameOfReferenceUID == written["FrameOfReferenceUID"]
+    labels = [item.SegmentLabel for item in seg.SegmentSequence]
+    assert labels[0] == "sufficient explanation" and len(labels) > 1
+    rebuilt = np.zeros(volume.spatial_shape, bool)
+    for frame, groups in zip(seg.pixel_array, seg.PerFrameFunctionalGroupsSequence, strict=True):
+        if int(groups.SegmentIdentificationSequence[0].ReferencedSegmentNumber) == 1:
+            rebuilt[_slice_index(volume.reference, groups.PlanePositionSequence[0].ImagePositionPatient)] |= frame > 0
+    assert np.array_equal(rebuilt, mask)
+    pm = pydicom.dcmread(tmp_path / "out" / "map.pm.dcm")
+    back = np.full(volume.spatial_shape, np.nan, np.float32)
+    for frame, groups in zip(pm.pixel_array, pm.PerFrameFunctionalGroupsSequence, strict=True):
+        back[_slice_index(volume.reference, groups.PlanePositionSequence[0].ImagePositionPatient)] = frame
+    np.testing.assert_array_equal(back, value_map)
+
+
+def test_api_refuses_dicom_for_nifti_and_skips_it_by_default(tmp_path):
+    sitk.WriteImage(_oblique_image(), str(tmp_path / "case.nii.gz"))
+    volume = read_image(str(tmp_path / "case.nii.gz"))
+    assert not is_dicom_input(volume)
+    explanation = _explanation(volume, np.ones(volume.spatial_shape, np.float32), {})
+    with pytest.raises(InputError, match="DICOM output needs a DICOM input series"):
+        explanation.save(tmp_path / "refused", dicom=True)
+    assert not (tmp_path / "refused").exists()
+    explanation.save(tmp_path / "out")
+    assert not list((tmp_path / "out").glob("*.dcm")) and (tmp_path / "out" / "map.nii.gz").exists()
+
+
+def test_without_highdicom_dicom_input_still_saves(tmp_path, monkeypatch):
+    """Where highdicom cannot load (the MONAI Label environment: pydicom 2), automatic DICOM output is skipped
+    with a warning and the rest is written; asking for it is a one-line error naming the extra."""
+    write_dicom_series(_oblique_image(), tmp_path / "series")
+    volume = read_image(str(tmp_path / "series"))
+    explanation = _explanation(volume, np.ones(volume.spatial_shape, np.float32), {})
+    monkeypatch.setitem(sys.modules, "highdicom", None)
+    with pytest.warns(UserWarning, match="not written"):
+        explanation.save(tmp_path / "out")
+    assert (tmp_path / "out" / "map.nii.gz").exists() and not list((tmp_path / "out").glob("*.dcm"))
+    with pytest.raises(InputError, match=r"voxcause\[dicom\]"):
+        explanation.save(tmp_path / "asked", dicom=True)
+    assert not (tmp_path / "asked").exists()
