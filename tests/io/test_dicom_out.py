@@ -229,3 +229,13 @@ def test_without_highdicom_dicom_input_still_saves(tmp_path, monkeypatch):
     with pytest.raises(InputError, match=r"voxcause\[dicom\]"):
         explanation.save(tmp_path / "asked", dicom=True)
     assert not (tmp_path / "asked").exists()
+
+
+def test_cli_dicom_request_without_highdicom_fails_first(tmp_path, monkeypatch, capsys):
+    write_dicom_series(_oblique_image(), tmp_path / "series")
+    monkeypatch.setitem(sys.modules, "highdicom", None)
+    code = main(["explain", str(tmp_path / "series"), "--model", str(model_path("classifier3d")), "--dicom",
+                 "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "voxcause[dicom]" in err[0]
+    assert not (tmp_path / "out").exists()

@@ -62,9 +62,24 @@ def is_dicom_input(volume_or_paths: Volume | Sequence[str | Path] | str | Path) 
 
 
 def check_dicom_request(paths: Sequence[str | Path] | str | Path) -> None:
-    """Refuse DICOM output (one-line `InputError`) before any work when the input is not DICOM series."""
+    """Refuse DICOM output (one-line `InputError`) before any work when the input is not DICOM series or
+    highdicom cannot be loaded."""
     if not is_dicom_input(paths):
         raise InputError(REFUSAL)
+    _highdicom()
+
+
+def _highdicom():
+    """highdicom, or a one-line `InputError` naming the extra (highdicom needs pydicom 3)."""
+    try:
+        import highdicom
+    except Exception as error:  # ImportError, or highdicom failing on pydicom 2
+        reason = (str(error).strip().splitlines() or [""])[0]
+        raise InputError(
+            f"DICOM output needs highdicom with pydicom 3 ({type(error).__name__}: {reason}) — "
+            "pip install 'voxcause[dicom]'"
+        ) from None
+    return highdicom
 
 
 def _source_datasets(volume: Volume) -> tuple[list, list]:
@@ -125,14 +140,9 @@ def write_explanation_dicom(
     Returns:
         The files written.
     """
-    try:
-        import highdicom as hd
-        from pydicom.sr.codedict import codes
-    except Exception as error:  # ImportError, or highdicom failing on pydicom 2
-        raise InputError(
-            f"DICOM output needs highdicom with pydicom 3 ({type(error).__name__}: {error}) — "
-            "pip install 'voxcause[dicom]'"
-        ) from None
+    hd = _highdicom()
+    from pydicom.sr.codedict import codes
+
     from .. import __version__
 
     datasets, further = _source_datasets(volume)
