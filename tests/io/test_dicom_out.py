@@ -8,14 +8,14 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pydicom
 import pytest
 import SimpleITK as sitk
 import slicerio
 import torch
 
-highdicom = pytest.importorskip("highdicom")
+highdicom = pytest.importorskip("highdicom")  # and pydicom 3 (the "dicom" extra)
 
+import pydicom  # noqa: E402
 from voxcause.cli.main import main  # noqa: E402
 from voxcause.errors import InputError  # noqa: E402
 from voxcause.explanation import Explanation  # noqa: E402
