@@ -239,19 +239,6 @@ def worker_monai(args: argparse.Namespace) -> None:
 
 
 # ---- profiling -----------------------------------------------------------------------------------------------
-BUCKETS = (
-    # (label, function-name suffixes whose *cumulative* time the bucket takes, minus nested buckets)
-    ("model forward (onnxruntime run)", ("run",)),
-    ("mutant building (_evaluate/_mutants_from_rank minus forward)", ("_evaluate", "_mutants_from_rank",
-                                                                      "_mask_passes")),
-    ("ranking (rank_voxels)", ("rank_voxels",)),
-    ("merging maps (_merge)", ("_merge",)),
-    ("partitioning (split_box, subsets)", ("split_box", "_subset_masks", "_members")),
-    ("component pruning (prune_components)", ("prune_components",)),
-    ("image I/O + grid (read_image, prepare, to_image_space)", ("read_image", "prepare", "to_image_space")),
-)
-
-
 def profile_breakdown(profiler, *, wall_seconds: float) -> dict:
     """Seconds per stage from a cProfile run, by function, plus the 12 costliest functions (own time)."""
     import pstats

@@ -7,8 +7,7 @@ The flow is ``image + model -> target -> explanation -> evaluation -> findings -
 >>> result.save("out/")  # doctest: +SKIP
 """
 
-__version__ = "0.1.0"
-
+from ._version import __version__
 from .api import explain
 from .causal import CausalResponsibility
 from .errors import InputError

@@ -65,7 +65,7 @@ def explain(
     method: str = "rex",
     region: Any = None,
     seed: int = 0,
-    device: str = "cpu",
+    device: str = "auto",
     progress: Progress | None = None,
     model_options: dict | None = None,
     pass_fraction: float = 0.5,
@@ -84,7 +84,8 @@ def explain(
         region: segmenters only: a mask (path or bool array on the image grid) whose mean target probability
             is explained; default the predicted region of the target class.
         seed: random seed of stochastic methods.
-        device: ``cpu`` or ``cuda``.
+        device: ``auto`` (default: CUDA when a GPU is visible), ``cpu`` or ``cuda``; the device used is
+            recorded as ``stats["device"]`` (summary.json ``device``). Ignored for a `LoadedModel` (its own).
         progress: optional ``callback(stage, fraction)``.
         model_options: overrides for `load_model` (task, labels, spatial_size, normalize, output, batch_size).
         pass_fraction: segmenters: the decision holds while the region score keeps this share of its value.
@@ -145,7 +146,7 @@ def explain(
             "forward_passes": loaded.forward_passes - passes_before,
             "backward_passes": stats.get("backward_passes", 0),
             "seconds": time.perf_counter() - started,
-            "device": device,
+            "device": str(loaded.device),
             "model_grid": list(inputs.shape[2:]),
             "precision": loaded.precision,
             "compiled": loaded.compiled is not None,

@@ -35,7 +35,7 @@ def _installed(module: str) -> bool:
 
 
 def run_demo(
-    out: str | Path, *, kind: str = "glioma", device: str = "cpu", progress: Progress | None = None, seed: int = 0
+    out: str | Path, *, kind: str = "glioma", device: str = "auto", progress: Progress | None = None, seed: int = 0
 ) -> dict:
     """Run every stage on the sample case of ``kind`` and return a summary of what was written."""
     if not _installed("voxcause.samples") or not _installed("monai") or not _installed("nilearn"):

@@ -16,14 +16,20 @@ from .io.atomic import atomic_path  # noqa: E402
 CONTOURS = {"sufficient": "cyan", "target_region": "lime", "contrastive": "magenta"}
 
 
-def _window(image: np.ndarray) -> tuple[float, float]:
+def window(image: np.ndarray) -> tuple[float, float]:
+    """Display window (low, high) of an intensity image: its 1st and 99.5th percentiles."""
     low, high = np.percentile(image, [1, 99.5])
     return float(low), float(high if high > low else low + 1)
 
 
-def _views(shape: tuple[int, ...], peak: tuple[int, ...], spacing: tuple[float, ...]):
-    """(title, index, aspect) for axial, coronal, sagittal views of a (z, y, x) array."""
-    z, y, x = peak
+def views(
+    shape: tuple[int, ...], centre: tuple[int, ...], spacing: tuple[float, ...], *, name_2d: str = "image"
+) -> list[tuple[str, tuple, float]]:
+    """(name, index, aspect) of the slices to show: axial, coronal, sagittal through ``centre`` of a
+    (z, y, x) array, or the one 2D image (named ``name_2d``); aspects from the voxel ``spacing``."""
+    if len(shape) == 2:
+        return [(name_2d, (slice(None), slice(None)), spacing[0] / spacing[1])]
+    z, y, x = centre
     sz, sy, sx = spacing
     return [
         ("axial", (z, slice(None), slice(None)), sy / sx),
@@ -48,14 +54,11 @@ def render_overview(
         image: (*S) intensity array (2D or 3D); values: (*S) map; masks: named bool masks drawn as contours.
     """
     peak = np.unravel_index(int(np.argmax(values)), values.shape) if values.size else (0,) * values.ndim
-    if image.ndim == 3:
-        views = _views(image.shape, tuple(int(p) for p in peak), spacing)
-    else:
-        views = [("image", (slice(None), slice(None)), spacing[0] / spacing[1])]
-    low, high = _window(image)
+    shown_views = views(image.shape, tuple(int(p) for p in peak), spacing)
+    low, high = window(image)
     positive_peak = float(values.max()) if values.size and values.max() > 0 else 1.0
-    figure, axes = plt.subplots(1, len(views), figsize=(4.2 * len(views), 4.9), squeeze=False)
-    for axis, (name, index, aspect) in zip(axes[0], views, strict=True):
+    figure, axes = plt.subplots(1, len(shown_views), figsize=(4.2 * len(shown_views), 4.9), squeeze=False)
+    for axis, (name, index, aspect) in zip(axes[0], shown_views, strict=True):
         axis.imshow(image[index], cmap="gray", vmin=low, vmax=high, origin="lower", aspect=aspect)
         overlay = np.ma.masked_less_equal(values[index], 0.05 * positive_peak)
         shown = axis.imshow(overlay, cmap="hot", vmin=0, vmax=positive_peak, alpha=0.6, origin="lower", aspect=aspect)

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 from voxcause.errors import InputError
-from voxcause.findings.components import describe_components, dice, index_to_ras, lps_to_ras
+from voxcause.evaluate.metrics import dice
+from voxcause.findings.components import describe_components, index_to_ras, lps_to_ras
 
 
 def _reference(shape_zyx, spacing=(2.0, 2.0, 2.0), origin=(90.0, 126.0, -72.0),

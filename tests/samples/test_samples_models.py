@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from voxcause.errors import InputError
+from voxcause.evaluate.metrics import dice
 from voxcause.samples import (
     LABELS,
     MODEL_NAMES,
@@ -20,7 +21,7 @@ from voxcause.samples import (
     model_path,
     prepare_for_model,
 )
-from voxcause.samples.training import check_split, dice, make_split, segment_to_image
+from voxcause.samples.training import check_split, make_split, segment_to_image
 
 MODELS_ROOT = Path(model_path("classifier3d")).parent.parent
 

@@ -52,21 +52,6 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
-def _set_threads(threads: int | None) -> None:
-    """Give torch and SimpleITK (which default to every core) the worker's share of the machine.
-
-    Several worker processes each running all-core thread pools would oversubscribe the CPU (Dask's nanny
-    already sets OMP_NUM_THREADS=1; SimpleITK's pool ignores it, and local processes get no such default).
-    """
-    if threads:
-        import SimpleITK as sitk
-        import torch
-
-        if torch.get_num_threads() != threads:
-            torch.set_num_threads(threads)
-        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
-
-
 def _publish(staging: Path, final: Path) -> None:
     """Rename ``staging`` onto ``final``, moving a previous (stale) folder out of the way first."""
     for _ in range(3):
@@ -108,7 +93,10 @@ def run_case(case: Case, job: Job, out: str, digest: str) -> CaseResult:
     }
     try:
         staging.mkdir(parents=True)
-        _set_threads(job.threads)
+        if job.threads:
+            from ..models.loaded import set_threads  # torch: loaded only in the worker that runs a case
+
+            set_threads(job.threads)
         fields = case_function(job.command)(case, job, staging)
         seconds = time.perf_counter() - start
         done = {

@@ -43,7 +43,7 @@ class Job:
 
     def settings(self, case: Case) -> dict[str, Any]:
         """The settings of ``case`` that change its result (hashed with the input bytes)."""
-        from .. import __version__
+        from .._version import __version__
 
         return {
             "command": self.command,

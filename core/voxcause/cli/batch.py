@@ -22,7 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
-from .common import add_speed_options
+from .common import (
+    add_model_options,
+    add_progress_option,
+    add_speed_options,
+    add_threads_option,
+    check_threads,
+    model_options,
+)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -39,23 +46,19 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--command", choices=("explain", "counterfactual", "findings"), default="explain",
                         dest="batch_command", help="what to run per case (default explain; findings = explain, "
                         "then map the explanation to atlas regions)")
-    parser.add_argument("--model", help="model for rows without a 'model' cell (file, bundle folder or card)")
     parser.add_argument("--target", help="label name or index for rows without one (default: the predicted class)")
     parser.add_argument("--mask", help="mask for rows without one (segmenter region / counterfactual region)")
     parser.add_argument("--label", help="true label for rows without one (recorded in the table)")
     parser.add_argument("--patient", help="patient / group for rows without one (recorded in the table)")
     parser.add_argument("--method", default="rex", help="explanation method (default rex)")
     parser.add_argument("--seed", type=int, default=0, help="random seed of every case (default 0)")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda (on Dask: each case takes one GPU resource)")
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help="method option, e.g. iterations=10 (repeatable; VALUE parsed as JSON when it can be)")
     parser.add_argument("--command-option", action="append", default=[], metavar="KEY=VALUE",
                         help="option of the command itself, e.g. atlas=harvard-oxford (findings) or "
                         "removal=constant (counterfactual); repeatable")
-    parser.add_argument("--task", choices=("classification", "segmentation"), help="bare model files: the task")
-    parser.add_argument("--labels", help="bare model files: comma-separated label names")
-    parser.add_argument("--spatial-size", help="bare model files: model grid, e.g. 96,96,96")
-    parser.add_argument("--normalize", help="bare model files: none, zscore or minmax")
+    add_model_options(parser, required=False,
+                      model_help="model for rows without a 'model' cell (file, bundle folder or card)")
     add_speed_options(parser)
     parser.add_argument("--out", default="voxcause-batch", help="output folder (default voxcause-batch)")
     parser.add_argument("--scheduler", metavar="ADDRESS",
@@ -64,12 +67,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=int,
                         help="local processes (default: one per CPU core, at most the cases to run; 0 = this "
                         "process)")
-    parser.add_argument("--threads", type=int,
-                        help="torch threads per case (default: CPU cores / local workers; on Dask: the worker host's "
-                        "cores / the Dask threads on that host)")
+    add_threads_option(parser, "torch threads per case (default: CPU cores / local workers; on Dask: the worker "
+                       "host's cores / the Dask threads on that host)")
     parser.add_argument("--force", action="store_true", help="recompute cases that are already done")
-    parser.add_argument("--progress", choices=("bar", "json", "none"), default=argparse.SUPPRESS,
-                        help="progress on stderr: a bar (default), JSON lines, or nothing")
+    add_progress_option(parser)
     parser.set_defaults(run=run)
     return parser
 
@@ -85,12 +86,6 @@ def _key_values(items: list[str], flag: str) -> dict[str, Any]:
         except ValueError:
             options[key.strip().replace("-", "_")] = value
     return options
-
-
-def _model_options(args: argparse.Namespace) -> dict[str, Any]:
-    from .common import parse_model_flags
-
-    return parse_model_flags(args)
 
 
 class _Reporter:
@@ -145,16 +140,18 @@ def _print_table(report) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the batch; bad input raises `InputError` (the main CLI prints one line and exits 2)."""
     from ..batch import Job, read_manifest, run_batch
+    from ..models import resolve_device
 
-    mode = getattr(args, "progress", None) or "bar"
+    mode = args.progress
     if args.workers is not None and args.scheduler:
         print("note: --workers is for local runs; with --scheduler the cluster's workers are used", file=sys.stderr)
-    if args.threads is not None and args.threads < 1:
-        raise InputError(f"--threads {args.threads} must be at least 1")
+    check_threads(args.threads)
+    # Local runs resolve ``auto`` here (it decides the number of worker processes); on Dask each worker does.
+    device = args.device if args.scheduler else resolve_device(args.device)
     cases = read_manifest(args.manifest, model=args.model, target=args.target, mask=args.mask, label=args.label,
                           patient=args.patient)
-    job = Job(command=args.batch_command, method=args.method, seed=args.seed, device=args.device,
-              options=_key_values(args.option, "--option"), model_options=_model_options(args),
+    job = Job(command=args.batch_command, method=args.method, seed=args.seed, device=device,
+              options=_key_values(args.option, "--option"), model_options=model_options(args),
               command_options=_key_values(args.command_option, "--command-option"), threads=args.threads)
     progress: Callable | None = _Reporter(mode, len(cases)) if mode != "none" else None
     try:

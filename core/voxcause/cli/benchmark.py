@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import InputError
+from .common import add_model_options, add_progress_option, model_options
 
 DEFAULT_METHODS = "gradcam,gradcampp,scorecam,occlusion,dea,rex"
 
@@ -33,7 +34,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "robustness (noise, intensity scale, gamma, 1-2 voxel shifts) and cost (time, passes, memory).",
     )
     parser.add_argument("manifest", help="CSV with a header: image (required), id, target, mask, model")
-    parser.add_argument("--model", help="model file, MONAI bundle folder or model card (unless in the manifest)")
     parser.add_argument("--methods", default=DEFAULT_METHODS, help=f"comma-separated (default {DEFAULT_METHODS})")
     parser.add_argument("--target", help="label name or index for rows without one (default: predicted)")
     parser.add_argument("--mask", help="reference mask for rows without one")
@@ -55,17 +55,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("--out", default="voxcause-benchmark", help="output folder")
     parser.add_argument("--seed", type=int, default=0, help="seed of random rankings, noise and stochastic methods")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--task", choices=("classification", "segmentation"), help="bare model files: the task")
-    parser.add_argument("--labels", help="bare model files: comma-separated label names")
-    parser.add_argument("--spatial-size", help="bare model files: model grid, e.g. 96,96,96")
-    parser.add_argument("--normalize", help="bare model files: none, zscore or minmax")
-    parser.add_argument(
-        "--progress",
-        choices=("bar", "json", "none"),
-        default=argparse.SUPPRESS,
-        help="progress on stderr: a bar (default), JSON lines, or nothing",
+    add_model_options(
+        parser, required=False, model_help="model file, MONAI bundle folder or model card (unless in the manifest)"
     )
+    add_progress_option(parser)
     parser.set_defaults(run=run)
     return parser
 
@@ -114,12 +107,6 @@ def parse_options(items: list[str]) -> dict[str, dict]:
     return options
 
 
-def _model_options(args: argparse.Namespace) -> dict:
-    from .common import parse_model_flags
-
-    return {"device": args.device, **parse_model_flags(args)}
-
-
 def load_cases(args: argparse.Namespace):
     """Read the manifest into (model, [evaluate.Case]) on the model grid; one model for all rows."""
     from ..batch.manifest import read_manifest
@@ -132,7 +119,7 @@ def load_cases(args: argparse.Namespace):
     models = {row.model for row in rows}
     if len(models) != 1:
         raise InputError("the benchmark compares methods on one model: give --model, or one model for all rows")
-    model = load_model(models.pop(), **_model_options(args))
+    model = load_model(models.pop(), device=args.device, **model_options(args))
     cases = []
     for row in rows:
         volume = read_image(list(row.image) if len(row.image) > 1 else row.image[0])
@@ -152,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
     from ..evaluate import run_benchmark, write_report
     from ..evaluate.report import markdown_table, summarise
 
-    mode = getattr(args, "progress", None) or "bar"
+    mode = args.progress
     report = _progress(mode)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     if not methods:
@@ -182,7 +169,6 @@ def run(args: argparse.Namespace) -> int:
         perturbations=perturbations,
         faithfulness_runs=args.faithfulness_runs,
         seed=args.seed,
-        device=args.device,
         progress=report,
     )
     write_report(result, args.out)

@@ -9,52 +9,83 @@ from pathlib import Path
 
 from ..errors import InputError
 
+#: One help text for ``--device`` on every command (the default resolves where the model is loaded).
+DEVICE_HELP = "auto (default: CUDA when a GPU is visible, else the CPU), cpu, cuda or cuda:N"
 
-def add_model_options(parser: argparse.ArgumentParser) -> None:
+
+def add_model_options(
+    parser: argparse.ArgumentParser,
+    *,
+    required: bool = True,
+    model_help: str = "TorchScript/.pt2/.onnx file, MONAI bundle folder or model card",
+    batch_size: int | None = None,
+    batch_size_help: str = "mutants per forward call (default: from volume size and memory)",
+) -> None:
+    """The one declaration of ``--model``, the card overrides, ``--device`` and ``--batch-size``.
+
+    Read them back with `model_options` (the overrides) and ``args.device``.
+    """
     group = parser.add_argument_group("model (flags override the model card)")
-    group.add_argument("--model", required=True, help="TorchScript/.pt2/.onnx file, MONAI bundle folder or model card")
+    group.add_argument("--model", required=required, help=model_help)
     group.add_argument("--task", choices=["classification", "segmentation"])
-    group.add_argument(
-        "--labels",
-        type=lambda text: [t.strip() for t in text.split(",")],
-        help="comma-separated label names, in output-channel order",
-    )
-    group.add_argument(
-        "--spatial-size",
-        type=lambda text: [int(t) for t in text.split(",")],
-        help="model input grid, e.g. 96,96,96 (default: the image's own grid)",
-    )
+    group.add_argument("--labels", help="comma-separated label names, in output-channel order")
+    group.add_argument("--spatial-size", help="model input grid, e.g. 96,96,96 (default: the image's own grid)")
     group.add_argument("--normalize", help="none | zscore | minmax (default: the card's, else none)")
     group.add_argument("--activation", choices=["softmax", "sigmoid", "none"])
     group.add_argument("--output", help="output head of a model with several outputs (name or index)")
-    group.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    group.add_argument("--batch-size", type=int, help="mutants per forward call (default: from volume size and memory)")
+    group.add_argument("--device", default="auto", help=DEVICE_HELP)
+    group.add_argument("--batch-size", type=int, default=batch_size, help=batch_size_help)
 
 
 def model_options(args: argparse.Namespace) -> dict:
-    output = args.output
-    if output is not None and str(output).isdigit():
-        output = int(output)
-    return {
-        "task": args.task,
-        "labels": args.labels,
-        "spatial_size": args.spatial_size,
-        "normalize": args.normalize,
-        "activation": args.activation,
-        "output": output,
-        "batch_size": args.batch_size,
-        **speed_options(args),
-    }
+    """The `load_model` overrides the user gave (absent flags keep the card's values and stay out of batch hashes).
+
+    Reads the flags of `add_model_options` and `add_speed_options`; raises InputError for a malformed list.
+    """
+    options: dict = {}
+    for key in ("task", "normalize", "activation"):
+        if getattr(args, key, None):
+            options[key] = getattr(args, key)
+    if getattr(args, "labels", None):
+        options["labels"] = [part.strip() for part in args.labels.split(",") if part.strip()]
+    if getattr(args, "spatial_size", None):
+        try:
+            options["spatial_size"] = [int(part) for part in args.spatial_size.split(",") if part.strip()]
+        except ValueError:
+            raise InputError(f"--spatial-size {args.spatial_size!r} is not a list of integers — e.g. 96,96,96") from None
+    output = getattr(args, "output", None)
+    if output is not None:
+        options["output"] = int(output) if str(output).isdigit() else output
+    if getattr(args, "batch_size", None) is not None:
+        options["batch_size"] = args.batch_size
+    options.update(speed_options(args))
+    return options
 
 
-def add_output_options(parser: argparse.ArgumentParser, default_out: str) -> None:
-    parser.add_argument("--out", default=default_out, help=f"output folder (default {default_out})")
+def add_progress_option(parser: argparse.ArgumentParser) -> None:
+    """The one ``--progress`` flag (``args.progress``: ``bar`` by default, ``json`` for programs, ``none``)."""
     parser.add_argument(
         "--progress",
         choices=["bar", "json", "none"],
         default="bar",
-        help="progress display: a bar, JSON lines on stderr (for programs), or none",
+        help="progress on stderr: a bar (default), JSON lines (for programs), or nothing",
     )
+
+
+def add_threads_option(parser: argparse.ArgumentParser, help_text: str) -> None:
+    """``--threads``: CPU threads of torch and SimpleITK (see `voxcause.models.set_threads`)."""
+    parser.add_argument("--threads", type=int, help=help_text)
+
+
+def check_threads(threads: int | None) -> int | None:
+    if threads is not None and threads < 1:
+        raise InputError(f"--threads {threads} must be at least 1 — e.g. --threads 4")
+    return threads
+
+
+def add_output_options(parser: argparse.ArgumentParser, default_out: str) -> None:
+    parser.add_argument("--out", default=default_out, help=f"output folder (default {default_out})")
+    add_progress_option(parser)
 
 
 def check_writable(out: str | os.PathLike) -> Path:
@@ -71,24 +102,6 @@ def check_writable(out: str | os.PathLike) -> Path:
     except OSError as error:
         raise InputError(f"cannot write to {folder} ({error.strerror}) — choose another --out") from None
     return folder
-
-
-def parse_model_flags(args: argparse.Namespace) -> dict:
-    """Model-card overrides from plain string flags (--task, --labels a,b, --spatial-size 96,96,96, --normalize)."""
-    options: dict = {}
-    if getattr(args, "task", None):
-        options["task"] = args.task
-    if getattr(args, "labels", None):
-        options["labels"] = [part.strip() for part in args.labels.split(",")]
-    if getattr(args, "spatial_size", None):
-        try:
-            options["spatial_size"] = [int(part) for part in args.spatial_size.split(",") if part.strip()]
-        except ValueError:
-            raise InputError(f"--spatial-size {args.spatial_size!r} is not a list of integers, e.g. 96,96,96") from None
-    if getattr(args, "normalize", None):
-        options["normalize"] = args.normalize
-    options.update(speed_options(args))
-    return options
 
 
 def add_speed_options(parser: argparse.ArgumentParser) -> None:

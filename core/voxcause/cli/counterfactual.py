@@ -19,7 +19,7 @@ import argparse
 import sys
 
 from ..errors import InputError
-from .common import add_output_options, check_writable, model_options
+from .common import add_model_options, add_output_options, check_writable, model_options
 
 REMOVALS = ("harmonic", "navier-stokes", "telea", "context", "constant")
 BASELINES = ("mean", "constant", "min", "blur")
@@ -35,19 +35,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "removed.nii.gz, only.nii.gz, map.nii.gz, explanation.seg.nrrd, summary.json and overview.png.",
     )
     parser.add_argument("image", nargs="*", help="image file(s); several files = one channel each (T1 T1c T2 FLAIR)")
-    group = parser.add_argument_group("model (flags override the model card)")
-    group.add_argument("--model", help="TorchScript/.pt2/.onnx file, MONAI bundle folder or model card "
-                       "(dataset mode: for rows without a 'model' cell)")
-    group.add_argument("--task", choices=["classification", "segmentation"])
-    group.add_argument("--labels", type=lambda text: [t.strip() for t in text.split(",")],
-                       help="comma-separated label names, in output-channel order")
-    group.add_argument("--spatial-size", type=lambda text: [int(t) for t in text.split(",")],
-                       help="model input grid, e.g. 96,96,96 (default: the image's own grid)")
-    group.add_argument("--normalize", help="none | zscore | minmax (default: the card's, else none)")
-    group.add_argument("--activation", choices=["softmax", "sigmoid", "none"])
-    group.add_argument("--output", help="output head of a model with several outputs (name or index)")
-    group.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    group.add_argument("--batch-size", type=int, default=16, help="images per forward call (default 16)")
+    add_model_options(
+        parser,
+        required=False,
+        model_help="TorchScript/.pt2/.onnx file, MONAI bundle folder or model card (dataset mode: for rows "
+        "without a 'model' cell)",
+        batch_size=16,
+        batch_size_help="images per forward call (default 16)",
+    )
     region = parser.add_argument_group("region (exactly one source)")
     source = region.add_mutually_exclusive_group()
     source.add_argument("--mask", help="region mask file (any grid overlapping the image; resampled)")
@@ -115,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         if not (args.mask or args.mask_from_segmenter or args.mask_from_explanation):
             raise InputError("no region — pass --mask FILE, --mask-from-segmenter MODEL or --mask-from-explanation")
     out = check_writable(args.out)
-    overrides = {key: value for key, value in model_options(args).items() if value is not None}
+    overrides = model_options(args)
     segmenter = None
     if args.mask_from_segmenter:
         segmenter = load_model(args.mask_from_segmenter, device=args.device)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import check_writable
+from .common import DEVICE_HELP, add_progress_option, check_writable
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -21,9 +21,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         choices=["glioma", "meningioma", "pituitary"],
         help="tumour type of the sample case (default glioma)",
     )
-    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--device", default="auto", help=DEVICE_HELP)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--progress", choices=["bar", "json", "none"], default="bar")
+    add_progress_option(parser)
     return parser
 
 

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_model_options, add_output_options, add_speed_options, check_writable, model_options
+from .common import (
+    add_model_options,
+    add_output_options,
+    add_speed_options,
+    add_threads_option,
+    check_threads,
+    check_writable,
+    model_options,
+)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -17,6 +25,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("image", nargs="+", help="image file(s) (one per channel) or a DICOM folder")
     add_model_options(parser)
     add_speed_options(parser)
+    add_threads_option(parser, "CPU threads of torch and SimpleITK (default: every core)")
     parser.add_argument("--target", help="label name or index (default: the predicted class)")
     parser.add_argument("--method", default="rex", help="rex (default), or gradcam|gradcampp|scorecam|occlusion|dea")
     parser.add_argument("--region", help="segmenters: mask whose mean target probability is explained")
@@ -63,8 +72,10 @@ def method_options(args: argparse.Namespace) -> tuple[dict, str | None]:
 
 def run(args: argparse.Namespace) -> int:
     from ..api import explain
+    from ..models import set_threads
     from .progress import emit, progress_reporter
 
+    set_threads(check_threads(args.threads))
     if args.dicom:
         from ..io.dicom_out import check_dicom_request
 

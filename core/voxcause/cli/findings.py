@@ -15,6 +15,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from .common import add_progress_option
+
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register the ``findings`` command on ``subparsers``."""
@@ -37,8 +39,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--max-fraction", type=float, default=0.15,
                         help="largest plausible mask, as a share of the foreground (default 0.15)")
     parser.add_argument("--seed", type=int, default=0, help="registration sampling seed")
-    parser.add_argument("--progress", choices=("bar", "json", "none"), default=argparse.SUPPRESS,
-                        help="progress on stderr: a bar (default), JSON lines, or nothing")
+    add_progress_option(parser)
     parser.set_defaults(run=run)
     return parser
 
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from voxcause.cli.progress import emit, progress_reporter
     from voxcause.findings import make_findings, write_findings
 
-    mode = getattr(args, "progress", None) or "bar"
+    mode = args.progress
     atlas = None if str(args.atlas).lower() == "none" else args.atlas
     with progress_reporter(mode, "findings") as progress:
         findings = make_findings(

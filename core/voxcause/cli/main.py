@@ -10,11 +10,11 @@ import sys
 from ..errors import InputError
 
 # Each command lives in its own module exposing add_parser(subparsers) and run(args).
-COMMANDS = ["explain", "counterfactual", "benchmark", "findings", "report", "demo", "batch"]
+COMMANDS = ["explain", "counterfactual", "benchmark", "findings", "report", "demo", "batch", "methods"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .. import __version__
+    from .._version import __version__
 
     parser = argparse.ArgumentParser(prog="voxcause", description="Causal explanations for medical-imaging models.")
     parser.add_argument("--version", action="version", version=f"voxcause {__version__}")

@@ -15,6 +15,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from .common import add_progress_option
+
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register the ``report`` command on ``subparsers``."""
@@ -32,8 +34,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="when findings are computed here: auto (Harvard-Oxford if installed), "
                              "harvard-oxford, a label image, or none")
     parser.add_argument("--seed", type=int, default=0, help="LLM decoding seed")
-    parser.add_argument("--progress", choices=("bar", "json", "none"), default=argparse.SUPPRESS,
-                        help="progress on stderr: a bar (default), JSON lines, or nothing")
+    add_progress_option(parser)
     parser.set_defaults(run=run)
     return parser
 
@@ -43,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from voxcause.cli.progress import emit, progress_reporter
     from voxcause.report import make_report
 
-    mode = getattr(args, "progress", None) or "bar"
+    mode = args.progress
     atlas = None if str(args.atlas).lower() == "none" else args.atlas
     with progress_reporter(mode, "report") as progress:
         record = make_report(args.dir, llm=args.llm, llm_timeout=args.llm_timeout, atlas=atlas, seed=args.seed,

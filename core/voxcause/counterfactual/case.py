@@ -26,8 +26,8 @@ import numpy as np
 import torch
 
 from ..errors import InputError
-from ..explanation import dumps
 from ..io import Volume, atomic_directory, read_image, write_image, write_segmentation
+from ..jsonio import dumps
 from ..models import LoadedModel, load_model
 from ..targets import resolve_target
 from .evaluate import model_inputs
@@ -67,7 +67,7 @@ class Counterfactual:
 
     def summary(self) -> dict[str, Any]:
         """The ``summary.json`` content (DESIGN.md: p_orig, p_remove, p_only, delta_drop, delta_focus, classes)."""
-        from .. import __version__
+        from .._version import __version__
 
         voxel_ml = float(np.prod(self.volume.spacing)) / 1000.0
         scores = self.scores.as_dict()
@@ -206,7 +206,7 @@ def counterfactual(
     blur_mm: float = 8.0,
     normalization: str = "frozen",
     seed: int = 0,
-    device: str = "cpu",
+    device: str = "auto",
     model_options: dict | None = None,
     progress: Progress | None = None,
     **removal_options: Any,
@@ -229,7 +229,8 @@ def counterfactual(
         context: healthy volume on the image grid, for ``removal="context"``.
         only_baseline / only_value / blur_mm: how the rest is suppressed in the region-only image.
         normalization: ``frozen`` (default; the original's intensity statistics for all three) or ``refit``.
-        seed: noise seed of the infill; device: ``cpu`` / ``cuda``; model_options: `load_model` overrides.
+        seed: noise seed of the infill; device: ``auto`` (CUDA when visible) / ``cpu`` / ``cuda``;
+        model_options: `load_model` overrides.
         progress: optional ``callback(stage, fraction)``.
         **removal_options: further `remove_region` options (``noise``, ``axis``, ``radius``, ``value``).
     """

@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ..explanation import dumps
 from ..io import atomic_path
+from ..jsonio import dumps
 from ..models import LoadedModel, load_model
 
 Progress = Callable[[str, float], None]
@@ -116,7 +116,7 @@ def run_manifest(
     explanation_method: str | None = None,
     save_cases: bool = True,
     target_from: str = "predicted",
-    device: str = "cpu",
+    device: str = "auto",
     progress: Progress | None = None,
     **options: Any,
 ) -> DatasetResult:
@@ -203,7 +203,7 @@ def run_manifest(
     _write_text(out / "cases.csv", _csv_text(rows, CASE_COLUMNS))
     _write_text(out / "per_class.csv", _csv_text(per_class, STAT_COLUMNS))
     _write_text(out / "correctness.csv", _csv_text(correctness, STAT_COLUMNS))
-    from .. import __version__
+    from .._version import __version__
 
     summary = {"method": "counterfactual-dataset", "version": __version__, "manifest": str(manifest),
                "cases": len(rows), "succeeded": len(rows) - len(failures), "failed": len(failures),

@@ -17,16 +17,7 @@ import numpy as np  # noqa: E402
 from scipy import ndimage  # noqa: E402
 
 from ..io.atomic import atomic_path  # noqa: E402
-
-
-def _views(shape: tuple[int, ...], centre: tuple[int, ...], spacing: tuple[float, ...]) -> list:
-    if len(shape) == 2:
-        return [("", (slice(None), slice(None)), spacing[0] / spacing[1])]
-    z, y, x = centre
-    sz, sy, sx = spacing
-    return [("axial", (z, slice(None), slice(None)), sy / sx),
-            ("coronal", (slice(None), y, slice(None)), sz / sx),
-            ("sagittal", (slice(None), slice(None), x), sz / sy)]
+from ..render import views, window  # noqa: E402
 
 
 def render_counterfactual(path: str | Path, images: list[tuple[str, np.ndarray]], region: np.ndarray, *,
@@ -40,12 +31,11 @@ def render_counterfactual(path: str | Path, images: list[tuple[str, np.ndarray]]
     """
     centre = tuple(int(round(c)) for c in ndimage.center_of_mass(region)) if region.any() else \
         tuple(s // 2 for s in region.shape)
-    views = _views(region.shape, centre, spacing)
-    low, high = np.percentile(images[0][1], [1, 99.5])
-    high = high if high > low else low + 1
-    figure, axes = plt.subplots(len(views), len(images), figsize=(3.6 * len(images), 3.3 * len(views) + 1.2),
+    rows = views(region.shape, centre, spacing, name_2d="")
+    low, high = window(images[0][1])
+    figure, axes = plt.subplots(len(rows), len(images), figsize=(3.6 * len(images), 3.3 * len(rows) + 1.2),
                                 squeeze=False)
-    for row, (view, index, aspect) in enumerate(views):
+    for row, (view, index, aspect) in enumerate(rows):
         for column, (name, image) in enumerate(images):
             axis = axes[row, column]
             axis.imshow(image[index], cmap="gray", vmin=low, vmax=high, origin="lower", aspect=aspect,

@@ -18,8 +18,6 @@ Rows come back as plain dicts (one per case and method, plus a ``random`` refere
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +26,8 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from ..explainers import explainer_class, make_explainer
+from ..models.loaded import resolve_device
 from .curves import BASELINES, Curve, curves_for, random_reference
 from .metrics import (
     faithfulness_correlation,
@@ -38,16 +38,6 @@ from .metrics import (
 )
 from .robustness import PERTURBATIONS, compare, perturb
 from .runtime import measure
-
-# Used when voxcause.explainers.METHODS does not (yet) register a name.
-FALLBACK_METHODS = {
-    "gradcam": "voxcause.saliency:GradCAM",
-    "seggradcam": "voxcause.saliency:SegGradCAM",
-    "gradcampp": "voxcause.saliency:GradCAMPlusPlus",
-    "scorecam": "voxcause.saliency:ScoreCAM",
-    "occlusion": "voxcause.saliency:Occlusion",
-    "dea": "voxcause.fusion:DualEvidence",
-}
 
 
 @dataclass
@@ -67,33 +57,6 @@ class BenchmarkResult:
     rows: list[dict] = field(default_factory=list)
     curves: dict[tuple[str, str, str, str], Curve] = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
-
-
-def explainer_class(method: str):
-    """The class registered for ``method`` in voxcause.explainers, else in the saliency/fusion fallbacks."""
-    try:
-        from ..explainers import METHODS
-    except ImportError:  # pragma: no cover
-        METHODS = {}
-    spec = METHODS.get(method) or FALLBACK_METHODS.get(method)
-    if spec is None:
-        known = sorted(set(METHODS) | set(FALLBACK_METHODS))
-        raise InputError(f"unknown method {method!r}: use --methods with names from {', '.join(known)}")
-    module_name, _, class_name = spec.partition(":")
-    return getattr(importlib.import_module(module_name), class_name)
-
-
-def make_explainer(method: str, model: Any, options: dict | None = None, *, seed: int = 0):
-    """Instantiate ``method`` for ``model`` with ``options`` (``seed`` added when the method takes one)."""
-    cls = explainer_class(method)
-    accepted = inspect.signature(cls.__init__).parameters
-    extra = dict(options or {})
-    if "seed" in accepted:
-        extra.setdefault("seed", seed)
-    unknown = sorted(set(extra) - set(accepted))
-    if unknown:
-        raise InputError(f"method {method!r} has no option(s) {', '.join(unknown)}")
-    return cls(model, **extra)
 
 
 def _score_fn(model: Any, target: Any) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -164,7 +127,7 @@ def run_benchmark(
     faithfulness_runs: int = 32,
     faithfulness_fraction: float = 0.05,
     seed: int = 0,
-    device: str = "cpu",
+    device: str = "auto",
     progress: Callable[[str, float], None] | None = None,
 ) -> BenchmarkResult:
     """Run ``methods`` on ``cases`` with ``model`` (a LoadedModel or anything with ``predict``).
@@ -184,6 +147,7 @@ def run_benchmark(
     for method in methods:
         explainer_class(method)
     options = options or {}
+    device = str(getattr(model, "device", None) or resolve_device(device))  # a LoadedModel's own device
     result = BenchmarkResult(
         settings={
             "methods": list(methods),
@@ -215,7 +179,7 @@ def run_benchmark(
         for method in methods:
             if progress is not None:
                 progress(f"benchmark: {case.id} / {method}", done / total)
-            explainer = make_explainer(method, model, options.get(method), seed=seed)
+            explainer = make_explainer(method, model, options.get(method), supplied={"seed": seed})
             before = getattr(model, "forward_passes", 0)
             attribution, cost = measure(
                 lambda explainer=explainer, case=case: explainer.attribute(case.inputs, target=case.target),
@@ -251,7 +215,7 @@ def run_benchmark(
                 )
             for name in perturbations:
                 changed, shift = perturb(case.inputs, name, seed=seed)
-                again = make_explainer(method, model, options.get(method), seed=seed)
+                again = make_explainer(method, model, options.get(method), supplied={"seed": seed})
                 other = again.attribute(changed, target=_shifted_target(case.target, shift)).map
                 numbers = compare(amap, other.detach().float().cpu(), shift)
                 row[f"rob_{name}_spearman"] = numbers["spearman"]

@@ -40,6 +40,19 @@ def _pair(attribution, region) -> tuple[np.ndarray, np.ndarray]:
     return a, r.ravel()
 
 
+def dice(a, b) -> float:
+    """Dice overlap 2|A and B| / (|A| + |B|) of two masks (arrays or tensors); 1.0 when both are empty.
+
+    Raises:
+        InputError: the masks have different shapes (the message names the fix: resample one).
+    """
+    a, b = _np(a).astype(bool), _np(b).astype(bool)
+    if a.shape != b.shape:
+        raise InputError(f"mask shapes differ: {a.shape} and {b.shape} — resample one onto the other's grid first")
+    denominator = int(a.sum()) + int(b.sum())
+    return 1.0 if denominator == 0 else 2.0 * int((a & b).sum()) / denominator
+
+
 def pointing_game(attribution, region) -> float:
     """1.0 if a maximum of the map lies inside ``region``, 0.0 if not, NaN for an empty region."""
     a, r = _pair(attribution, region)

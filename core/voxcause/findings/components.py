@@ -126,11 +126,3 @@ def describe_components(
     return comps
 
 
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    """Dice overlap 2|A and B| / (|A| + |B|); 1.0 when both are empty (they agree)."""
-    a = np.asarray(a, dtype=bool)
-    b = np.asarray(b, dtype=bool)
-    if a.shape != b.shape:
-        raise InputError(f"reference mask shape {b.shape} differs from the map's {a.shape}; resample it first")
-    denom = int(a.sum()) + int(b.sum())
-    return 1.0 if denom == 0 else 2.0 * int((a & b).sum()) / denom

@@ -26,12 +26,14 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-import voxcause
+from voxcause._version import __version__
 from voxcause.errors import InputError
+from voxcause.evaluate.metrics import dice
 from voxcause.findings.atlas import Atlas, labels_on_grid, load_atlas, region_table, unlabelled_fraction
-from voxcause.findings.components import clean_mask, describe_components, dice, lps_to_ras, voxel_volume_ml
+from voxcause.findings.components import clean_mask, describe_components, lps_to_ras, voxel_volume_ml
 from voxcause.findings.registration import check_in_template_space, register_to_template
 from voxcause.findings.thresholding import adaptive_threshold, foreground_mask
+from voxcause.jsonio import jsonable
 
 SCHEMA_VERSION = "1.0.0"
 SUMMARY_KEYS = {"method", "target", "score", "forward_passes", "seconds", "device", "version", "input", "model"}
@@ -321,27 +323,17 @@ def make_findings(
         "faithfulness": summary.get("faithfulness"),
         "warnings": warnings,
         "provenance": {
-            "voxcause_version": str(getattr(voxcause, "__version__", "unknown")),
+            "voxcause_version": __version__,
             "created_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "map_sha256": _sha256(map_path),
             "summary_sha256": _sha256(summary_path),
             "explain_version": summary.get("version"),
         },
     }
-    findings = json.loads(json.dumps(findings, default=_jsonable))
+    findings = jsonable(findings)
     validate_findings(findings)
     note("done", 1.0)
     return findings
-
-
-def _jsonable(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
 def write_findings(out_dir: str | Path, findings: dict) -> Path:

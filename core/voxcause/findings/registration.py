@@ -21,10 +21,8 @@ is outside 0.5-2 also fails: no adult head is half or twice the template.
 
 from __future__ import annotations
 
-import importlib.util
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
@@ -69,19 +67,6 @@ class Registration:
         if self.message:
             out["message"] = self.message
         return out
-
-
-def default_template() -> Path:
-    """nilearn's bundled MNI152 (ICBM 2009a symmetric, brain) T1 template; no download."""
-    spec = importlib.util.find_spec("nilearn")
-    if spec is None or not spec.submodule_search_locations:
-        raise InputError("registration to MNI needs the nilearn package (template); `pip install nilearn`")
-    path = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / (
-        "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"
-    )
-    if not path.exists():
-        raise InputError(f"nilearn at {path.parent} lacks the MNI152 template; reinstall nilearn")
-    return path
 
 
 def _isotropic(image: sitk.Image, spacing_mm: float) -> sitk.Image:

@@ -20,6 +20,7 @@ from .atomic import atomic_path
 
 PathLike = str | os.PathLike
 _IMAGE_2D_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
+_NIFTI_SUFFIXES = (".nii", ".nii.gz")
 
 
 @dataclass
@@ -60,12 +61,39 @@ def _read_one(path: PathLike) -> sitk.Image:
                 raise InputError(f"{source} is a folder without a DICOM series — pass an image file or a DICOM folder")
             reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(source), series[0]))
             return reader.Execute()
-        return sitk.ReadImage(str(source))
+        image = sitk.ReadImage(str(source))
     except RuntimeError as error:
         first_line = str(error).strip().splitlines()[-1] if str(error).strip() else "unknown error"
         raise InputError(
             f"cannot read image {source} ({first_line}) — use NIfTI, NRRD, MHA, a DICOM series folder or PNG/JPEG"
         ) from None
+    if source.name.lower().endswith(_NIFTI_SUFFIXES):
+        _check_nifti_payload(source)
+    return image
+
+
+def _check_nifti_payload(source: Path) -> None:
+    """Refuse NaN/inf voxels in a NIfTI file, which SimpleITK (2.5.7) silently reads as 0.
+
+    The payload is read again with nibabel (a MONAI dependency), scaled as stored; integer payloads without
+    scaling cannot hold NaN and are not read twice.
+    """
+    import nibabel
+
+    try:
+        header = nibabel.load(str(source))
+        dtype = header.get_data_dtype()
+        slope, _ = header.header.get_slope_inter()
+        if dtype.kind != "f" and (slope is None or np.isfinite(slope)):
+            return
+        data = np.asanyarray(header.dataobj)
+    except Exception:  # noqa: BLE001 - SimpleITK read the file; a nibabel quirk must not refuse it
+        return
+    bad = int(data.size - np.count_nonzero(np.isfinite(data)))
+    if bad:
+        raise InputError(
+            f"image {source.name} has {bad} NaN/inf voxels — replace them (e.g. with 0) before explaining"
+        )
 
 
 def _channels_of(image: sitk.Image) -> tuple[np.ndarray, sitk.Image]:

@@ -60,12 +60,10 @@ class LoadedModel:
         self.auto_batch = batch_size is None
         self.forward_passes = 0
         self.window_passes = 0
-        self.backward_passes = 0
         self.forward_seconds = 0.0
         self.warnings: list[str] = []
         self.precision = "fp32"
         self.compiled: Callable[[torch.Tensor], Any] | None = None
-        self._head_names: list[str] | None = None
         self._one_at_a_time = False
         self._staging: torch.Tensor | None = None
         self._staged: Any = None  # CUDA event: the last asynchronous copy out of the staging buffer
@@ -160,7 +158,6 @@ class LoadedModel:
             key = names[int(choice)] if isinstance(choice, int) or str(choice).isdigit() else str(choice)
             if key not in names:
                 raise InputError(f"model has no output {choice!r}; its outputs are {names} — choose one with --output")
-            self._head_names = names
             return output[key]
         if isinstance(output, Sequence):
             names = [str(i) for i in range(len(output))]
@@ -172,7 +169,6 @@ class LoadedModel:
                 selected = output[index]
             except (ValueError, IndexError):
                 raise InputError(f"model has outputs {names}; --output {choice!r} is not one of them") from None
-            self._head_names = list(self.card.heads) or names
             return selected
         raise InputError(f"model returned {type(output).__name__} — voxcause needs a tensor, tuple or dict of tensors")
 
@@ -360,6 +356,38 @@ def auto_batch_size(shape: Sequence[int], device: str) -> int:
     return int(max(1, min(MAX_AUTO_BATCH, budget // max(sample_bytes, 1))))
 
 
+def resolve_device(device: str | None = "auto") -> str:
+    """The torch device a run uses: ``auto`` (or None) is ``cuda`` when a CUDA GPU is visible, else ``cpu``.
+
+    Raises:
+        InputError: ``cuda`` asked for where no GPU is visible, or a device name torch does not know.
+    """
+    name = str(device or "auto").strip().lower()
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise InputError("--device cuda asked for but no CUDA GPU is visible — use --device cpu or auto")
+        return name
+    if name != "cpu":
+        raise InputError(f"unknown device {device!r} — use auto, cpu, cuda or cuda:N")
+    return name
+
+
+def set_threads(threads: int | None) -> None:
+    """Give torch and SimpleITK (which default to every core) ``threads`` CPU threads; None leaves them.
+
+    Several processes on one machine (batch workers, or `voxcause explain` beside other work) each running
+    all-core thread pools would oversubscribe the CPU; SimpleITK's pool ignores OMP_NUM_THREADS.
+    """
+    if threads:
+        import SimpleITK as sitk
+
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
+
+
 def load_model(
     path: str | Path,
     *,
@@ -370,7 +398,7 @@ def load_model(
     normalize: Any = None,
     activation: str | None = None,
     output: str | int | None = None,
-    device: str = "cpu",
+    device: str = "auto",
     batch_size: int | None = None,
     precision: str = "fp32",
     compile: bool = False,
@@ -382,7 +410,8 @@ def load_model(
             MONAI bundle folder, or a model card (``.json``/``.yaml``) naming one of these or a network.
         task, labels, channels, spatial_size, normalize, activation, output: override the card (or give
             bare files what they lack). ``output`` picks the head of a model with several outputs.
-        device: ``"cpu"`` or ``"cuda"``.
+        device: ``"auto"`` (default: CUDA when a GPU is visible, else the CPU), ``"cpu"``, ``"cuda"`` or
+            ``"cuda:N"`` (see `resolve_device`).
         batch_size: mutants per forward call (default: chosen from the volume size and free memory).
         precision: ``fp32`` (default), ``bf16`` (CPU or CUDA) or ``fp16`` (CUDA): autocast of the forward pass.
         compile: ``torch.compile`` the network for scoring mutants (eager networks; falls back with a warning).
@@ -391,8 +420,7 @@ def load_model(
         >>> model = load_model("core/voxcause/samples/models/classifier3d/card.json")  # doctest: +SKIP
     """
     source = Path(path)
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError("--device cuda asked for but no CUDA GPU is visible — use --device cpu")
+    device = resolve_device(device)
     if not source.exists():
         raise InputError(f"model not found: {source} — check the --model path")
     if source.is_dir():

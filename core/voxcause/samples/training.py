@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import InputError
+from ..evaluate.metrics import dice
 from .cards import MODELS_DIR, build_network
 from .contrast import SEQUENCES
 from .generator import KINDS, LABELS, add_marker, axial_slices, make_patient, marker_box
@@ -281,11 +282,6 @@ def confusion(truth: Sequence[int], predicted: Sequence[int], n: int = 4) -> lis
     for t, p in zip(truth, predicted, strict=True):
         matrix[t, p] += 1
     return matrix.tolist()
-
-
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    denominator = a.sum() + b.sum()
-    return 1.0 if denominator == 0 else float(2.0 * (a & b).sum() / denominator)
 
 
 def segment_to_image(logits: np.ndarray, full_shape: Sequence[int]) -> np.ndarray:

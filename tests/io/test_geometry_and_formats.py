@@ -59,6 +59,7 @@ def test_cli_outputs_share_the_input_geometry_and_contract(scripted_single, tmp_
     for key in ("method", "target", "score", "forward_passes", "seconds", "device", "version", "sufficient"):
         assert key in summary
     assert summary["target"]["index"] == 1 and summary["forward_passes"] > 50
+    assert summary["device"] == ("cuda" if torch.cuda.is_available() else "cpu")  # --device auto, resolved
     segments = slicerio.read_segmentation(str(out / "explanation.seg.nrrd"))
     names = [s["name"] for s in segments["segments"]]
     assert "sufficient explanation" in names and "responsibility level 5" in names

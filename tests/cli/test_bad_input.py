@@ -28,7 +28,8 @@ def files(tmp_path_factory) -> dict[str, Path]:
     torch.jit.script(segmenter.model).save(str(paths["seg_model"]))
     nan = single.image[0].copy()
     nan[3, 3, 3] = np.nan
-    paths["nan"] = Path(write_nifti(nan, folder / "nan.nrrd"))  # ITK's NIfTI reader turns NaN into 0
+    paths["nan"] = Path(write_nifti(nan, folder / "nan.nrrd"))
+    paths["nan_nifti"] = Path(write_nifti(nan, folder / "nan.nii.gz"))  # SimpleITK alone reads this NaN as 0
     paths["garbage"] = folder / "garbage.nii.gz"
     paths["garbage"].write_bytes(b"not an image at all")
     paths["bad_model"] = folder / "bad.ts"
@@ -52,7 +53,11 @@ CASES = {
     "missing model": (["explain", "{image}", "--model", "{folder}/none.ts"], "model not found"),
     "channel mismatch": (["explain", "{image}", "--model", "{card4}"], "expects 4 input channel"),
     "dimension mismatch": (["explain", "{flat}", "--model", "{card3d}"], "model takes 3D input"),
-    "nan voxels": (["explain", "{nan}", "--model", "{model}"], "NaN/inf voxels"),
+    "nan voxels nrrd": (["explain", "{nan}", "--model", "{model}"], "NaN/inf voxels"),
+    "nan voxels nifti": (["explain", "{nan_nifti}", "--model", "{model}"], "1 NaN/inf voxels"),
+    "unknown device": (["explain", "{image}", "--model", "{model}", "--device", "tpu"], "unknown device 'tpu'"),
+    "zero threads": (["explain", "{image}", "--model", "{model}", "--threads", "0"], "--threads 0 must be"),
+    "bad spatial size": (["explain", "{image}", "--model", "{model}", "--spatial-size", "a,b"], "not a list of"),
     "unknown label": (["explain", "{image}", "--model", "{model}", "--target", "glioma"], "unknown label"),
     "target out of range": (["explain", "{image}", "--model", "{model}", "--target", "7"], "out of range"),
     "empty region": (["explain", "{image}", "--model", "{seg_model}", "--region", "{empty_mask}"], "mask is empty"),

@@ -1,0 +1,65 @@
+"""``voxcause methods``: the explanation methods and their options with defaults, from the explainers' own
+declarations (``voxcause.explainers.catalogue``).
+
+    voxcause methods            # a table for people
+    voxcause methods --json     # for programs: the Slicer module reads its panel defaults from this
+
+The JSON object is ``{"version", "default_method", "methods": {name: {"needs_network", "options": [{"name",
+"default", "help", "choices"}, ...]}}}``; a method whose code fails to import is listed with an ``error``
+instead of options, so one broken method never hides the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+#: The method ``voxcause explain`` runs without ``--method``.
+DEFAULT_METHOD = "rex"
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register the ``methods`` command on ``subparsers``."""
+    parser = subparsers.add_parser(
+        "methods",
+        help="list the explanation methods and their options with defaults (--json for programs)",
+        description="List every method `voxcause explain --method` accepts, with its options, their defaults and "
+        "accepted values, as the methods declare them.",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object (for programs)")
+    return parser
+
+
+def describe_methods() -> dict:
+    """The ``voxcause methods --json`` object (see the module docstring)."""
+    from .._version import __version__
+    from ..explainers import available_methods, declared_options, explainer_class
+
+    methods: dict[str, dict] = {}
+    for name in available_methods():
+        try:
+            cls = explainer_class(name)
+            options = [option.describe() for option in declared_options(name) if not option.supplied]
+        except Exception as error:  # noqa: BLE001 - a method that cannot load is reported, not fatal
+            methods[name] = {"error": f"{type(error).__name__}: {error}"}
+            continue
+        methods[name] = {"needs_network": bool(getattr(cls, "needs_network", False)), "options": options}
+    return {"version": __version__, "default_method": DEFAULT_METHOD, "methods": methods}
+
+
+def run(args: argparse.Namespace) -> int:
+    described = describe_methods()
+    if args.json:
+        print(json.dumps(described, indent=2))
+        return 0
+    for name, entry in described["methods"].items():
+        marker = " (default)" if name == described["default_method"] else ""
+        if "error" in entry:
+            print(f"{name}{marker}: unavailable ({entry['error']})")
+            continue
+        network = " — needs a network with named layers" if entry["needs_network"] else ""
+        print(f"{name}{marker}{network}")
+        for option in entry["options"]:
+            choices = f" [{' | '.join(option['choices'])}]" if option["choices"] else ""
+            print(f"  {option['name']} = {option['default']}{choices}: {option['help']}")
+    return 0
