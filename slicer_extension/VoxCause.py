@@ -29,10 +29,11 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 from VoxCauseLib import display, mrml
-from VoxCauseLib.command import LAUNCHER
+from VoxCauseLib.command import LAUNCHER, ExplainRequest
+from VoxCauseLib.defaults import CoreDefaultsReader
 from VoxCauseLib.deps import missing_requirements
 from VoxCauseLib.job import ExplainJob, Finished
-from VoxCauseLib.models import list_sample_models, read_card
+from VoxCauseLib.models import list_sample_models, read_model
 from VoxCauseLib.options import Device, Method, Occlusion
 from VoxCauseLib.progress import Log, Progress, percent
 from VoxCauseLib.state import Outcome, RunMachine, StateChange
@@ -41,7 +42,7 @@ from VoxCauseLib.state import Outcome, RunMachine, StateChange
 MODEL_FROM_FILE = "Model file or MONAI bundle…"
 #: Text of the target combo box entry that explains the predicted class.
 PREDICTED_TARGET = "(predicted class)"
-#: How many input channels the panel offers (e.g. T1, T1c, T2, FLAIR).
+#: How many input selectors the panel has (e.g. T1, T1c, T2, FLAIR); the model card says how many are used.
 MAX_CHANNELS = 4
 
 
@@ -80,6 +81,9 @@ class VoxCauseParameterNode:
 
     modelName, modelPath, target and regionSegmentId are synced by the widget itself (their combo boxes are
     filled at run time, which the automatic binding does not support).
+
+    iterations 0 and occlusion DEFAULT mean "the core's default": no flag is sent, so the run gets whatever the
+    installed voxcause declares (`voxcause methods --json`); the panel only names it ("Default (12)").
     """
 
     inputVolume: vtkMRMLScalarVolumeNode
@@ -93,9 +97,9 @@ class VoxCauseParameterNode:
     regionSegmentation: vtkMRMLSegmentationNode
     regionSegmentId: str = ""
     modelSegmentation: vtkMRMLSegmentationNode
-    iterations: Annotated[int, WithinRange(1, 500)] = 20
+    iterations: Annotated[int, WithinRange(0, 500)] = 0
     seed: Annotated[int, WithinRange(0, 1000000)] = 0
-    occlusion: Occlusion = Occlusion.CONSTANT
+    occlusion: Occlusion = Occlusion.DEFAULT
     device: Device = Device.CPU
     writeSceneFile: bool = True
     writeReport: bool = True
@@ -121,7 +125,9 @@ class VoxCauseWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._parameterNode = None
         self._parameterNodeGuiTag = None
         self._models = []
+        self._modelEntry = None
         self._updatingGui = False
+        self._defaultsTimer = None
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
@@ -146,9 +152,40 @@ class VoxCauseWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
         self.refreshModels()
         self.initializeParameterNode()
+        self.startReadingCoreDefaults()
+
+    # -- the core's defaults ------------------------------------------------------------------------------
+    def startReadingCoreDefaults(self) -> None:
+        """Ask the installed voxcause for its defaults in the background; the panel names them when it answers."""
+        if not self.logic.startReadingCoreDefaults():
+            return
+        self._defaultsTimer = qt.QTimer()
+        self._defaultsTimer.setInterval(500)
+        self._defaultsTimer.connect("timeout()", self.onCoreDefaultsPoll)
+        self._defaultsTimer.start()
+
+    def onCoreDefaultsPoll(self) -> None:
+        if self.logic.pollCoreDefaults():
+            return
+        self._defaultsTimer.stop()
+        self._defaultsTimer = None
+        self.showCoreDefaults()
+
+    def showCoreDefaults(self) -> None:
+        """Name the core's defaults in the iterations box and the occlusion tooltip."""
+        defaults = self.logic.coreDefaults
+        if defaults is None:
+            self.ui.occlusionSelector.toolTip = _("'Core default' uses the installed voxcause's default.")
+            return
+        self.ui.iterationsSpinBox.specialValueText = defaults.iterations_text()
+        self.ui.occlusionSelector.toolTip = _("'Core default' is {value} in voxcause {version}.").format(
+            value=defaults.default("rex", "occlusion"), version=defaults.version
+        )
 
     def cleanup(self) -> None:
         """Called when the application closes and the module widget is destroyed: stop a running job."""
+        if self._defaultsTimer is not None:
+            self._defaultsTimer.stop()
         if self.logic is not None:
             self.logic.cancel()
         self.removeObservers()
@@ -246,13 +283,14 @@ class VoxCauseWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         """Show the model's task/labels, name the input channels, and fill the target list."""
         path = self.currentModelPath()
         entry = None
-        if path and path.endswith(".json") and os.path.isfile(path):
+        if path and os.path.exists(path):
             try:
-                entry = read_card(path)
+                entry = read_model(path)
             except ValueError as exc:
                 self.ui.modelInfoLabel.text = str(exc)
+        self._modelEntry = entry
         channels = list(entry.channels) if entry else []
-        count = max(1, min(MAX_CHANNELS, len(channels) or 1))
+        count = min(MAX_CHANNELS, self.channelCount())
         selectors = self.channelSelectors()
         for i, (label, selector) in enumerate(selectors):
             visible = i < count
@@ -278,6 +316,10 @@ class VoxCauseWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 self.ui.targetSelector.setCurrentIndex(max(0, found))
         finally:
             self._updatingGui = False
+
+    def channelCount(self) -> int:
+        """Input volumes the chosen model takes: one per channel its card (or bundle) lists; 1 for a bare file."""
+        return self._modelEntry.channel_count if self._modelEntry is not None else 1
 
     def channelSelectors(self):
         return [
@@ -335,36 +377,40 @@ class VoxCauseWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if self.logic.busy:
             self.logic.cancel()
             return
-        node = self._parameterNode
         if not self.ensureDependencies():
             return
         self.ui.logTextEdit.clear()
         self.ui.statusLabel.text = ""
+        with slicer.util.tryWithErrorDisplay(_("Failed to start the explanation."), waitCursor=True):
+            self.logic.run(self.currentRequest(), onEvent=self.onJobEvent)
+
+    def currentRequest(self) -> ExplainRequest:
+        """The panel's choices as the one request the Logic, the job and the command line share."""
+        node = self._parameterNode
+        selected = [node.inputVolume, node.inputVolume2, node.inputVolume3, node.inputVolume4]
+        count = self.channelCount()
+        volumes = (selected + [None] * count)[:count]  # a card with more channels than selectors: reported empty
         region = (
             (node.regionSegmentation, node.regionSegmentId)
             if node.regionSegmentation and node.regionSegmentId
             else None
         )
-        volumes = [node.inputVolume, node.inputVolume2, node.inputVolume3, node.inputVolume4]
-        count = sum(1 for _label, selector in self.channelSelectors() if not selector.isHidden()) or 1
-        with slicer.util.tryWithErrorDisplay(_("Failed to start the explanation."), waitCursor=True):
-            self.logic.run(
-                volumes=volumes[:count],
-                model=self.currentModelPath(),
-                method=node.method,
-                target=node.target or None,
-                region=region,
-                modelSegmentation=node.modelSegmentation,
-                device=node.device,
-                seed=node.seed,
-                iterations=node.iterations if node.method.uses_iterations else None,
-                occlusion=node.occlusion,
-                threshold=node.threshold,
-                opacity=node.opacity,
-                writeSceneFile=node.writeSceneFile,
-                writeReport=node.writeReport,
-                onEvent=self.onJobEvent,
-            )
+        return ExplainRequest(
+            images=tuple(volumes),
+            model=self.currentModelPath(),
+            method=node.method,
+            target=node.target or None,
+            region=region,
+            model_segmentation=node.modelSegmentation,
+            device=node.device,
+            seed=node.seed,
+            iterations=node.iterations or None,  # 0: the core's default
+            occlusion=node.occlusion,
+            threshold=node.threshold,
+            opacity=node.opacity,
+            write_scene_file=node.writeSceneFile,
+            report=node.writeReport,
+        )
 
     def ensureDependencies(self) -> bool:
         """Offer to install what is missing (torch through the PyTorch extension when present)."""
@@ -431,8 +477,9 @@ class VoxCauseLogic(ScriptedLoadableModuleLogic):
     """Runs explanations for nodes of the scene; usable from the Python console without the panel.
 
     Example (Slicer's Python console):
+        from VoxCauseLib.command import ExplainRequest
         logic = slicer.modules.voxcause.widgetRepresentation().self().logic   # or VoxCauseLogic()
-        job = logic.run(volumes=[getNode("MRHead")], model="/path/card.json", wait=True)
+        job = logic.run(ExplainRequest(images=(getNode("MRHead"),), model="/path/card.json"), wait=True)
         print(job.result.outcome, job.result.text)
     """
 
@@ -442,6 +489,8 @@ class VoxCauseLogic(ScriptedLoadableModuleLogic):
         ScriptedLoadableModuleLogic.__init__(self)
         self.job = None
         self._timer = None
+        self.coreDefaults = None
+        self._defaultsReader = None
 
     def getParameterNode(self):
         return VoxCauseParameterNode(super().getParameterNode())
@@ -466,55 +515,16 @@ class VoxCauseLogic(ScriptedLoadableModuleLogic):
         found = shutil.which("PythonSlicer")
         return [found or sys.executable, "-c", LAUNCHER]
 
-    def run(
-        self,
-        *,
-        volumes,
-        model,
-        method=Method.REX,
-        target=None,
-        region=None,
-        modelSegmentation=None,
-        device=Device.CPU,
-        seed=0,
-        iterations=None,
-        occlusion=None,
-        threshold=display.DEFAULT_THRESHOLD,
-        opacity=display.DEFAULT_OPACITY,
-        writeSceneFile=False,
-        writeReport=False,
-        outputFolder=None,
-        onEvent=None,
-        wait=False,
-        timeout=3600.0,
-    ) -> ExplainJob:
-        """Start one run; with `wait=True` block until it is over (tests, scripts), else poll from a Qt timer.
+    def run(self, request, *, onEvent=None, wait=False, timeout=3600.0) -> ExplainJob:
+        """Start one run of `request` (a `VoxCauseLib.command.ExplainRequest` holding nodes and plain values);
+        with `wait=True` block until it is over (tests, scripts), else poll from a Qt timer.
 
         Bad input does not raise: the returned job's `result` is a `Finished` with `Outcome.BAD_INPUT` and a
         message naming the fix, and the scene is unchanged.
         """
         if self.busy:
             raise RuntimeError(_("A run is already under way: wait for it or press Cancel."))
-        self.job = ExplainJob(
-            slicer.mrmlScene,
-            volumes=volumes,
-            model=model,
-            method=method,
-            target=target,
-            region=region,
-            model_segmentation=modelSegmentation,
-            device=device,
-            seed=seed,
-            iterations=iterations,
-            occlusion=occlusion,
-            threshold=threshold,
-            opacity=opacity,
-            out_dir=outputFolder,
-            launcher=self.launcher(),
-            on_event=onEvent,
-            write_scene_file=writeSceneFile,
-            report=writeReport,
-        )
+        self.job = ExplainJob(slicer.mrmlScene, request, launcher=self.launcher(), on_event=onEvent)
         if not self.job.start():
             return self.job
         logging.info("VoxCause: started %s", " ".join(self.job.command))
@@ -526,6 +536,24 @@ class VoxCauseLogic(ScriptedLoadableModuleLogic):
             self._timer.connect("timeout()", self._poll)
             self._timer.start()
         return self.job
+
+    def startReadingCoreDefaults(self) -> bool:
+        """Start `voxcause methods --json` in the background; False when it cannot start (not installed yet)."""
+        self._defaultsReader = CoreDefaultsReader(self.launcher()).start()
+        if self._defaultsReader.error:
+            logging.info("VoxCause: %s", self._defaultsReader.error)
+            return False
+        return True
+
+    def pollCoreDefaults(self) -> bool:
+        """True while the core is still answering; then `coreDefaults` holds its defaults (or stays None)."""
+        reader = self._defaultsReader
+        if reader is None or reader.poll():
+            return reader is not None
+        self.coreDefaults = reader.result
+        if reader.error:
+            logging.info("VoxCause: %s", reader.error)
+        return False
 
     def _poll(self) -> None:
         if (self.job is None or not self.job.poll()) and self._timer is not None:
@@ -600,6 +628,8 @@ class VoxCauseTest(ScriptedLoadableModuleTest):
         self.test_ExplainSample()
         self.setUp()
         self.test_Cancel()
+        self.setUp()
+        self.test_CoreDefaults()
 
     def _sampleCase(self):
         """A sphere 'lesion' volume and the first sample model (one input volume per model channel)."""
@@ -621,7 +651,7 @@ class VoxCauseTest(ScriptedLoadableModuleTest):
         self.delayDisplay("Bad input leaves a message and no node")
         logic = VoxCauseLogic()
         before = slicer.mrmlScene.GetNumberOfNodes()
-        job = logic.run(volumes=[None], model="")
+        job = logic.run(ExplainRequest(images=(None,), model=""))
         self.assertEqual(job.result.outcome, Outcome.BAD_INPUT)
         self.assertIn("input volume", job.result.message)
         volume = slicer.util.addVolumeFromArray(__import__("numpy").zeros((8, 8, 8), "float32"), name="empty")
@@ -629,7 +659,7 @@ class VoxCauseTest(ScriptedLoadableModuleTest):
         notAModel = os.path.join(tempfile.mkdtemp(), "not-a-model.pt")
         with open(notAModel, "w") as f:
             f.write("not a model")
-        job = logic.run(volumes=[volume], model=notAModel, wait=True, timeout=300)
+        job = logic.run(ExplainRequest(images=(volume,), model=notAModel), wait=True, timeout=300)
         self.assertIn(job.result.outcome, (Outcome.BAD_INPUT, Outcome.FAILED))
         self.assertTrue(job.result.message)
         self.assertEqual(slicer.mrmlScene.GetNumberOfNodes(), before)
@@ -639,15 +669,8 @@ class VoxCauseTest(ScriptedLoadableModuleTest):
         self.delayDisplay("Explain a sample case")
         volumes, model = self._sampleCase()
         events = []
-        job = VoxCauseLogic().run(
-            volumes=volumes,
-            model=str(model.path),
-            method=Method.REX,
-            iterations=2,
-            onEvent=events.append,
-            wait=True,
-            timeout=900,
-        )
+        request = ExplainRequest(images=tuple(volumes), model=str(model.path), method=Method.REX, iterations=2)
+        job = VoxCauseLogic().run(request, onEvent=events.append, wait=True, timeout=900)
         self.assertEqual(job.result.outcome, Outcome.SUCCEEDED, job.result.message)
         self.assertTrue(any(isinstance(e, Progress) for e in events))
         nodes = job.result.nodes
@@ -661,7 +684,7 @@ class VoxCauseTest(ScriptedLoadableModuleTest):
         volumes, model = self._sampleCase()
         before = slicer.mrmlScene.GetNumberOfNodes()
         logic = VoxCauseLogic()
-        job = logic.run(volumes=volumes, model=str(model.path), method=Method.REX, iterations=200)
+        job = logic.run(ExplainRequest(images=tuple(volumes), model=str(model.path), method=Method.REX, iterations=200))
         for _step in range(20):
             slicer.app.processEvents()
             qt.QThread.msleep(50)
@@ -669,4 +692,21 @@ class VoxCauseTest(ScriptedLoadableModuleTest):
         result = job.wait(timeout=60)
         self.assertEqual(result.outcome, Outcome.CANCELLED)
         self.assertEqual(slicer.mrmlScene.GetNumberOfNodes(), before)
+        self.delayDisplay("Test passed")
+
+    def test_CoreDefaults(self):
+        self.delayDisplay("The panel's defaults come from the installed voxcause")
+        logic = VoxCauseLogic()
+        self.assertTrue(logic.startReadingCoreDefaults())
+        for _step in range(1200):
+            if not logic.pollCoreDefaults():
+                break
+            qt.QThread.msleep(100)
+        defaults = logic.coreDefaults
+        self.assertIsNotNone(defaults, "voxcause methods --json did not answer")
+        self.assertIsInstance(defaults.iterations, int)
+        self.assertIn("rex", defaults.options)
+        node = logic.getParameterNode()
+        self.assertEqual(node.iterations, 0)  # "Default (N)": no --iterations is sent
+        self.assertEqual(node.occlusion, Occlusion.DEFAULT)  # no --occlusion is sent
         self.delayDisplay("Test passed")

@@ -1,8 +1,9 @@
 """One explanation run from the panel: inputs out of the scene, the process, results back into the scene.
 
-`ExplainJob` is what the module's Logic drives. It holds no GUI: the Logic gives it the scene, the nodes and
-plain values, and a callback that receives events (`StateChange`, `Progress`, `Log`, `Finished`); the widget
-turns those into the button text, the progress bar and the messages. The GUI calls `poll()` from a Qt timer;
+`ExplainJob` is what the module's Logic drives. It holds no GUI: the Logic gives it the scene, one
+`command.ExplainRequest` (the panel's choices, nodes included) and a callback that receives events
+(`StateChange`, `Progress`, `Log`, `Finished`); the widget turns those into the button text, the progress bar
+and the messages. The GUI calls `poll()` from a Qt timer;
 scripts and tests call `wait()`.
 
 Guarantees: bad input is reported before any process starts; a failed, cancelled or rejected run leaves no
@@ -20,17 +21,7 @@ from types import ModuleType
 from typing import Any
 
 from . import display, mrml
-from .command import (
-    NO_MODEL,
-    NO_REGION,
-    NO_VOLUME,
-    ExplainRequest,
-    RequestError,
-    build_command,
-    build_report_command,
-    model_not_found,
-)
-from .options import Device, Method, Occlusion
+from .command import ExplainRequest, RequestError, build_command, build_report_command
 from .process import ProcessEventKind, ProcessRunner, child_environment
 from .progress import Done, Failed, Log, Progress
 from .state import Outcome, RunMachine, RunState, StateChange
@@ -56,65 +47,29 @@ class ExplainJob:
 
     Args:
         scene: the MRML scene holding the inputs; results are added to it.
-        volumes: input volume nodes, one per model channel (None entries count as "not selected").
-        model: model card / file / bundle folder path.
-        method, target, device, seed, iterations, occlusion: see `command.ExplainRequest`.
-        region: (segmentation node, segment id) to use as `--region`/`--mask`, or None.
-        model_segmentation: a segmentation node to show beside the explanation.
-        threshold, opacity: initial display of the map (see `display.map_display`).
-        out_dir: where the run writes its files; default a new folder under the system temp folder, which is
-            kept after success (the files are the user's results) and removed after a failure or cancel.
+        request: the user's choices, with volume nodes as `images` and (segmentation node, segment id) as
+            `region` (see `command.ExplainRequest`); checked before anything is exported.
         launcher: program prefix for `command.build_command` (PythonSlicer inside Slicer).
         on_event: called with every `JobEvent`.
-        write_scene_file: also write `voxcause-scene.mrb` into the run folder after success (needs MRML).
-        report: after a successful explanation run `voxcause report DIR` too, so the results area shows
-            report.md; a failing report step is logged and does not fail the run.
+        mrml_module: the MRML module (`slicer`); default: imported when needed.
     """
 
     def __init__(
         self,
         scene: Any,
+        request: ExplainRequest,
         *,
-        volumes: Sequence[Any],
-        model: str,
-        method: Method = Method.REX,
-        target: str | None = None,
-        region: tuple[Any, str] | None = None,
-        model_segmentation: Any = None,
-        device: Device = Device.CPU,
-        seed: int = 0,
-        iterations: int | None = None,
-        occlusion: Occlusion | None = None,
-        threshold: float = display.DEFAULT_THRESHOLD,
-        opacity: float = display.DEFAULT_OPACITY,
-        out_dir: str | Path | None = None,
         launcher: Sequence[str] | None = None,
         on_event: Callable[[JobEvent], None] | None = None,
-        write_scene_file: bool = False,
-        report: bool = False,
         mrml_module: ModuleType | None = None,
     ) -> None:
         self.scene = scene
-        self.volumes = list(volumes)
-        self.model = model
-        self.method = method
-        self.target = target
-        self.region = region
-        self.model_segmentation = model_segmentation
-        self.device = device
-        self.seed = seed
-        self.iterations = iterations
-        self.occlusion = occlusion
-        self.threshold = threshold
-        self.opacity = opacity
+        self.request = request
         self.launcher = launcher
-        self.write_scene_file = write_scene_file
-        self.report = report
         self._step = "explain"
         self._fraction = 0.0
         self._mrml = mrml_module
         self._on_event = on_event
-        self._requested_out = Path(out_dir) if out_dir is not None else None
         self.out_dir: Path | None = None
         self.command: list[str] = []
         self.log: list[str] = []
@@ -142,12 +97,11 @@ class ExplainJob:
         the input cannot run; nothing is added to the scene then.
         """
         try:
-            request = self._prepare()
-            self.command = build_command(request, launcher=self.launcher)
+            self.command = build_command(self._export(), launcher=self.launcher)
         except (RequestError, ValueError) as exc:
             self._cleanup(failed=True)
             return self._reject(str(exc))
-        self._runner = ProcessRunner(self.command, env=child_environment(self.device))
+        self._runner = ProcessRunner(self.command, env=child_environment(self.request.device))
         self.machine.start()
         try:
             self._runner.start()
@@ -165,46 +119,26 @@ class ExplainJob:
         self._emit(self.result)
         return False
 
-    def _prepare(self) -> ExplainRequest:
-        """Validate the choices and export the inputs; raises RequestError/ValueError with the fix."""
-        volumes = [v for v in self.volumes if v is not None]
-        if not volumes:
-            raise RequestError(NO_VOLUME)
-        if len(volumes) != len(self.volumes):
-            raise RequestError("An input channel is empty: choose a volume for every channel the model needs.")
-        if not self.model:
-            raise RequestError(NO_MODEL)
-        if not Path(self.model).exists():
-            raise RequestError(model_not_found(str(self.model)))
-        if self.method.is_counterfactual and self.region is None:
-            raise RequestError(NO_REGION)
+    def _export(self) -> ExplainRequest:
+        """Check the request, export the inputs and return its file-level copy; raises RequestError/ValueError."""
+        request = self.request
+        request.validate()
         self._work = Path(tempfile.mkdtemp(prefix="voxcause-input-"))
-        if self._requested_out is not None:
-            self._requested_out.mkdir(parents=True, exist_ok=True)
-            self.out_dir = self._requested_out
+        if request.out_dir is not None:
+            request.out_dir.mkdir(parents=True, exist_ok=True)
+            self.out_dir = request.out_dir
         else:
             self.out_dir = Path(tempfile.mkdtemp(prefix="voxcause-run-"))
-        images = tuple(
-            mrml.export_volume(v, self._work / f"input{i}.nrrd", mrml=self._mrml) for i, v in enumerate(volumes)
-        )
+        images = [
+            mrml.export_volume(v, self._work / f"input{i}.nrrd", mrml=self._mrml) for i, v in enumerate(request.images)
+        ]
         region_path = None
-        if self.region is not None:
-            segmentation, segment_id = self.region
+        if request.region is not None:
+            segmentation, segment_id = request.region
             region_path = mrml.export_segment_mask(
-                self.scene, segmentation, segment_id, volumes[0], self._work / "region.nrrd", mrml=self._mrml
+                self.scene, segmentation, segment_id, request.images[0], self._work / "region.nrrd", mrml=self._mrml
             )
-        return ExplainRequest(
-            images=images,
-            model=str(self.model),
-            out_dir=self.out_dir,
-            method=self.method,
-            target=self.target,
-            region=region_path,
-            device=self.device,
-            seed=self.seed,
-            iterations=self.iterations,
-            occlusion=self.occlusion,
-        )
+        return request.exported(images=images, region=region_path, out_dir=self.out_dir)
 
     # -- running ------------------------------------------------------------------------------------------
     def poll(self) -> bool:
@@ -277,7 +211,7 @@ class ExplainJob:
         self._finish_failed(self.machine.message, outcome)
 
     def _wants_report(self, cancelled: bool, returncode: int | None) -> bool:
-        return not cancelled and returncode == 0 and self.report and not self.method.is_counterfactual
+        return not cancelled and returncode == 0 and self.request.report and not self.request.method.is_counterfactual
 
     def _start_report(self) -> bool:
         """Chain `voxcause report DIR`; False when it cannot start (the results are shown anyway)."""
@@ -285,7 +219,7 @@ class ExplainJob:
         self._step = "report"
         self._emit(Progress(stage="writing the report", fraction=1.0))
         self._runner = ProcessRunner(
-            build_report_command(self.out_dir, launcher=self.launcher), env=child_environment(self.device)
+            build_report_command(self.out_dir, launcher=self.launcher), env=child_environment(self.request.device)
         )
         try:
             self._runner.start()
@@ -296,23 +230,25 @@ class ExplainJob:
 
     def _import(self) -> mrml.ResultNodes:
         assert self.out_dir is not None
-        background = self.volumes[0]
+        request = self.request
+        background = request.images[0]
         name = background.GetName() if background is not None else "voxcause"
+        shown = request.model_segmentation
+        if shown is None and request.region is not None:
+            shown = request.region[0]
         nodes = mrml.import_results(
             self.scene,
             self.out_dir,
             name=name,
             background=background,
-            model_segmentation=self.model_segmentation
-            if self.model_segmentation is not None
-            else (self.region[0] if self.region is not None else None),
-            threshold=self.threshold,
-            opacity=self.opacity,
+            model_segmentation=shown,
+            threshold=request.threshold,
+            opacity=request.opacity,
             mrml=self._mrml,
         )
         try:  # files for opening the results without the module: useful, never a reason to fail the run
             display.write_color_table(self.out_dir / display.HEAT_TABLE_FILE)
-            if self.write_scene_file:
+            if request.write_scene_file:
                 from .bundle import write_scene_mrb
 
                 write_scene_mrb(self.out_dir, images=[self._work / "input0.nrrd"] if self._work else None)
@@ -329,5 +265,5 @@ class ExplainJob:
         """Remove the input copies always, and the run folder after a failure if this job created it."""
         if self._work is not None:
             shutil.rmtree(self._work, ignore_errors=True)
-        if failed and self.out_dir is not None and self._requested_out is None:
+        if failed and self.out_dir is not None and self.request.out_dir is None:
             shutil.rmtree(self.out_dir, ignore_errors=True)

@@ -53,8 +53,14 @@ _METHOD_LABELS = {
 
 
 class Occlusion(enum.Enum):
-    """What replaces occluded voxels; the value is the `--occlusion` argument."""
+    """What replaces occluded voxels; the value is the `--occlusion` argument.
 
+    `DEFAULT` sends no `--occlusion` at all, so the run gets the core's own default (today `auto`); the panel
+    names it from `voxcause methods --json` (see `defaults`) and never hard-codes it.
+    """
+
+    DEFAULT = "default"
+    AUTO = "auto"
     CONSTANT = "constant"
     MIN = "min"
     MEAN = "mean"
@@ -63,6 +69,8 @@ class Occlusion(enum.Enum):
     def label(self) -> str:
         """Text shown in the occlusion combo box."""
         return {
+            Occlusion.DEFAULT: "Core default",
+            Occlusion.AUTO: "Automatic (removes the most evidence)",
             Occlusion.CONSTANT: "Constant (0)",
             Occlusion.MIN: "Image minimum",
             Occlusion.MEAN: "Image mean",

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from slicer_helpers import FAKE_CLI, write_model
 from VoxCauseLib import mrml as vm
+from VoxCauseLib.command import ExplainRequest
 from VoxCauseLib.job import ExplainJob, Finished
 from VoxCauseLib.options import Method
 from VoxCauseLib.progress import Log, Progress
@@ -21,8 +22,9 @@ def volume(scene, image_path):
     return vm.load_volume(scene, image_path, name="case")
 
 
-def _job(scene, volumes, model, events, **kwargs):
-    return ExplainJob(scene, volumes=volumes, model=str(model), launcher=LAUNCHER, on_event=events.append, **kwargs)
+def _job(scene, volumes, model, events, **choices):
+    request = ExplainRequest(images=tuple(volumes), model=str(model), **choices)
+    return ExplainJob(scene, request, launcher=LAUNCHER, on_event=events.append)
 
 
 def test_a_run_streams_progress_and_shows_the_results(scene, volume, tmp_path):

@@ -118,6 +118,32 @@ def test_counterfactual_uses_its_own_command_and_the_mask(model, tmp_path):
     ]
 
 
+@pytest.mark.parametrize(
+    ("occlusion", "sent"),
+    [(None, None), (Occlusion.DEFAULT, None), (Occlusion.AUTO, "auto"), (Occlusion.CONSTANT, "constant")],
+)
+def test_the_core_default_sends_no_flag_and_a_choice_sends_its_value(occlusion, sent, model, tmp_path):
+    request = ExplainRequest(images=(Path("a.nrrd"),), model=model, out_dir=tmp_path, occlusion=occlusion)
+    args = build_command(request, launcher=[])
+    assert (args[args.index("--occlusion") + 1] if "--occlusion" in args else None) == sent
+    assert request.occlusion is (None if occlusion is Occlusion.DEFAULT else occlusion)  # one spelling
+
+
+def test_the_panel_request_becomes_the_command_request_by_export(model, tmp_path):
+    node, segmentation = object(), object()
+    panel = ExplainRequest(
+        images=[node], model=model, region=(segmentation, "seg1"), seed=3, iterations=5, report=True
+    )
+    assert panel.images == (node,) and panel.out_dir is None
+    with pytest.raises(RequestError, match="No output folder"):
+        build_command(panel, launcher=[])
+    exported = panel.exported(images=[Path("input0.nrrd")], region=Path("region.nrrd"), out_dir=tmp_path)
+    assert (exported.seed, exported.iterations, exported.report) == (3, 5, True)  # the same choices
+    args = build_command(exported, launcher=[])
+    assert args[:2] == ["explain", "input0.nrrd"] and args[args.index("--region") + 1] == "region.nrrd"
+    assert args[args.index("--out") + 1] == str(tmp_path)
+
+
 def test_occlusion_can_be_a_baseline_image(model, tmp_path):
     request = ExplainRequest(images=(Path("a.nrrd"),), model=model, out_dir=tmp_path, occlusion=Path("base.nii"))
     args = build_command(request, launcher=[])
@@ -128,6 +154,10 @@ def test_occlusion_can_be_a_baseline_image(model, tmp_path):
     ("changes", "words"),
     [
         ({"images": ()}, "No input volume selected"),
+        ({"images": (None,)}, "No input volume selected"),
+        ({"images": (Path("a.nrrd"), None)}, "An input channel is empty"),
+        ({"threshold": 1.0}, "Threshold must be in"),
+        ({"opacity": -0.1}, "opacity in"),
         ({"model": ""}, "No model selected"),
         ({"model": "/no/such/model.ts"}, "Model not found"),
         ({"method": Method.COUNTERFACTUAL}, "needs a region"),

@@ -40,8 +40,42 @@ def test_installed_sample_models_are_found_without_importing_voxcause():
     root = samples_root()
     if root is None:
         pytest.skip("voxcause (with samples/models) is not installed in this Python")
-    for entry in list_sample_models(root):
-        assert entry.path.name == "card.json" and entry.path.is_file()
+    entries = list_sample_models(root)
+    assert [e.name for e in entries] == ["classifier2d", "classifier3d", "segmenter3d", "shortcut3d"]
+    assert len(entries) == len(list(root.glob("*/card.json")))  # none skipped as broken
+    by_name = {e.name: e for e in entries}
+    assert by_name["classifier3d"].channels == ("T1", "T1c", "T2", "FLAIR")
+    assert by_name["classifier3d"].task == "classification" and by_name["classifier3d"].spatial_dims == 3
+    assert by_name["segmenter3d"].task == "segmentation" and by_name["classifier2d"].spatial_dims == 2
+
+
+def test_yaml_cards_and_bundles_are_read_like_json_cards(tmp_path):
+    from VoxCauseLib.models import read_model
+
+    pytest.importorskip("yaml")
+    card = tmp_path / "card.yaml"
+    card.write_text("name: tumour\ntask: classification\nlabels: [none, glioma]\nchannels: [T1, FLAIR]\n"
+                    "spatial_size: [32, 32, 32]\n")
+    entry = read_model(card)
+    assert (entry.name, entry.task, entry.labels, entry.channel_count, entry.spatial_dims) == (
+        "tumour", "classification", ("none", "glioma"), 2, 3
+    )
+    (tmp_path / "broken.yml").write_text("name: [unclosed\n")
+    with pytest.raises(ValueError, match="Cannot read model card .*broken.yml") as info:
+        read_model(tmp_path / "broken.yml")
+    assert "\n" not in str(info.value)
+    bundle = tmp_path / "bundle"
+    (bundle / "configs").mkdir(parents=True)
+    (bundle / "configs" / "metadata.json").write_text(json.dumps({
+        "name": "brats", "network_data_format": {
+            "inputs": {"image": {"num_channels": 4}},
+            "outputs": {"pred": {"channel_def": {"0": "background", "1": "tumour"}}},
+        }
+    }))
+    entry = read_model(bundle)
+    assert (entry.name, entry.channel_count, entry.labels) == ("brats", 4, ("background", "tumour"))
+    (tmp_path / "model.ts").write_bytes(b"x")
+    assert read_model(tmp_path / "model.ts") is None  # a bare file: one channel unless a card says otherwise
 
 
 def test_summary_lines_for_an_explanation_and_a_counterfactual(tmp_path):

@@ -71,20 +71,21 @@ def test_cancel_is_reported_as_cancelled_whatever_the_killed_process_returns():
 
 
 @pytest.mark.parametrize(
-    ("code", "outcome"),
+    ("code", "outcome", "message"),
     [
-        (ExitCode.OK, Outcome.SUCCEEDED),
-        (ExitCode.BAD_INPUT, Outcome.BAD_INPUT),
-        (ExitCode.INTERNAL, Outcome.FAILED),
-        (-11, Outcome.FAILED),
-        (None, Outcome.FAILED),
+        (ExitCode.OK, Outcome.SUCCEEDED, ""),
+        (ExitCode.BAD_INPUT, Outcome.BAD_INPUT, "the core's line"),
+        (ExitCode.INTERNAL, Outcome.FAILED, "The run failed (exit code 1); see the log below."),
+        (-11, Outcome.FAILED, "The run failed (exit code -11); see the log below."),
+        (None, Outcome.FAILED, "The run failed (exit code None); see the log below."),
     ],
 )
-def test_exit_codes(code, outcome):
-    machine, _ = _machine()
+def test_exit_codes(code, outcome, message):
+    machine, events = _machine()
     machine.start()
-    assert machine.finish(code, message="m" if code == ExitCode.BAD_INPUT else "") is outcome
-    assert machine.message or outcome is Outcome.SUCCEEDED
+    assert machine.finish(code, message="the core's line" if code == ExitCode.BAD_INPUT else "") is outcome
+    assert machine.message == message and machine.outcome is outcome
+    assert (events[-1].new, events[-1].outcome, events[-1].message) == (RunState.IDLE, outcome, message)
 
 
 def test_reject_keeps_idle_with_the_message():

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from slicer_helpers import LESION, ORIGIN, SPACING
 from VoxCauseLib import mrml as vm
-from VoxCauseLib.command import LAUNCHER
+from VoxCauseLib.command import LAUNCHER, ExplainRequest
 from VoxCauseLib.job import ExplainJob
 from VoxCauseLib.options import Method
 from VoxCauseLib.progress import Progress
@@ -45,17 +45,10 @@ def test_real_cli_run_through_the_job(scene, image_path, tmp_path):
     model = _bright_block_model(tmp_path / "bright.ts")
     volume = vm.load_volume(scene, image_path, name="case")
     events = []
-    job = ExplainJob(
-        scene,
-        volumes=[volume],
-        model=str(model),
-        method=Method.REX,
-        iterations=4,
-        target="1",
-        launcher=[sys.executable, "-c", LAUNCHER],
-        on_event=events.append,
-        out_dir=tmp_path / "run",
+    request = ExplainRequest(
+        images=(volume,), model=str(model), method=Method.REX, iterations=4, target="1", out_dir=tmp_path / "run"
     )
+    job = ExplainJob(scene, request, launcher=[sys.executable, "-c", LAUNCHER], on_event=events.append)
     assert job.start()
     result = job.wait(timeout=300)
     assert result.outcome is Outcome.SUCCEEDED, result.message + "\n" + "\n".join(job.log[-20:])
@@ -76,7 +69,7 @@ def test_real_cli_model_that_does_not_load(scene, image_path, tmp_path):
     bad.write_text("not a model")
     volume = vm.load_volume(scene, image_path, name="case")
     before = vm.node_ids(scene)
-    job = ExplainJob(scene, volumes=[volume], model=str(bad), launcher=[sys.executable, "-c", LAUNCHER])
+    job = ExplainJob(scene, ExplainRequest(images=(volume,), model=str(bad)), launcher=[sys.executable, "-c", LAUNCHER])
     assert job.start()
     result = job.wait(timeout=300)
     assert result.outcome is Outcome.BAD_INPUT, (result.outcome, result.message, job.log[-5:])

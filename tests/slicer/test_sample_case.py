@@ -113,7 +113,7 @@ def test_render_sample_case(scene, patient, tmp_path):
 
 @pytest.mark.skipif(importlib.util.find_spec("voxcause.cli.main") is None, reason="voxcause CLI not installed yet")
 def test_real_cli_on_sample_case(scene, patient, tmp_path):
-    from VoxCauseLib.command import LAUNCHER
+    from VoxCauseLib.command import LAUNCHER, ExplainRequest
     from VoxCauseLib.job import ExplainJob
     from VoxCauseLib.models import list_sample_models
     from VoxCauseLib.options import Method
@@ -126,15 +126,10 @@ def test_real_cli_on_sample_case(scene, patient, tmp_path):
     if not models:
         pytest.skip("no 4-channel sample classifier installed")
     volumes = [vm.load_volume(scene, p, name=p.name.split(".")[0]) for p in _write_channels(patient, tmp_path)]
-    job = ExplainJob(
-        scene,
-        volumes=volumes,
-        model=str(models[0].path),
-        method=Method.REX,
-        iterations=8,
-        launcher=[sys.executable, "-c", LAUNCHER],
-        out_dir=tmp_path / "run",
+    request = ExplainRequest(
+        images=tuple(volumes), model=str(models[0].path), method=Method.REX, iterations=8, out_dir=tmp_path / "run"
     )
+    job = ExplainJob(scene, request, launcher=[sys.executable, "-c", LAUNCHER])
     assert job.start()
     result = job.wait(timeout=900)
     assert result.outcome is Outcome.SUCCEEDED, result.message + "\n" + "\n".join(job.log[-20:])
