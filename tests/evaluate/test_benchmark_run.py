@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from voxcause.errors import InputError
 from voxcause.evaluate import Case, run_benchmark, write_report
 from voxcause.evaluate.benchmark import _shifted_target
 from voxcause.saliency._model import ModuleModel
+from voxcause.testing.files import png_size
 
 FAST = {"steps": 5, "random_repeats": 2, "faithfulness_runs": 8}
 
@@ -38,8 +40,15 @@ def test_classifier_benchmark_rows_and_report(tmp_path):
     assert rows["occlusion"]["forward_passes"] == 1 + 16 and rows["occlusion"]["backward_passes"] == 0
     assert grad["layer"] == "features.conv2"
     paths = write_report(result, tmp_path)
-    for name in ("results", "summary_csv", "summary_md", "verdict", "settings", "curves_constant", "curves_blur"):
-        assert paths[name].exists(), name
+    assert set(paths) >= {"results", "summary_csv", "summary_md", "verdict", "settings", "curves_constant",
+                          "curves_blur"}
+    settings = json.loads(paths["settings"].read_text(encoding="utf-8"))
+    assert settings["methods"] == ["gradcam", "occlusion"] and settings["baselines"] == ["constant", "blur"]
+    with open(paths["summary_csv"]) as handle:
+        assert {row["method"] for row in csv.DictReader(handle)} == {"random", "gradcam", "occlusion"}
+    for baseline in ("constant", "blur"):
+        width, height = png_size(paths[f"curves_{baseline}"])
+        assert width > 300 and height > 200, baseline
     table = paths["summary_md"].read_text(encoding="utf-8")
     assert table.startswith("| method |") and "| gradcam |" in table and "| random |" in table
     assert "Which method wins" in paths["verdict"].read_text(encoding="utf-8")
@@ -109,7 +118,13 @@ def test_cli_benchmark_on_a_torchscript_model(tmp_path, capsys):
     assert args.run(args) == 0
     printed = capsys.readouterr().out
     assert "| occlusion |" in printed and "| random |" in printed
-    assert (tmp_path / "out" / "summary.md").exists() and (tmp_path / "out" / "curves_constant.png").exists()
+    summary = (tmp_path / "out" / "summary.md").read_text(encoding="utf-8")
+    assert summary.startswith("| method |") and "| occlusion |" in summary and "| random |" in summary
+    width, height = png_size(tmp_path / "out" / "curves_constant.png")
+    assert width > 300 and height > 200
+    settings = json.loads((tmp_path / "out" / "benchmark.json").read_text(encoding="utf-8"))
+    assert settings["methods"] == ["occlusion"] and settings["steps"] == 4
+    assert settings["device"] == ("cuda" if torch.cuda.is_available() else "cpu")  # --device auto, resolved
     # a gradient method on TorchScript says what to use instead
     args = parser.parse_args([*argv[:8], "--methods", "gradcam", *argv[10:]])
     with pytest.raises(InputError, match=r"rex.*occlusion"):

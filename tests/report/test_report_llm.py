@@ -12,6 +12,7 @@ import time
 
 import pytest
 from voxcause.report import make_report
+from voxcause.report.guard import check_text
 from voxcause.report.llm import free_port, llm_python, local_server, reword
 from voxcause.report.template import narrative
 
@@ -68,5 +69,11 @@ def test_real_smollm2_server_on_localhost(glioma_findings):
         assert base.startswith("http://127.0.0.1:")
         r = reword(narrative(glioma_findings), glioma_findings, backend=base, timeout=120)
     assert r.raw and len(r.raw.split()) > 5  # the model answered through the OpenAI-compatible API
-    # a 135M model usually rewrites numbers; either way the guard decides and gives a reason
-    assert r.accepted or r.reason.startswith("LLM text rejected by the findings check")
+    # a 135M model usually rewrites numbers: the outcome is the guard's own verdict on exactly that text
+    verdict = check_text(r.raw.strip(), glioma_findings)
+    assert r.accepted is verdict.ok
+    if r.accepted:
+        assert r.text == r.raw.strip() and r.reason == "" and not r.problems
+    else:
+        assert r.text is None and r.problems == verdict.problems and verdict.problems
+        assert r.reason == f"LLM text rejected by the findings check: {verdict.reason}"
