@@ -8,14 +8,18 @@ no half-written result.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .explanation import Explanation, dumps
 from .io import atomic_directory, write_image, write_segmentation
 from .io.dicom_out import write_dicom_outputs
+from .jsonio import dumps
 from .levels import heat_colour, responsibility_levels
 from .render import render_overview
+
+if TYPE_CHECKING:  # for annotations only: `Explanation.save` imports this module, never the other way round
+    from .explanation import Explanation
 
 MASK_STYLE = {
     "sufficient": ("sufficient explanation", (0.0, 0.85, 1.0)),

@@ -143,7 +143,7 @@ def write_explanation_dicom(
     hd = _highdicom()
     from pydicom.sr.codedict import codes
 
-    from .. import __version__
+    from .._version import __version__
 
     datasets, further = _source_datasets(volume)
     depth = len(datasets)
