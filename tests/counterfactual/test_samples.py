@@ -17,6 +17,7 @@ import SimpleITK as sitk
 import voxcause.samples
 from voxcause.counterfactual import counterfactual, run_manifest
 from voxcause.io import Volume
+from voxcause.testing.files import png_size
 
 MODELS = Path(voxcause.samples.__file__).parent / "models"
 HELDOUT = 100_000 + 500  # seeds beyond the training set (training.HELDOUT_SEED_BASE and up are never trained on)
@@ -66,14 +67,17 @@ def test_per_class_table_on_the_sample_classifier(tmp_path) -> None:
     assert not result.failures
     table = {row["group"]: row for row in result.per_class}
     assert set(table) == set(LABELS) and all(row["n"] == 2 for row in table.values())
-    assert {row["group"] for row in result.correctness} <= {"correct", "misclassified"}
+    counts = {row["group"]: row["n"] for row in result.correctness}
+    expected = {"correct" if r["correct"] else "misclassified" for r in result.rows}
+    assert set(counts) == expected and sum(counts.values()) == len(result.rows) == 8
     # the model learnt tumours: on correctly classified tumour cases removing the tumour takes most of
     # P(true class) away; removing the same place from a tumour-free brain changes P(no tumour) little
     correct_tumour = [r["delta_drop"] for r in result.rows if r["correct"] and r["label"] != "no tumour"]
     healthy = [r["delta_drop"] for r in result.rows if r["label"] == "no tumour"]
     assert correct_tumour and np.mean(correct_tumour) > 0.6, result.rows
     assert max(abs(d) for d in healthy) < 0.1, result.rows
-    assert (tmp_path / "out" / "distributions.png").exists()
+    width, height = png_size(tmp_path / "out" / "distributions.png")
+    assert width > 400 and height > 300
 
 
 @pytest.mark.slow
