@@ -9,8 +9,9 @@
 # template), then pytest, requests and psutil for the tests. Skips everything if the venv already works.
 # Usage: bash .ci/setup_monailabel.sh [VENV_DIR]   (default: <repo>/.venv-monailabel)
 # Then:  <venv>/bin/python -m pytest tests/monailabel -q
-# Known: pip reports pydicom-seg 0.4.1 (a monailabel dependency used only for DICOM SEG export) wanting
-# jsonschema<4 while voxcause needs jsonschema>=4; the app never exports DICOM SEG.
+# Known: pip reports pydicom-seg 0.4.1 (a monailabel dependency; the app writes DICOM SEG with it for the PACS
+# path, monailabel_app/lib/dicomweb.py) wanting jsonschema<4 while voxcause needs jsonschema>=4; it works with
+# jsonschema 4 (tests/monailabel/test_dicomweb.py). The PACS tests also need Orthanc: .ci/setup_orthanc.sh.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${1:-$repo/.venv-monailabel}"

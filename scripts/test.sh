@@ -15,6 +15,7 @@ run .venv/bin/ruff check core tests bench scripts monailabel_app slicer_extensio
 if [ "${VOXCAUSE_SKIP_LLM:-0}" != "1" ] && [ -f .ci/setup_llm.sh ]; then run bash .ci/setup_llm.sh; fi
 run .venv/bin/python -m pytest -q -p no:cacheprovider -m "not monailabel and not slicer" tests
 if [ -f .ci/setup_monailabel.sh ] && [ -d tests/monailabel ]; then
+    run bash .ci/setup_orthanc.sh  # Debian's orthanc + orthanc-dicomweb for the PACS round trip (root)
     run bash .ci/setup_monailabel.sh && run .venv-monailabel/bin/python -m pytest -q -p no:cacheprovider tests/monailabel
 fi
 if [ -f .ci/setup_slicer.sh ] && [ -d tests/slicer ]; then

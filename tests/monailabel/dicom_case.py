@@ -1,10 +1,10 @@
 """A sample patient as a DICOM study, and a private Orthanc PACS to hold it (tests of the DICOMweb path).
 
-`write_dicom_study` writes each MR sequence of a `voxcause.samples` patient as its own DICOM series (one
-file per slice, SimpleITK/GDCM; one study, one frame of reference, SeriesDescription = the sequence name,
-the float intensities scaled into int16). `Orthanc` starts Debian's Orthanc on
-127.0.0.1 with its own JSON configuration (free HTTP and DICOM ports, temporary storage and index folders,
-the DICOMweb plugin, no remote access, no authentication) and stops it afterwards.
+`write_dicom_study` writes each MR sequence of a `voxcause.samples` patient as its own DICOM series with the
+core's writer (one file per slice; one study, one frame of reference, SeriesDescription = the sequence
+name). `start_orthanc` starts Debian's Orthanc on 127.0.0.1 with its own JSON configuration (free HTTP and
+DICOM ports, temporary storage and index folders, the DICOMweb plugin, no remote access, no authentication);
+the fixture stops it afterwards.
 """
 
 from __future__ import annotations
@@ -18,75 +18,28 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import SimpleITK as sitk
-
 #: Where Debian's orthanc-dicomweb package puts the plugin (checked in this order; `dpkg -L` as a fallback).
 PLUGIN_GLOBS = ("/usr/share/orthanc/plugins/libOrthancDicomWeb.so*", "/usr/lib/orthanc/libOrthancDicomWeb.so*")
-MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
-UID_ROOT = "1.2.826.0.1.3680043.10.1254."  # a test root; uids below are made unique with uuid4 ints
-
-
-def new_uid() -> str:
-    import uuid
-
-    return (UID_ROOT + str(uuid.uuid4().int))[:64]
-
-
-def write_dicom_series(image: sitk.Image, folder: Path, *, study_uid: str, series_uid: str, frame_uid: str,
-                       patient_id: str, description: str, series_number: int) -> list[Path]:
-    """One DICOM file per slice of a 3D scalar image; the geometry is kept (positions, orientation, spacing)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    # int16 without rescale tags (classic MR has no rescale module; GDCM would move it into functional
-    # groups): the arbitrary MR units are scaled to fill int16 — the models z-score every channel
-    array = sitk.GetArrayFromImage(image).astype(np.float64)
-    scale = 30000.0 / max(float(np.abs(array).max()), 1e-6)
-    stored = sitk.GetImageFromArray(np.round(array * scale).astype(np.int16))
-    stored.CopyInformation(image)
-    direction = image.GetDirection()
-    orientation = "\\".join(f"{v:.6f}" for v in (direction[0], direction[3], direction[6],
-                                                 direction[1], direction[4], direction[7]))
-    writer = sitk.ImageFileWriter()
-    writer.KeepOriginalImageUIDOn()
-    common = {
-        "0008|0016": MR_IMAGE_STORAGE, "0008|0060": "MR", "0008|0020": "20260101", "0008|0030": "120000",
-        "0010|0010": f"VOXCAUSE^{patient_id}", "0010|0020": patient_id, "0020|000d": study_uid,
-        "0020|000e": series_uid, "0020|0052": frame_uid, "0008|103e": description,
-        "0020|0011": str(series_number), "0020|0010": "1", "0008|0050": patient_id[:16],
-        "0020|0037": orientation, "0018|0050": f"{image.GetSpacing()[2]:.6f}",
-    }
-    files = []
-    for index in range(stored.GetDepth()):
-        slice_image = stored[:, :, index]
-        for key, value in common.items():
-            slice_image.SetMetaData(key, value)
-        position = image.TransformIndexToPhysicalPoint((0, 0, index))
-        slice_image.SetMetaData("0020|0032", "\\".join(f"{v:.6f}" for v in position))
-        slice_image.SetMetaData("0020|0013", str(index + 1))
-        slice_image.SetMetaData("0008|0018", new_uid())
-        path = folder / f"{index:04d}.dcm"
-        writer.SetFileName(str(path))
-        writer.Execute(slice_image)
-        files.append(path)
-    return files
 
 
 def write_dicom_study(patient, folder: Path, *, patient_id: str, sequences: tuple[str, ...] | None = None
                       ) -> dict[str, dict]:
-    """The patient's sequences (all, or ``sequences``) as series of one study.
+    """The patient's sequences (all, or ``sequences``) as MR series of one study, written by the core
+    (`voxcause.io.dicom_series.write_patient_dicom`).
 
-    Returns ``{sequence: {"series_uid", "files"}}`` plus ``"study_uid"``.
+    Returns ``{sequence: {"series_uid", "files"}}`` plus ``"study": {"study_uid"}``.
     """
-    study_uid, frame_uid = new_uid(), new_uid()
-    out: dict[str, dict] = {"study": {"study_uid": study_uid, "frame_uid": frame_uid}}
-    for index, sequence in enumerate(patient.sequences):
-        if sequences is not None and sequence not in sequences:
-            continue
-        series_uid = new_uid()
-        files = write_dicom_series(patient.image(patient.channels[index]), folder / sequence, study_uid=study_uid,
-                                   series_uid=series_uid, frame_uid=frame_uid, patient_id=patient_id,
-                                   description=sequence, series_number=index + 1)
-        out[sequence] = {"series_uid": series_uid, "files": files}
+    import pydicom
+    from voxcause.io.dicom_series import write_patient_dicom
+
+    folders = write_patient_dicom(patient, folder, channels=list(sequences) if sequences else None,
+                                  patient_id=patient_id)
+    out: dict[str, dict] = {}
+    for name, series_folder in folders.items():
+        files = sorted(Path(series_folder).glob("*.dcm"))
+        first = pydicom.dcmread(str(files[0]), stop_before_pixels=True)
+        out[name] = {"series_uid": str(first.SeriesInstanceUID), "files": files}
+    out["study"] = {"study_uid": str(first.StudyInstanceUID)}
     return out
 
 
