@@ -427,6 +427,8 @@ class VoxCauseWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             return False
         with slicer.util.tryWithErrorDisplay(_("Failed to install the packages."), waitCursor=True):
             self.logic.installDependencies()
+            if self.logic.coreDefaults is None and self._defaultsTimer is None:
+                self.startReadingCoreDefaults()  # voxcause is there now: name its defaults
             return not self.logic.missingDependencies()
         return False
 
