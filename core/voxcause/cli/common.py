@@ -33,6 +33,7 @@ def add_model_options(
     group.add_argument("--normalize", help="none | zscore | minmax (default: the card's, else none)")
     group.add_argument("--activation", choices=["softmax", "sigmoid", "none"])
     group.add_argument("--output", help="output head of a model with several outputs (name or index)")
+    group.add_argument("--fold", help="nnU-Net v2 results folder: one fold, e.g. 0 or all (default: every fold with weights, averaged as nnU-Net's ensemble)")
     group.add_argument("--device", default="auto", help=DEVICE_HELP)
     group.add_argument("--batch-size", type=int, default=batch_size, help=batch_size_help)
 
@@ -56,6 +57,8 @@ def model_options(args: argparse.Namespace) -> dict:
     output = getattr(args, "output", None)
     if output is not None:
         options["output"] = int(output) if str(output).isdigit() else output
+    if getattr(args, "fold", None) is not None:
+        options["fold"] = args.fold
     if getattr(args, "batch_size", None) is not None:
         options["batch_size"] = args.batch_size
     options.update(speed_options(args))

@@ -402,12 +402,14 @@ def load_model(
     batch_size: int | None = None,
     precision: str = "fp32",
     compile: bool = False,
+    fold: int | str | None = None,
 ) -> LoadedModel:
     """Load a model for explanation.
 
     Args:
         path: a TorchScript file (``.ts``/``.pt``/``.pth``), a ``.pt2`` exported program, an ``.onnx`` file, a
-            MONAI bundle folder, or a model card (``.json``/``.yaml``) naming one of these or a network.
+            MONAI bundle folder, a model card (``.json``/``.yaml``) naming one of these or a network, or an
+            nnU-Net v2 results folder (``dataset.json``, ``plans.json``, ``fold_N/checkpoint_final.pth``).
         task, labels, channels, spatial_size, normalize, activation, output: override the card (or give
             bare files what they lack). ``output`` picks the head of a model with several outputs.
         device: ``"auto"`` (default: CUDA when a GPU is visible, else the CPU), ``"cpu"``, ``"cuda"`` or
@@ -415,6 +417,7 @@ def load_model(
         batch_size: mutants per forward call (default: chosen from the volume size and free memory).
         precision: ``fp32`` (default), ``bf16`` (CPU or CUDA) or ``fp16`` (CUDA): autocast of the forward pass.
         compile: ``torch.compile`` the network for scoring mutants (eager networks; falls back with a warning).
+        fold: nnU-Net v2 results folders only: one fold (default: every fold, nnU-Net's ensemble).
 
     Example:
         >>> model = load_model("core/voxcause/samples/models/classifier3d/card.json")  # doctest: +SKIP
@@ -423,6 +426,12 @@ def load_model(
     device = resolve_device(device)
     if not source.exists():
         raise InputError(f"model not found: {source} — check the --model path")
+    from .nnunet import is_nnunet_folder, load_nnunet  # nnU-Net v2: its own preprocessing and predictor
+
+    if fold is not None or is_nnunet_folder(source):
+        return load_nnunet(source, fold=fold, device=device, batch_size=batch_size, precision=precision,
+                           compile=compile, task=task, labels=labels, channels=channels,
+                           spatial_size=spatial_size, normalize=normalize, activation=activation, output=output)
     if source.is_dir():
         card, raw, network = card_from_bundle(source)
     elif source.suffix.lower() in (".json", ".yaml", ".yml"):
