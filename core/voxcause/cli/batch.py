@@ -106,10 +106,10 @@ class _Reporter:
 
     def __call__(self, result, finished: int, total: int) -> None:
         if self.mode == "json":
-            event = {"event": "progress", "stage": f"case {result.id}: {result.status}",
-                     "fraction": round(finished / max(total, 1), 4)}
-            sys.stderr.write(json.dumps(event) + "\n")
-            sys.stderr.flush()
+            from .progress import emit
+
+            emit({"event": "progress", "stage": f"case {result.id}: {result.status}",
+                  "fraction": round(finished / max(total, 1), 4)})
         elif self.bar is not None:
             self.bar.update(self.task, completed=finished, description=f"{result.id}: {result.status}")
 
@@ -165,7 +165,9 @@ def run(args: argparse.Namespace) -> int:
         if isinstance(progress, _Reporter):
             progress.close()
     if mode == "json":
-        sys.stderr.write(json.dumps({"event": "done", "out": str(report.out)}) + "\n")
+        from .progress import emit
+
+        emit({"event": "done", "out": str(report.out)})
     else:
         _print_table(report)
     return 1 if report.failed else 0

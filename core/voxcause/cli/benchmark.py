@@ -12,9 +12,6 @@ summary.md, verdict.md, curves_<baseline>.png and benchmark.json into ``--out`` 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
-from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import InputError
@@ -61,27 +58,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     add_progress_option(parser)
     parser.set_defaults(run=run)
     return parser
-
-
-def _progress(mode: str) -> Callable[[str, float], None]:
-    if mode == "json":
-
-        def report(stage: str, fraction: float) -> None:
-            sys.stderr.write(json.dumps({"event": "progress", "stage": stage, "fraction": round(fraction, 4)}) + "\n")
-            sys.stderr.flush()
-
-        return report
-    if mode == "none" or not sys.stderr.isatty():
-        return lambda stage, fraction: None
-
-    def bar(stage: str, fraction: float) -> None:
-        filled = int(30 * fraction)
-        sys.stderr.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {100 * fraction:5.1f}% {stage[:40]:<40}")
-        if fraction >= 1.0:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
-
-    return bar
 
 
 def _value(text: str):
@@ -138,9 +114,8 @@ def run(args: argparse.Namespace) -> int:
     """Run the command; bad input raises `InputError` (the main CLI prints one line and exits 2)."""
     from ..evaluate import run_benchmark, write_report
     from ..evaluate.report import markdown_table, summarise
+    from .progress import emit, progress_reporter
 
-    mode = args.progress
-    report = _progress(mode)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     if not methods:
         raise InputError("--methods is empty: pass e.g. --methods gradcam,occlusion")
@@ -158,22 +133,23 @@ def run(args: argparse.Namespace) -> int:
     if args.steps < 1:
         raise InputError("--steps must be at least 1 (e.g. 20)")
     model, cases = load_cases(args)
-    result = run_benchmark(
-        model,
-        cases,
-        methods,
-        options=parse_options(args.option),
-        baselines=baselines,
-        steps=args.steps,
-        random_repeats=args.random_repeats,
-        perturbations=perturbations,
-        faithfulness_runs=args.faithfulness_runs,
-        seed=args.seed,
-        progress=report,
-    )
-    write_report(result, args.out)
+    with progress_reporter(args.progress, "benchmark") as progress:
+        result = run_benchmark(
+            model,
+            cases,
+            methods,
+            options=parse_options(args.option),
+            baselines=baselines,
+            steps=args.steps,
+            random_repeats=args.random_repeats,
+            perturbations=perturbations,
+            faithfulness_runs=args.faithfulness_runs,
+            seed=args.seed,
+            progress=progress,
+        )
+        write_report(result, args.out)
     print(markdown_table(summarise(result.rows)), end="")
     print(f"-> {Path(args.out)}")
-    if mode == "json":
-        sys.stderr.write(json.dumps({"event": "done", "out": str(Path(args.out))}) + "\n")
+    if args.progress == "json":
+        emit({"event": "done", "out": str(Path(args.out))})
     return 0
