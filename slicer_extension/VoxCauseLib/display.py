@@ -26,11 +26,6 @@ HEAT_ANCHORS: tuple[tuple[float, tuple[float, float, float]], ...] = (
     (1.0, (1.0, 1.0, 0.75)),
 )
 
-#: Segment colours (RGB 0..1) the panel uses when it draws segments itself; the core writes its own colours
-#: into explanation.seg.nrrd, and those are kept.
-SUFFICIENT_COLOR = (1.0, 0.85, 0.0)
-REGION_COLOR = (0.2, 0.6, 1.0)
-
 DEFAULT_THRESHOLD = 0.5
 DEFAULT_OPACITY = 0.6
 
