@@ -1,12 +1,13 @@
 """Faithfulness benchmark of every explanation method on the sample classifier and segmenter.
 
 Generates held-out sample patients (seeds disjoint from training), writes them as NIfTI with a manifest,
-runs ``voxcause benchmark`` on ``classifier3d`` (rex and the saliency family) and on ``segmenter3d``
+runs ``voxcause benchmark`` on ``classifier3d`` (rex and the saliency family, LayerCAM included) and on ``segmenter3d``
 (the same plus ``seggradcam`` and ``occlusion`` -- the two halves of ``dea`` -- and ``dea`` itself), and
 prints the Markdown tables that go into the README. Everything is seeded; rerun with:
 
     python bench/bench_methods.py                 # 4 cases per model (about 15-30 min on a 2-core CPU)
     python bench/bench_methods.py --cases 2 --quick   # smoke run: fewer steps, no inpainting/robustness
+    python bench/bench_methods.py --methods gradcam,seggradcam,gradcampp,layercam,scorecam,dea   # the CAM family
 
 Outputs: ``bench/results/<model>/`` (results.csv, summary.csv/.md, verdict.md, curves_*.png).
 """
@@ -30,8 +31,8 @@ MODELS = Path(__file__).resolve().parents[1] / "core" / "voxcause" / "samples" /
 HELDOUT = 200_000  # far from the training (0..) and held-out evaluation (100000..) seeds
 KINDS = ("meningioma", "glioma", "pituitary")
 SETUPS = {
-    "classifier3d": "rex,gradcam,gradcampp,scorecam,occlusion",
-    "segmenter3d": "rex,seggradcam,gradcampp,scorecam,occlusion,dea",
+    "classifier3d": "rex,gradcam,gradcampp,layercam,scorecam,occlusion",
+    "segmenter3d": "rex,seggradcam,gradcampp,layercam,scorecam,occlusion,dea",
 }
 # Same occlusion cells for occlusion and for dea's intervention half, so dea is compared with its parts.
 OPTIONS = ("rex.iterations=10", "occlusion.cell=8", "dea.cell=8", "dea.n_noise=4")
@@ -68,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--perturbations", default="noise,scale,gamma,shift1,shift2")
     parser.add_argument("--rex-iterations", type=int, default=10)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--methods", default="", help="only these methods (comma-separated; default: all of SETUPS)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -87,7 +89,11 @@ def main(argv: list[str] | None = None) -> int:
             if not card.exists():
                 print(f"skipping {name}: {card} not found (train the sample models first)", file=sys.stderr)
                 continue
-            argv_ = [str(folder / "cases.csv"), "--model", str(card), "--methods", SETUPS[name],
+            methods = SETUPS[name]
+            if args.methods:
+                wanted = set(args.methods.split(","))
+                methods = ",".join(m for m in SETUPS[name].split(",") if m in wanted)
+            argv_ = [str(folder / "cases.csv"), "--model", str(card), "--methods", methods,
                      "--out", str(Path(args.out) / name), "--progress", "none"]
             for option in (f"rex.iterations={args.rex_iterations}", *OPTIONS[1:]):
                 argv_ += ["--option", option]

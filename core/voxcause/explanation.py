@@ -156,6 +156,20 @@ def _small(values: dict[str, Any], where: str, warnings: list[str]) -> dict[str,
     return kept
 
 
+def summary_schema() -> dict:
+    """The JSON schema ``summary.json`` follows (``voxcause/summary.schema.json``, version `SUMMARY_SCHEMA_VERSION`)."""
+    from importlib import resources
+
+    return json.loads(resources.files("voxcause").joinpath("summary.schema.json").read_text(encoding="utf-8"))
+
+
+def validate_summary(data: dict) -> None:
+    """Raise ``jsonschema.ValidationError`` when ``data`` is not a valid ``summary.json``."""
+    import jsonschema
+
+    jsonschema.validate(data, summary_schema(), cls=jsonschema.Draft202012Validator)
+
+
 def split_volumes(
     details: dict[str, Any], grid: tuple[int, ...], to_image: Callable[[torch.Tensor, int], np.ndarray]
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

@@ -27,7 +27,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     add_speed_options(parser)
     add_threads_option(parser, "CPU threads of torch and SimpleITK (default: every core)")
     parser.add_argument("--target", help="label name or index (default: the predicted class)")
-    parser.add_argument("--method", default="rex", help="rex (default), or gradcam|gradcampp|scorecam|occlusion|dea")
+    parser.add_argument("--method", default="rex",
+                        help="rex (default), or gradcam|seggradcam|gradcampp|layercam|scorecam|occlusion|dea")
     parser.add_argument("--region", help="segmenters: mask whose mean target probability is explained")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument(
@@ -44,7 +45,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     causal.add_argument("--occlusion-value", type=float, help="value for --occlusion constant (default 0)")
     causal.add_argument("--min-part-voxels", type=int, help="parts smaller than this are not split further")
     saliency = parser.add_argument_group("saliency methods")
-    saliency.add_argument("--layer", help="target layer name for the CAM family (default: chosen automatically)")
+    saliency.add_argument("--layer", help="CAM layer name(s), comma-separated (default: chosen from the network's "
+                          "graph); 'list' prints the candidates with their output shapes and exits")
     parser.add_argument("--dicom", action="store_true", help="also write explanation.seg.dcm (DICOM SEG) and "
                         "map.pm.dcm (parametric map) referencing the input series (default: for DICOM input)")
     add_output_options(parser, "voxcause-out")
@@ -76,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
     from .progress import emit, progress_reporter
 
     set_threads(check_threads(args.threads))
+    if args.layer == "list":
+        return list_layers(args)
     if args.dicom:
         from ..io.dicom_out import check_dicom_request
 
@@ -110,4 +114,20 @@ def run(args: argparse.Namespace) -> int:
             f"{result.method}: '{result.target['label']}' score {result.score:.3f}, "
             f"{result.stats['forward_passes']} forward passes, {result.stats['seconds']:.1f} s{extra} -> {out}"
         )
+    return 0
+
+
+def list_layers(args: argparse.Namespace) -> int:
+    """``--layer list``: the CAM layer candidates in execution order, with output shapes; * = automatic."""
+    from ..api import _as_volume
+    from ..models import load_model
+    from ..saliency import layer_candidates
+
+    image = args.image if len(args.image) > 1 else args.image[0]
+    model = load_model(args.model, device=args.device, **model_options(args))
+    rows = layer_candidates(model, model.prepare(_as_volume(image)))
+    for row in rows:
+        mark = ("*" if row["automatic"] else " ") + ("+" if row["layercam"] else " ")
+        print(f"{mark} {row['name']:<60} {' x '.join(str(n) for n in row['shape'])}")
+    print("* = chosen automatically (gradcam, seggradcam, gradcampp, dea); + = aggregated by layercam")
     return 0

@@ -26,7 +26,7 @@ from ..targets import Target
 from ._attribution import Attribution
 from ._common import upsample
 from ._hooks import eval_mode, record_layer
-from ._layers import choose_from_trace, get_layer, is_segmentation, stage_ends, trace_layers
+from ._layers import automatic_layers, get_layer, trace_layers
 
 SCORE = Option(
     "score", "log_odds", "what is differentiated: the class log-odds (softmax-safe) or the raw class logit",
@@ -35,9 +35,6 @@ SCORE = Option(
 MIN_FRACTION = Option(
     "min_fraction", 1 / 4, "classifiers: the automatic layer keeps at least this share of the input resolution"
 )
-# Classifiers: the automatic layers are the ends of the resolution stages from this share of the input resolution
-# down to ``min_fraction``.
-FINEST = 1 / 2
 # A CAM whose positive part is below this share of what its terms could reach has cancelled out (e.g. a layer
 # on a skip path whose channels the head reads with opposite signs): it is said, never returned silently.
 CANCELLED = 1e-4
@@ -101,14 +98,10 @@ class CAMBase(Explainer):
         if self.layer is not None:
             return [name.strip() for name in self.layer.split(",") if name.strip()], False
         layers, output = trace_layers(self.network, self.model.forward_raw, inputs)
-        spatial = tuple(inputs.shape[2:])
-        segmentation = is_segmentation(output, inputs)
-        if not segmentation:
-            ends = stage_ends(layers, spatial, finest=FINEST, coarsest=self.min_fraction)
-            if ends:
-                return ([layer.name for layer in ends] if self.multi_layer else [ends[-1].name]), True
-        chosen = choose_from_trace(layers, output, spatial, segmentation=segmentation, min_fraction=self.min_fraction)
-        return [chosen.name], True
+        names = automatic_layers(
+            layers, output, tuple(inputs.shape[2:]), min_fraction=self.min_fraction, multi_layer=self.multi_layer
+        )
+        return names, True
 
     def weigh(self, activation: torch.Tensor, gradient: torch.Tensor) -> torch.Tensor:
         """Return weights broadcastable against ``activation`` (B, K, *s)."""

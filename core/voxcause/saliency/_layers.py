@@ -215,19 +215,41 @@ def choose_layer(
     return chosen.name, chosen.shape
 
 
+def automatic_layers(
+    layers: list[Layer],
+    output: torch.Tensor,
+    spatial: tuple[int, ...],
+    *,
+    min_fraction: float = 1 / 4,
+    multi_layer: bool = False,
+) -> list[str]:
+    """The CAM family's automatic layer(s) from a trace.
+
+    Segmenters: the Seg-Grad-CAM layer (:func:`choose_from_trace`). Classifiers: the ends of the resolution
+    stages from 1/2 down to ``min_fraction`` of the input resolution — all of them (``multi_layer``, LayerCAM)
+    or the deepest; when the network has no such stage, the deepest module keeping ``min_fraction``.
+    """
+    segmentation = len(output.shape) == len(spatial) + 2
+    if not segmentation:
+        ends = stage_ends(layers, spatial, finest=1 / 2, coarsest=min_fraction)
+        if ends:
+            return [layer.name for layer in ends] if multi_layer else [ends[-1].name]
+    return [choose_from_trace(layers, output, spatial, segmentation=segmentation, min_fraction=min_fraction).name]
+
+
 def layer_candidates(
     network: nn.Module,
     forward: Callable[[torch.Tensor], torch.Tensor],
     inputs: torch.Tensor,
     *,
-    min_fraction: float = 1 / 8,
+    min_fraction: float = 1 / 4,
 ) -> list[dict]:
-    """Every module with a spatial output, in execution order: ``{name, shape, convolution, automatic}``."""
+    """Every module with a spatial output, in execution order: ``{name, shape, convolution, automatic,
+    layercam}`` (``automatic``: Grad-CAM's choice; ``layercam``: one of LayerCAM's aggregated stages)."""
     layers, output = trace_layers(network, forward, inputs)
-    segmentation = is_segmentation(output, inputs)
-    chosen = choose_from_trace(
-        layers, output, tuple(inputs.shape[2:]), segmentation=segmentation, min_fraction=min_fraction
-    )
+    spatial = tuple(inputs.shape[2:])
+    chosen = set(automatic_layers(layers, output, spatial, min_fraction=min_fraction))
+    stages = set(automatic_layers(layers, output, spatial, min_fraction=min(min_fraction, 1 / 8), multi_layer=True))
     enclosing = _enclosing(layers)
     rows = []
     for layer in sorted(_spatial(layers, inputs.dim() - 2), key=lambda item: item.end):
@@ -238,7 +260,8 @@ def layer_candidates(
                 "name": layer.name,
                 "shape": list(layer.shape[1:]),
                 "convolution": layer.convolution,
-                "automatic": layer.name == chosen.name,
+                "automatic": layer.name in chosen,
+                "layercam": layer.name in stages,
             }
         )
     return rows

@@ -23,7 +23,7 @@ from ._baselines import make_baseline
 from ._cam import MIN_FRACTION
 from ._common import upsample
 from ._hooks import eval_mode, record_layer
-from ._layers import choose_layer, get_layer
+from ._layers import automatic_layers, get_layer, trace_layers
 
 BASELINE = Option("baseline", "zero", "what a removed voxel becomes: zero, constant, mean, min, blur, or a number",
                   choices=BASELINES)
@@ -39,13 +39,14 @@ class ScoreCAM(Explainer):
         baseline: ``"zero"`` (default), ``"constant"``, ``"mean"``, ``"min"``, ``"blur"`` or a number.
         batch_size: masked inputs per forward call (memory: batch_size x input size).
         max_channels: keep only this many channels with the largest mean activation (None = all).
-        min_fraction: classifiers: resolution floor of the automatic layer (default 1/8).
+        min_fraction: classifiers: resolution floor of the automatic layer (default 1/8: the deepest stage
+            end; measured on the known-cause DenseNet121 6.9x uniform, peak on the cause 6/8, vs 5/8 at 1/4).
     """
 
     name = "scorecam"
     options = (LAYER, BASELINE, BATCH_SIZE,
                Option("max_channels", None, "only this many channels with the largest mean activation"),
-               MIN_FRACTION)
+               Option("min_fraction", 1 / 8, MIN_FRACTION.help))
     needs_network = True
 
     def __init__(
@@ -70,7 +71,8 @@ class ScoreCAM(Explainer):
     def _attribute(self, inputs: torch.Tensor, target: Target, progress: Progress) -> Attribution:
         spatial = tuple(inputs.shape[2:])
         if self.layer is None:
-            layer_name, _ = choose_layer(self.network, self.model.forward_raw, inputs, min_fraction=self.min_fraction)
+            layers, output = trace_layers(self.network, self.model.forward_raw, inputs)
+            layer_name = automatic_layers(layers, output, spatial, min_fraction=self.min_fraction)[-1]
         else:
             layer_name = self.layer
         layer = get_layer(self.network, layer_name)
