@@ -68,7 +68,7 @@ class Explanation:
         No per-voxel data: volumes are files beside it (``volumes`` names them); a stray array in ``stats`` or
         ``details`` is left out with a warning rather than written.
         """
-        from . import __version__
+        from ._version import __version__
 
         warnings = list(self.stats.get("warnings", []))
         stats = _small({key: value for key, value in self.stats.items() if key != "warnings"}, "stats", warnings)
