@@ -8,13 +8,13 @@ from known_cause import CauseClassifier, CauseSegmenter, case, class_target, reg
 from torch import nn
 from voxcause.errors import InputError
 from voxcause.fusion import DualEvidence
-from voxcause.saliency import GradCAM, GradCAMPlusPlus, Occlusion, ScoreCAM, SegGradCAM
+from voxcause.saliency import GradCAM, GradCAMPlusPlus, LayerCAM, Occlusion, ScoreCAM, SegGradCAM
 from voxcause.saliency._hooks import hook_count
 from voxcause.saliency._layers import choose_layer
 from voxcause.saliency._model import ModuleModel
 from voxcause.targets import ClassTarget
 
-LAYER_METHODS = [GradCAM, GradCAMPlusPlus, ScoreCAM, SegGradCAM, DualEvidence]
+LAYER_METHODS = [GradCAM, GradCAMPlusPlus, ScoreCAM, SegGradCAM, DualEvidence, LayerCAM]
 
 
 class NoNetwork:
@@ -92,7 +92,7 @@ class ExplodingNet(CauseClassifier):
         raise RuntimeError("boom in the forward")
 
 
-@pytest.mark.parametrize("cls", LAYER_METHODS[:3] + [DualEvidence], ids=lambda c: c.__name__)
+@pytest.mark.parametrize("cls", [*LAYER_METHODS[:3], DualEvidence, LayerCAM], ids=lambda c: c.__name__)
 def test_no_hook_stays_and_modes_are_restored_after_an_error(cls):
     x, _, _ = case(2)
     net = CauseClassifier(2)

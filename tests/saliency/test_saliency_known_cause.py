@@ -22,7 +22,7 @@ from known_cause import (
     region_target,
 )
 from voxcause.fusion import DualEvidence
-from voxcause.saliency import GradCAM, GradCAMPlusPlus, Occlusion, ScoreCAM, SegGradCAM
+from voxcause.saliency import GradCAM, GradCAMPlusPlus, LayerCAM, Occlusion, ScoreCAM, SegGradCAM
 from voxcause.saliency._hooks import hook_count
 from voxcause.saliency._model import ModuleModel
 
@@ -35,6 +35,7 @@ CELL = {2: 5, 3: 4}  # occlusion cells: 64 regions on the 40x40 / 16^3 cases
 METHODS = [
     (GradCAM, {}, {2: 0.99, 3: 0.99}),
     (GradCAMPlusPlus, {}, {2: 0.99, 3: 0.99}),
+    (LayerCAM, {}, {2: 0.99, 3: 0.99}),
     (ScoreCAM, {}, {2: 0.99, 3: 0.99}),
     (Occlusion, {"cell": CELL}, {2: 0.9, 3: 0.2}),
     (DualEvidence, {"cell": CELL, "n_noise": 2}, {2: 0.95, 3: 0.6}),
