@@ -33,8 +33,7 @@ def _model(method: str):
     if method in SEGMENTATION:
         net = torch.nn.Sequential(pool, CauseSegmenter(3), torch.nn.Upsample(scale_factor=4, mode="trilinear"))
         return loaded(net, task="segmentation", labels=["background", "ball"])
-    gain = 1800.0 * (SIZE / 4 / 16) ** 3  # keeps the class-1 logit near 2 on the pooled 32^3 grid
-    net = torch.nn.Sequential(pool, CauseClassifier(3, gain=gain))
+    net = torch.nn.Sequential(pool, CauseClassifier(3))  # the ball fills the same share of the pooled grid
     return loaded(net, task="classification", labels=["no", "yes"])
 
 
