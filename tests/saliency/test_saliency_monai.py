@@ -10,6 +10,8 @@ it in every case, and the decoy must get <= 0.2.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -116,3 +118,20 @@ def test_layer_list_marks_the_automatic_choice():
     shapes = {row["name"]: row["shape"] for row in rows}
     assert shapes["model.1"] == [16, 24, 24, 24] and shapes["model.2"] == [2, 48, 48, 48]
     assert hook_count(net) == 0
+
+
+def test_cli_layer_list(tmp_path, capsys):
+    from voxcause.cli.main import main
+    from voxcause.testing import write_nifti
+
+    card = Path(__file__).parents[2] / "core" / "voxcause" / "samples" / "models" / "segmenter3d"
+    paths = [
+        write_nifti(np.random.default_rng(i).random((48, 48, 48)).astype(np.float32), tmp_path / f"c{i}.nii.gz")
+        for i in range(4)
+    ]
+    assert main(["explain", *paths, "--model", str(card / "card.json"), "--layer", "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    chosen = [line for line in lines if line.startswith("*") and not line.startswith("* =")]
+    assert len(chosen) == 1 and chosen[0].split()[1] == "model.1"
+    assert any(line.split()[-1] == "56" and "model.2" in line for line in lines)  # shapes printed (C x D x H x W)
+    assert not (tmp_path / "voxcause-out").exists()  # nothing written

@@ -47,6 +47,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     saliency = parser.add_argument_group("saliency methods")
     saliency.add_argument("--layer", help="CAM layer name(s), comma-separated (default: chosen from the network's "
                           "graph); 'list' prints the candidates with their output shapes and exits")
+    saliency.add_argument("--baseline", help="occlusion/scorecam/dea: what a removed voxel becomes: "
+                          "zero (default) | constant | mean | min | blur | a number")
     parser.add_argument("--dicom", action="store_true", help="also write explanation.seg.dcm (DICOM SEG) and "
                         "map.pm.dcm (parametric map) referencing the input series (default: for DICOM input)")
     add_output_options(parser, "voxcause-out")
@@ -55,6 +57,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def method_options(args: argparse.Namespace) -> tuple[dict, str | None]:
     """The explainer options the user set, and a context volume path if --occlusion names a file."""
+    from ..attribution import OCCLUSIONS
+
     options = {
         "iterations": args.iterations,
         "rule": args.rule,
@@ -62,14 +66,22 @@ def method_options(args: argparse.Namespace) -> tuple[dict, str | None]:
         "occlusion_value": args.occlusion_value,
         "min_part_voxels": args.min_part_voxels,
         "layer": args.layer,
+        "baseline": _number_or_name(args.baseline),
     }
     context = None
     if args.occlusion is not None:
-        if args.occlusion in ("auto", "constant", "min", "mean", "blur"):
+        if args.occlusion in OCCLUSIONS and args.occlusion != "context":
             options["occlusion"] = args.occlusion
         else:
             context = args.occlusion
     return {key: value for key, value in options.items() if value is not None}, context
+
+
+def _number_or_name(value: str | None) -> str | float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return value
 
 
 def run(args: argparse.Namespace) -> int:
