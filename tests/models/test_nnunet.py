@@ -109,7 +109,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 def test_cli_explain_puts_the_responsibility_on_the_sphere(tmp_path):
     path, sphere = _case(tmp_path, 11)
     out = tmp_path / "out"
-    result = _cli("explain", str(path), "--model", str(MODEL), "--fold", "0", "--out", str(out), "--progress", "none")
+    result = _cli("explain", str(path), "--model", str(MODEL), "--fold", "0", "--threads", "1", "--out", str(out), "--progress", "none")
     assert result.returncode == 0, result.stderr
     image = sitk.ReadImage(str(path))
     saved = sitk.ReadImage(str(out / "map.nii.gz"))
@@ -126,6 +126,30 @@ def test_cli_explain_puts_the_responsibility_on_the_sphere(tmp_path):
     assert summary["target"]["label"] == "sphere"
     assert any("mirroring is OFF" in warning for warning in summary["warnings"])
     assert summary["stats"]["window_passes"] >= summary["forward_passes"]
+
+
+def test_occlusion_finds_the_sphere(tmp_path):
+    from voxcause import explain
+
+    path, sphere = _case(tmp_path, 14)
+    model = load_model(MODEL, device="cpu", fold=1)
+    result = explain(path, model=model, method="occlusion")
+    near = ndimage.binary_dilation(sphere, iterations=2)
+    assert result.map.shape == sphere.shape
+    assert near[np.unravel_index(np.argmax(result.map), result.map.shape)]
+
+
+def test_cli_counterfactual_removing_the_sphere_flips_the_segmentation(tmp_path):
+    path, sphere = _case(tmp_path, 15)
+    mask = sitk.GetImageFromArray(sphere.astype(np.uint8))
+    mask.CopyInformation(sitk.ReadImage(str(path)))
+    sitk.WriteImage(mask, str(tmp_path / "sphere.nii.gz"))
+    out = tmp_path / "cf"
+    result = _cli("counterfactual", str(path), "--model", str(MODEL), "--fold", "0", "--mask",
+                  str(tmp_path / "sphere.nii.gz"), "--out", str(out), "--progress", "none")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["p_orig"] > 0.8 and summary["delta_drop"] > 0.3
 
 
 def test_cli_layer_method_refuses_in_one_line(tmp_path):

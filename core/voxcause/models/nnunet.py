@@ -38,7 +38,7 @@ import torch
 from ..errors import InputError
 from ..io import Volume
 from .card import ModelCard, SlidingWindow
-from .loaded import LoadedModel
+from .loaded import LoadedModel, auto_batch_size
 
 CHECKPOINTS = ("checkpoint_final.pth", "checkpoint_best.pth")
 TILE_STEP = 0.5  # nnUNetPredictor's default tile_step_size
@@ -219,7 +219,7 @@ class NnUNetModel(LoadedModel):
             source=folder.resolve(),
         )
         super().__init__(
-            networks[0], card, network=networks[0], device=device, batch_size=batch_size or 1,
+            networks[0], card, network=networks[0], device=device, batch_size=batch_size,
             precision=precision, compile=compile,
         )
         ensemble = f"the ensemble of folds {', '.join(self.folds)}" if len(self.folds) > 1 else f"fold {self.folds[0]}"
@@ -286,6 +286,9 @@ class NnUNetModel(LoadedModel):
         self._geometry[id(volume)] = geometry
         self._last_geometry = geometry
         tensor = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32))
+        if self.auto_batch:
+            window = (data.shape[0], *self.configuration.patch_size)
+            self.batch_size = auto_batch_size(window, self.device)
         if volume.spatial_dims == 2 and tensor.shape[1] == 1:
             tensor = tensor[:, 0]
         return tensor[None].to(self.device)
