@@ -1,14 +1,19 @@
 """The base of the CAM family: one forward/backward through a hooked layer, then a method-specific weighting.
 
 Subclasses implement :meth:`CAMBase.weigh` (activations, gradients -> per-channel or per-voxel weights).
-What is differentiated (``score``):
+What is differentiated (``score``; ``"auto"``, the default, takes the log-odds for a region target or a
+two-class model, whose softmax depends only on the difference of the two logits, and the logit otherwise):
 
-* ``"log_odds"`` (default): the target class's log-odds, log(p_c / (1 - p_c)). For a softmax model that is
+* ``"log_odds"``: the target class's log-odds, log(p_c / (1 - p_c)). For a softmax model that is
   y_c - logsumexp_{k != c} y_k; for a sigmoid model the class logit itself. A softmax is unchanged by adding
   a constant to every logit, so the class logit alone is not what decides: the sample SegResNet draws its
   sphere by *lowering the background logit* (foreground logit -0.46 inside the sphere, -1.2 outside;
   background -3.1 vs +1.1), and Seg-Grad-CAM of the foreground logit is all zero there.
-* ``"logit"``: the class logit y_c, as in the Grad-CAM and Seg-Grad-CAM papers (``target.logit_score``).
+* ``"logit"``: the class logit y_c, as in the Grad-CAM and Seg-Grad-CAM papers (``target.logit_score``). For
+  classifiers it measured better: on the sample 4-class ResNet (2 held-out patients) Grad-CAM of the logit
+  points into the tumour in 2/2 cases (insertion AUC 0.92), of the log-odds in 1/2 (0.65, below random) —
+  the log-odds gradient adds the evidence *against the other classes*, spread over the brain. On the
+  two-class known-cause DenseNet121 the logit left one case at 0.01x uniform; its log-odds, 4.8x.
 
 A region target sums the per-voxel score over its region (Seg-Grad-CAM). The layer is chosen from the graph
 (``voxcause.saliency._layers``): for a segmenter the last decoder block before the head.
@@ -29,8 +34,9 @@ from ._hooks import eval_mode, record_layer
 from ._layers import automatic_layers, get_layer, trace_layers
 
 SCORE = Option(
-    "score", "log_odds", "what is differentiated: the class log-odds (softmax-safe) or the raw class logit",
-    choices=("log_odds", "logit"),
+    "score", "auto", "what is differentiated: auto (log-odds for segmenters and two-class models, else the logit), "
+    "log_odds or logit",
+    choices=("auto", "log_odds", "logit"),
 )
 MIN_FRACTION = Option(
     "min_fraction", 1 / 4, "classifiers: the automatic layer keeps at least this share of the input resolution"
@@ -45,6 +51,8 @@ def differentiated_score(raw: torch.Tensor, target: Target, kind: str, activatio
     single = getattr(target, "single_logit", False)
     if activation is None:  # LoadedModel's default: softmax for C > 1, sigmoid for one logit
         activation = "softmax" if raw.shape[1] > 1 else "sigmoid"
+    if kind == "auto":  # see the module docstring
+        kind = "log_odds" if getattr(target, "region", None) is not None or raw.shape[1] == 2 else "logit"
     if kind == "logit" or single or activation != "softmax" or raw.shape[1] < 2:
         return target.logit_score(raw)
     # Every class's log-odds y_k - logsumexp_{j != k} y_j, read by the target exactly as it reads logits.
@@ -65,7 +73,8 @@ class CAMBase(Explainer):
             before the head (Seg-Grad-CAM); classifiers: the last module of every resolution stage from 1/2
             down to ``min_fraction`` of the input resolution, aggregated as in LayerCAM. Reported in
             ``stats["layer"]``.
-        score: ``"log_odds"`` (default) or ``"logit"``: what is differentiated (see the module docstring).
+        score: ``"auto"`` (default: log-odds for a region target or a two-class model, else the logit),
+            ``"log_odds"`` or ``"logit"``: what is differentiated (see the module docstring).
         min_fraction: classifiers: the coarsest resolution share of the automatic layer(s) (default 1/4;
             LayerCAM 1/8). At 1/8 a 48^3 DenseNet121's layer is 6^3 cells of 8 voxels and Grad-CAM's peak
             missed the cause in 6 of 8 known-cause cases; at 1/4, 1 of 8.
@@ -77,11 +86,11 @@ class CAMBase(Explainer):
     multi_layer = False  # classifiers: aggregate every stage (LayerCAM) or take the deepest one
 
     def __init__(
-        self, model, *, layer: str | None = None, score: str = "log_odds", min_fraction: float = 1 / 4
+        self, model, *, layer: str | None = None, score: str = "auto", min_fraction: float = 1 / 4
     ) -> None:
         super().__init__(model)
         if score not in SCORE.choices:
-            raise InputError(f"unknown score {score!r}: use log_odds or logit")
+            raise InputError(f"unknown score {score!r}: use auto, log_odds or logit")
         self.layer = layer
         self.score = score
         self.min_fraction = float(min_fraction)

@@ -36,7 +36,7 @@ class LayerCAM(CAMBase):
     multi_layer = True
 
     def __init__(
-        self, model, *, layer: str | None = None, score: str = "log_odds", min_fraction: float = 1 / 8
+        self, model, *, layer: str | None = None, score: str = "auto", min_fraction: float = 1 / 8
     ) -> None:
         super().__init__(model, layer=layer, score=score, min_fraction=min_fraction)
 
