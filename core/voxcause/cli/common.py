@@ -17,7 +17,7 @@ def add_model_options(
     parser: argparse.ArgumentParser,
     *,
     required: bool = True,
-    model_help: str = "TorchScript/.pt2/.onnx file, MONAI bundle folder or model card",
+    model_help: str = "TorchScript/.pt2/.onnx file, MONAI bundle folder, model card or nnU-Net v2 results folder",
     batch_size: int | None = None,
     batch_size_help: str = "mutants per forward call (default: from volume size and memory)",
 ) -> None:
