@@ -37,6 +37,7 @@ import numpy as np
 import SimpleITK as sitk
 from cachetools import TTLCache, cached
 from dicomweb_client import DICOMwebClient
+from fastapi import HTTPException
 from monailabel.config import settings as ml_settings
 from monailabel.datastore.dicom import DICOMwebClientX, DICOMWebDatastore
 from monailabel.datastore.local import LocalDatastore
@@ -231,10 +232,11 @@ class VoxcauseDICOMweb(DICOMWebDatastore):
                    label_id: str = "") -> str:
         """Keep the label locally; a ``final`` one also goes to the PACS as a DICOM SEG (pydicom-seg)."""
         with input_errors_as_422():
+            if not self.get_image_uri(image_id):  # fetched (and checked) before its label is kept
+                raise HTTPException(status_code=404, detail=f"cannot save a label for {image_id!r}: "
+                                    f"{self.not_found_hint(image_id)}")
             if label_tag != DefaultLabelTag.FINAL:
                 return LocalDatastore.save_label(self, image_id, label_filename, label_tag, label_info)
-            if not self.get_image_uri(image_id):
-                raise InputError(f"cannot save a label for {image_id!r}: {self.not_found_hint(image_id)}")
             series_dir = os.path.realpath(os.path.join(self._datastore.image_path(), image_id))
             seg_file = write_dicom_seg(series_dir, label_filename, label_info)
             try:

@@ -106,9 +106,10 @@ def launch(studies: str, work: Path, conf: dict[str, str], *, files_at: Path, en
 REQUIRE_ORTHANC = os.environ.get("VOXCAUSE_REQUIRE_ORTHANC", "1") != "0"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orthanc]:
-    """A private Orthanc (DICOMweb plugin) on free ports of 127.0.0.1, temporary storage; stopped afterwards."""
+    """A private Orthanc (DICOMweb plugin) on free ports of 127.0.0.1, temporary storage; stopped after the module
+    (module-scoped like the PACS server, so neither idles through the other test files)."""
     binary, plugin = orthanc_binary(), dicomweb_plugin()
     if binary is None or plugin is None or not plugin.exists():
         missing = "the Orthanc binary" if binary is None else "Orthanc's DICOMweb plugin (orthanc-dicomweb)"
@@ -124,7 +125,7 @@ def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orthanc]:
         stop(server.process)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def pacs_study(orthanc: Orthanc, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """A sample patient (the glioma case) as a 4-series MR study in the PACS, plus a second study holding only its
     FLAIR (a series the model cannot take: the other sequences are missing)."""
@@ -142,7 +143,7 @@ def pacs_study(orthanc: Orthanc, tmp_path_factory: pytest.TempPathFactory) -> di
             "partial_series": partial["FLAIR"]["series_uid"]}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def pacs_server(orthanc: Orthanc, pacs_study: dict, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """The MONAI Label server with ``--studies <orthanc>/dicom-web``; its kept files go under its work folder."""
     work = tmp_path_factory.mktemp("pacs-server")
