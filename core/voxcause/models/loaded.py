@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,8 +29,8 @@ import torch
 
 from ..errors import InputError
 from ..io import Volume
-from .backends import OnnxModel, RawModel, card_from_bundle, load_file, load_from_card
-from .card import ModelCard, read_card
+from .backends import OnnxModel, RawModel
+from .card import ModelCard
 from .grid import to_image_grid, to_model_grid
 from .normalization import normalize
 
@@ -386,73 +385,3 @@ def set_threads(threads: int | None) -> None:
         if torch.get_num_threads() != threads:
             torch.set_num_threads(threads)
         sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
-
-
-def load_model(
-    path: str | Path,
-    *,
-    task: str | None = None,
-    labels: Sequence[str] | None = None,
-    channels: int | Sequence[str] | None = None,
-    spatial_size: Sequence[int] | None = None,
-    normalize: Any = None,
-    activation: str | None = None,
-    output: str | int | None = None,
-    device: str = "auto",
-    batch_size: int | None = None,
-    precision: str = "fp32",
-    compile: bool = False,
-    fold: int | str | None = None,
-) -> LoadedModel:
-    """Load a model for explanation.
-
-    Args:
-        path: a TorchScript file (``.ts``/``.pt``/``.pth``), a ``.pt2`` exported program, an ``.onnx`` file, a
-            MONAI bundle folder, a model card (``.json``/``.yaml``) naming one of these or a network, or an
-            nnU-Net v2 results folder (``dataset.json``, ``plans.json``, ``fold_N/checkpoint_final.pth``).
-        task, labels, channels, spatial_size, normalize, activation, output: override the card (or give
-            bare files what they lack). ``output`` picks the head of a model with several outputs.
-        device: ``"auto"`` (default: CUDA when a GPU is visible, else the CPU), ``"cpu"``, ``"cuda"`` or
-            ``"cuda:N"`` (see `resolve_device`).
-        batch_size: mutants per forward call (default: chosen from the volume size and free memory).
-        precision: ``fp32`` (default), ``bf16`` (CPU or CUDA) or ``fp16`` (CUDA): autocast of the forward pass.
-        compile: ``torch.compile`` the network for scoring mutants (eager networks; falls back with a warning).
-        fold: nnU-Net v2 results folders only: one fold (default: every fold, nnU-Net's ensemble).
-
-    Example:
-        >>> model = load_model("core/voxcause/samples/models/classifier3d/card.json")  # doctest: +SKIP
-    """
-    source = Path(path)
-    device = resolve_device(device)
-    if not source.exists():
-        raise InputError(f"model not found: {source} — check the --model path")
-    from .nnunet import is_nnunet_folder, load_nnunet  # nnU-Net v2: its own preprocessing and predictor
-
-    if fold is not None or is_nnunet_folder(source):
-        return load_nnunet(source, fold=fold, device=device, batch_size=batch_size, precision=precision,
-                           compile=compile, task=task, labels=labels, channels=channels,
-                           spatial_size=spatial_size, normalize=normalize, activation=activation, output=output)
-    if source.is_dir():
-        card, raw, network = card_from_bundle(source)
-    elif source.suffix.lower() in (".json", ".yaml", ".yml"):
-        card = read_card(source)
-        raw, network = load_from_card(card, device)
-    else:
-        raw, network = load_file(source, device)
-        card = ModelCard(name=source.stem, source=source.resolve())
-    if network is not None:
-        raw = network.to(device).eval()
-    if isinstance(channels, Sequence) and not isinstance(channels, str):
-        channels = tuple(channels)
-    card = card.with_overrides(
-        task=task,
-        labels=labels,
-        channels=channels,
-        spatial_size=spatial_size,
-        normalize=normalize,
-        activation=activation,
-        output=output,
-    )
-    return LoadedModel(
-        raw, card, network=network, device=device, batch_size=batch_size, precision=precision, compile=compile
-    )
