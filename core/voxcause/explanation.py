@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from .io import Volume
+from .jsonio import jsonable
 
 
 @dataclass
@@ -73,7 +74,7 @@ class Explanation:
         warnings = list(self.stats.get("warnings", []))
         stats = _small({key: value for key, value in self.stats.items() if key != "warnings"}, "stats", warnings)
         details = _small({k: v for k, v in self.details.items() if k not in RESERVED}, "details", warnings)
-        return _jsonable(
+        return jsonable(
             {
                 "schema": "voxcause-summary",
                 "schema_version": SUMMARY_SCHEMA_VERSION,
@@ -192,21 +193,3 @@ def split_volumes(
         else:
             kept[key] = value
     return kept, volumes
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, torch.Tensor):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
-def dumps(data: dict) -> str:
-    return json.dumps(_jsonable(data), indent=2)
