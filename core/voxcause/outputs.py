@@ -75,8 +75,9 @@ def display_channel(array, values) -> int:
 
 
 def save_explanation(explanation: Explanation, out_dir: str | Path, *, dicom: bool | None = None) -> Path:
-    """Write the four result files of DESIGN.md into ``out_dir``, atomically (and explanation.seg.dcm +
-    map.pm.dcm for a DICOM input or ``dicom=True``: `voxcause.io.dicom_out.write_dicom_outputs`)."""
+    """Write the four result files of docs/design.md#the-explanation-folder into ``out_dir``, atomically
+    (and explanation.seg.dcm + map.pm.dcm for a DICOM input or ``dicom=True``:
+    `voxcause.io.dicom_out.write_dicom_outputs`)."""
     volume = explanation.volume
     with atomic_directory(out_dir) as staging:
         write_image(explanation.map, volume, staging / "map.nii.gz")

@@ -371,7 +371,7 @@ def import_results(
 
     Args:
         scene: the MRML scene.
-        out_dir: the run folder (see DESIGN.md for its files).
+        out_dir: the run folder (see docs/design.md#output-contracts for its files).
         name: prefix for the new nodes' names (e.g. the input volume's name).
         background: the input volume node shown under the map (None: the map alone).
         model_segmentation: a segmentation node to show beside the explanation when the run wrote none.

@@ -22,7 +22,7 @@ class RunState(enum.Enum):
 
 
 class ExitCode(enum.IntEnum):
-    """Exit codes of the `voxcause` command line (see DESIGN.md)."""
+    """Exit codes of the `voxcause` command line (see docs/design.md#errors-and-exit-codes)."""
 
     OK = 0
     INTERNAL = 1

@@ -66,7 +66,8 @@ class Counterfactual:
     channel_names: tuple[str, ...] = ()
 
     def summary(self) -> dict[str, Any]:
-        """The ``summary.json`` content (DESIGN.md: p_orig, p_remove, p_only, delta_drop, delta_focus, classes)."""
+        """The ``summary.json`` content (docs/design.md#the-counterfactual-folder: p_orig, p_remove, p_only,
+        delta_drop, delta_focus, classes)."""
         from .._version import __version__
 
         voxel_ml = float(np.prod(self.volume.spacing)) / 1000.0
@@ -109,7 +110,8 @@ class Counterfactual:
         return np.where(self.region, np.float32(self.scores.delta_drop), np.float32(0.0)).astype(np.float32)
 
     def save(self, out_dir: str | Path) -> Path:
-        """Write the DESIGN.md outputs into ``out_dir`` atomically (all in the input's geometry).
+        """Write the outputs of docs/design.md#the-counterfactual-folder into ``out_dir`` atomically (all in
+        the input's geometry).
 
         ``removed.nii.gz`` and ``only.nii.gz`` (the two counterfactual images), ``map.nii.gz`` (ΔDrop on the
         region), ``explanation.seg.nrrd`` (segments "region" and "removed (dilated region)"),

@@ -1,9 +1,9 @@
 """Dataset mode: a manifest of cases -> per-case CSV, per-class and correct-vs-misclassified tables, a plot.
 
-The manifest is the shared one (DESIGN.md; `voxcause.batch.manifest`): ``image`` plus ``mask``, ``label``
-(the true class, required here: the tables are grouped by it), ``patient``, and optionally ``id``,
-``target``, ``model``. Each case is scored with `counterfactual`; a case that fails (an empty mask, a
-mask outside its image ...) is recorded with its error in the table and the others still run.
+The manifest is the shared one (docs/design.md#manifests; `voxcause.batch.manifest`): ``image`` plus
+``mask``, ``label`` (the true class, required here: the tables are grouped by it), ``patient``, and
+optionally ``id``, ``target``, ``model``. Each case is scored with `counterfactual`; a case that fails (an
+empty mask, a mask outside its image ...) is recorded with its error in the table and the others still run.
 
 Outputs (each written atomically):
     ``cases.csv``       one row per case: ids, label, predicted class, correct, p_orig, p_remove, p_only,

@@ -3,8 +3,8 @@
 A card is a JSON or YAML file beside the weights. It names the model (a file, or a network ``_target_`` plus
 a state dict) and says what the bare file cannot: the task, the label names, the input channels, the grid
 (``spatial_size``), the intensity normalisation and the output activation. Paths inside a card are relative
-to the card's folder. Bare model files get the defaults of DESIGN.md (task from the output rank, no
-normalisation, the image's own grid, softmax for C>1 and sigmoid for C=1).
+to the card's folder. Bare model files get the defaults of docs/design.md#models (task from the output
+rank, no normalisation, the image's own grid, softmax for C>1 and sigmoid for C=1).
 
 Models trained on patches (most MONAI segmenters) declare ``inference: {sliding_window: {roi_size: [..],
 overlap: 0.25, sw_batch_size: 4, mode: gaussian}}``: the image then stays on its own grid (no resizing into
