@@ -1,4 +1,8 @@
-"""The benchmark runner, its report files and the ``voxcause benchmark`` command on known-cause models."""
+"""The benchmark runner, its report files and the ``voxcause benchmark`` command on known-cause models.
+
+The models are the shared hand-set known-cause networks (tests/saliency/known_cause.py); the targets are the
+real `voxcause.targets` classes, with the pass rules the CLI uses.
+"""
 
 from __future__ import annotations
 
@@ -10,20 +14,30 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 import torch
-from known_cause import CauseClassifier, CauseSegmenter, ClassTarget, RegionTarget, case
+from known_cause import CauseClassifier, CauseSegmenter, case
 from voxcause.errors import InputError
 from voxcause.evaluate import Case, run_benchmark, write_report
 from voxcause.evaluate.benchmark import _shifted_target
 from voxcause.saliency._model import ModuleModel
+from voxcause.targets import ClassTarget, RegionTarget
 from voxcause.testing.files import png_size
 
 FAST = {"steps": 5, "random_repeats": 2, "faithfulness_runs": 8}
+BALL = ClassTarget(1, "ball")  # class 1 of the two-class known-cause classifier: the ball is present
+
+
+def region_target(model: ModuleModel, x: torch.Tensor, region: torch.Tensor) -> RegionTarget:
+    """Class 1 inside ``region``, passing while it keeps half its score on ``x`` (as `resolve_target` sets it)."""
+    target = RegionTarget(1, "ball", region)
+    with torch.no_grad():
+        target.reference_score = float(target.score(model.predict(x))[0])
+    return target
 
 
 def test_classifier_benchmark_rows_and_report(tmp_path):
     x, cause, _ = case(2)
     model = ModuleModel(CauseClassifier(2))
-    cases = [Case("ball", x, ClassTarget(1), torch.from_numpy(cause))]
+    cases = [Case("ball", x, BALL, torch.from_numpy(cause))]
     result = run_benchmark(
         model, cases, ["gradcam", "occlusion"], options={"occlusion": {"cell": 10}},
         baselines=("constant", "blur"), perturbations=("noise", "shift1"), **FAST,
@@ -38,7 +52,7 @@ def test_classifier_benchmark_rows_and_report(tmp_path):
     assert grad["rob_shift1_spearman"] > 0.9 and grad["rob_noise_iou"] > 0.5
     assert (grad["forward_passes"], grad["backward_passes"]) == (2, 1)
     assert rows["occlusion"]["forward_passes"] == 1 + 16 and rows["occlusion"]["backward_passes"] == 0
-    assert grad["layer"] == "features.conv2"
+    assert grad["layer"] == "features"  # the automatic CAM layer: the block ending in conv2 + ReLU
     paths = write_report(result, tmp_path)
     assert set(paths) >= {"results", "summary_csv", "summary_md", "verdict", "settings", "curves_constant",
                           "curves_blur"}
@@ -59,9 +73,13 @@ def test_classifier_benchmark_rows_and_report(tmp_path):
 def test_segmenter_benchmark_moves_the_region_with_a_shift():
     x, cause, _ = case(2)
     net = CauseSegmenter(2)
-    region = net(x).argmax(1)[0].bool()
+    model = ModuleModel(net)
+    with torch.no_grad():
+        region = net(x).argmax(1)[0].bool()
+    target = region_target(model, x, region)
+    assert target.reference_score > 0.9  # the predicted ball: confidently foreground
     result = run_benchmark(
-        ModuleModel(net), [Case("seg", x, RegionTarget(1, region))], ["gradcampp", "dea"],
+        model, [Case("seg", x, target)], ["gradcampp", "dea"],
         options={"dea": {"cell": 10, "n_noise": 1}}, baselines=("constant",), perturbations=("shift2",), **FAST,
     )
     rows = {r["method"]: r for r in result.rows}
@@ -70,25 +88,25 @@ def test_segmenter_benchmark_moves_the_region_with_a_shift():
     assert rows["dea"]["backward_passes"] == 2
 
 
-def test_shifted_target_for_dataclass_and_plain_targets():
-    from voxcause.targets import RegionTarget as CoreRegionTarget
-
+def test_shifted_target_moves_a_region_and_keeps_a_class():
     region = torch.zeros(4, 4, dtype=torch.bool)
     region[0, 0] = True
-    for target in (RegionTarget(1, region), CoreRegionTarget(1, "fg", region)):
-        moved = _shifted_target(target, 1)
-        assert moved.region[1, 1] and not moved.region[0, 0] and target.region[0, 0]
+    target = RegionTarget(1, "fg", region, reference_score=0.8)
+    moved = _shifted_target(target, 1)
+    assert moved.region[1, 1] and not moved.region[0, 0] and target.region[0, 0]
+    assert (moved.index, moved.label, moved.reference_score, moved.pass_fraction) == (1, "fg", 0.8, 0.5)
+    assert _shifted_target(BALL, 1) is BALL and _shifted_target(target, 0) is target
 
 
 def test_benchmark_refuses_bad_requests():
     x, _, _ = case(2)
     model = ModuleModel(CauseClassifier(2))
     with pytest.raises(InputError, match="unknown method 'magic'"):
-        run_benchmark(model, [Case("a", x, ClassTarget(1))], ["magic"])
+        run_benchmark(model, [Case("a", x, BALL)], ["magic"])
     with pytest.raises(InputError, match="at least one case"):
         run_benchmark(model, [], ["gradcam"])
     with pytest.raises(InputError, match="unknown baseline"):
-        run_benchmark(model, [Case("a", x, ClassTarget(1))], ["gradcam"], baselines=("fog",))
+        run_benchmark(model, [Case("a", x, BALL)], ["gradcam"], baselines=("fog",))
 
 
 def _write_case(folder, nd=3):

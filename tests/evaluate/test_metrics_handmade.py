@@ -21,7 +21,7 @@ from voxcause.evaluate import (
     spearman,
     top_fraction_iou,
 )
-from voxcause.evaluate.robustness import compare, perturb
+from voxcause.evaluate.robustness import compare, perturb, robustness
 
 # A 2x2x2 volume; the region is the first two voxels (flattened order).
 REGION = np.array([1, 1, 0, 0, 0, 0, 0, 0], bool).reshape(2, 2, 2)
@@ -143,3 +143,17 @@ def test_robustness_shift_roundtrip():
     for name in ("noise", "scale", "gamma"):
         changed, k = perturb(x, name)
         assert k == 0 and changed.shape == x.shape and not torch.equal(changed, x)
+
+
+def test_robustness_gives_each_explanation_its_shift():
+    x = torch.rand(1, 1, 6, 6, 6)
+    seen = []
+
+    def explain(changed, shift):  # a map that moves with its input: perfectly robust to shifts
+        seen.append(shift)
+        return changed[0, 0]
+
+    numbers = robustness(explain, x, x[0, 0], perturbations=("shift1", "shift2", "scale"))
+    assert seen == [1, 2, 0]
+    assert numbers["shift1"]["spearman"] == pytest.approx(1.0) and numbers["shift2"]["top5_iou"] == 1.0
+    assert numbers["scale"]["spearman"] == pytest.approx(1.0)  # a monotone change keeps the ranking

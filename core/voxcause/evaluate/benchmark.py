@@ -28,6 +28,7 @@ import torch
 from ..errors import InputError
 from ..explainers import explainer_class, make_explainer
 from ..models.loaded import resolve_device
+from ..targets import RegionTarget, Target
 from .curves import BASELINES, Curve, curves_for, random_reference
 from .metrics import (
     faithfulness_correlation,
@@ -36,7 +37,7 @@ from .metrics import (
     relevance_mass,
     relevance_rank_accuracy,
 )
-from .robustness import PERTURBATIONS, compare, perturb
+from .robustness import PERTURBATIONS, robustness
 from .runtime import measure
 
 
@@ -46,7 +47,7 @@ class Case:
 
     id: str
     inputs: torch.Tensor
-    target: Any
+    target: Target
     mask: torch.Tensor | None = None
 
 
@@ -67,18 +68,13 @@ def _score_fn(model: Any, target: Any) -> Callable[[torch.Tensor], torch.Tensor]
     return score
 
 
-def _shifted_target(target: Any, shift: int) -> Any:
+def _shifted_target(target: Target, shift: int) -> Target:
     """The target for an input moved by ``shift`` voxels: a region moves with the image."""
-    region = getattr(target, "region", None)
-    if region is None or not shift:
+    if not isinstance(target, RegionTarget) or not shift:
         return target
+    region = target.region
     moved = torch.roll(region, shifts=(shift,) * region.dim(), dims=tuple(range(region.dim())))
-    if dataclasses.is_dataclass(target):
-        return dataclasses.replace(target, region=moved)
-    clone = object.__new__(type(target))
-    clone.__dict__.update(target.__dict__)
-    clone.region = moved
-    return clone
+    return dataclasses.replace(target, region=moved)
 
 
 def _localisation(attribution: torch.Tensor, reference: torch.Tensor | None) -> dict:
@@ -213,14 +209,16 @@ def run_benchmark(
                     runs=faithfulness_runs,
                     rng=np.random.RandomState(seed),
                 )
-            for name in perturbations:
-                changed, shift = perturb(case.inputs, name, seed=seed)
-                again = make_explainer(method, model, options.get(method), supplied={"seed": seed})
-                other = again.attribute(changed, target=_shifted_target(case.target, shift)).map
-                numbers = compare(amap, other.detach().float().cpu(), shift)
-                row[f"rob_{name}_spearman"] = numbers["spearman"]
-                row[f"rob_{name}_iou"] = numbers["top5_iou"]
             if perturbations:
+
+                def explain_changed(changed: torch.Tensor, shift: int, method=method, case=case) -> torch.Tensor:
+                    again = make_explainer(method, model, options.get(method), supplied={"seed": seed})
+                    return again.attribute(changed, target=_shifted_target(case.target, shift)).map.detach().float().cpu()
+
+                numbers = robustness(explain_changed, case.inputs, amap, perturbations=perturbations, seed=seed)
+                for name in perturbations:
+                    row[f"rob_{name}_spearman"] = numbers[name]["spearman"]
+                    row[f"rob_{name}_iou"] = numbers[name]["top5_iou"]
                 row["rob_spearman"] = _nanmean([row[f"rob_{p}_spearman"] for p in perturbations])
                 row["rob_iou"] = _nanmean([row[f"rob_{p}_iou"] for p in perturbations])
             result.rows.append(row)

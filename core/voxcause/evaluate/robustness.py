@@ -60,16 +60,20 @@ def compare(reference: torch.Tensor, other: torch.Tensor, shift: int, *, fractio
 
 
 def robustness(
-    explain: Callable[[torch.Tensor], torch.Tensor],
+    explain: Callable[[torch.Tensor, int], torch.Tensor],
     inputs: torch.Tensor,
     reference: torch.Tensor,
     *,
     perturbations: tuple[str, ...] = PERTURBATIONS,
     seed: int = 0,
 ) -> dict[str, dict]:
-    """{perturbation: {"spearman", "top5_iou"}} for ``explain`` (inputs -> (*S) map) against ``reference``."""
+    """{perturbation: {"spearman", "top5_iou"}} of ``explain``'s maps against ``reference`` (the unperturbed map).
+
+    ``explain(changed, shift)`` returns the (*S) map of the perturbed inputs; ``shift`` (voxels along every axis,
+    0 for intensity changes) lets a target region move with the image.
+    """
     out = {}
     for name in perturbations:
         changed, shift = perturb(inputs, name, seed=seed)
-        out[name] = compare(reference, explain(changed), shift)
+        out[name] = compare(reference, explain(changed, shift), shift)
     return out
