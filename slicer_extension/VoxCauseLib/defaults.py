@@ -121,6 +121,8 @@ class CoreDefaultsReader:
                 stderr=subprocess.PIPE,
                 stdin=subprocess.DEVNULL,
                 text=True,
+                encoding="utf-8",  # what voxcause writes, whatever Slicer's locale
+                errors="replace",
                 env=child_environment(Device.CPU),
             )
         except OSError as exc:

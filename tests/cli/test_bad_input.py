@@ -101,9 +101,35 @@ def test_process_exit_code_and_json_error_event(files, tmp_path):
         command,
         capture_output=True,
         text=True,
+        encoding="utf-8",
         env={**os.environ, "PYTHONWARNINGS": "ignore"},
         stdin=subprocess.DEVNULL,
         timeout=120,
     )
     assert done.returncode == 2
     assert '"event": "error"' in done.stderr.strip().splitlines()[-1]
+
+
+#: An ASCII-only terminal, as on a CI runner without a UTF-8 locale: Python's UTF-8 mode and locale coercion off.
+ASCII_ONLY = {"LANG": "C", "LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0", "PYTHONIOENCODING": ""}
+
+
+def _ascii_run(*args: str) -> subprocess.CompletedProcess:
+    env = {key: value for key, value in os.environ.items() if key not in ASCII_ONLY} | ASCII_ONLY
+    env["PYTHONWARNINGS"] = "ignore"
+    done = subprocess.run([sys.executable, "-m", "voxcause", *args], capture_output=True, env=env,
+                          stdin=subprocess.DEVNULL, timeout=120)
+    return subprocess.CompletedProcess(done.args, done.returncode, done.stdout.decode("ascii"),
+                                       done.stderr.decode("ascii"))  # nothing but ASCII may come out
+
+
+def test_an_ascii_terminal_gets_escapes_not_a_crash(files, tmp_path):
+    listed = _ascii_run("methods")  # the listing names each method's needs after an em dash
+    assert listed.returncode == 0, listed.stderr
+    assert "gradcam \\u2014 needs a network with named layers" in listed.stdout
+    refused = _ascii_run("explain", str(files["nan"]), "--model", str(files["model"]), "--out", str(tmp_path / "o"),
+                         "--progress", "none")
+    error = refused.stderr.strip().splitlines()
+    assert refused.returncode == 2 and len(error) == 1 and "NaN/inf voxels" in error[0], refused.stderr
+    assert error[0].startswith("voxcause: error:") and " \\u2014 " in error[0]
+    assert not (tmp_path / "o").exists()

@@ -102,7 +102,8 @@ def test_nnunet_preprocessing_is_not_overridden():
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run([str(VOXCAUSE), *args], capture_output=True, text=True, env=env, timeout=900)
+    # the CLI writes UTF-8 (or backslash escapes on an ASCII stream): decode it as such, whatever the locale
+    return subprocess.run([str(VOXCAUSE), *args], capture_output=True, text=True, encoding="utf-8", env=env, timeout=900)
 
 
 @pytest.mark.slow
@@ -122,7 +123,7 @@ def test_cli_explain_puts_the_responsibility_on_the_sphere(tmp_path):
     peak = np.unravel_index(np.argmax(responsibility), responsibility.shape)
     assert near[peak]
     assert responsibility[near].sum() / responsibility.sum() >= 0.9
-    summary = json.loads((out / "summary.json").read_text())
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["target"]["label"] == "sphere"
     assert any("mirroring is OFF" in warning for warning in summary["warnings"])
     assert summary["stats"]["window_passes"] >= summary["forward_passes"]
@@ -148,7 +149,7 @@ def test_cli_counterfactual_removing_the_sphere_flips_the_segmentation(tmp_path)
     result = _cli("counterfactual", str(path), "--model", str(MODEL), "--fold", "0", "--mask",
                   str(tmp_path / "sphere.nii.gz"), "--out", str(out), "--progress", "none")
     assert result.returncode == 0, result.stderr
-    summary = json.loads((out / "summary.json").read_text())
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["p_orig"] > 0.8 and summary["delta_drop"] > 0.3
 
 

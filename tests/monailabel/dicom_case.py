@@ -57,7 +57,8 @@ def dicomweb_plugin() -> Path | None:
         if found:
             return Path(found[0])
     try:
-        listed = subprocess.run(["dpkg", "-L", "orthanc-dicomweb"], capture_output=True, text=True, check=False).stdout
+        listed = subprocess.run(["dpkg", "-L", "orthanc-dicomweb"], capture_output=True, text=True, encoding="utf-8",
+                                check=False).stdout
     except OSError:
         return None
     return next((Path(line) for line in listed.splitlines() if "libOrthancDicomWeb.so" in line), None)

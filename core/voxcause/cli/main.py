@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import codecs
+import contextlib
 import importlib
 import os
 import sys
@@ -31,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    _printable_streams()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
@@ -50,6 +53,21 @@ def main(argv: list[str] | None = None) -> int:
             raise
         _fail(f"internal error: {type(error).__name__}: {error} (set VOXCAUSE_DEBUG=1 for the traceback)", json_mode)
         return 1
+
+
+def _printable_streams() -> None:
+    """Let stdout and stderr print any text: on a stream whose encoding is not UTF (an ASCII locale, ``LC_ALL=C``
+    without Python's UTF-8 mode) a character it lacks (Δ, —, ≥) is written as a backslash escape instead of
+    raising UnicodeEncodeError after the work is done."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            encoding = codecs.lookup(getattr(stream, "encoding", None) or "ascii").name
+        except LookupError:
+            encoding = "unknown"
+        if encoding.startswith("utf") or getattr(stream, "errors", None) == "backslashreplace":
+            continue
+        with contextlib.suppress(AttributeError, ValueError, OSError):  # not a TextIOWrapper: left as it is
+            stream.reconfigure(errors="backslashreplace")
 
 
 def _fail(message: str, json_mode: bool) -> None:

