@@ -34,7 +34,7 @@ from VoxCauseLib.defaults import CoreDefaultsReader
 from VoxCauseLib.deps import missing_requirements
 from VoxCauseLib.job import ExplainJob, Finished
 from VoxCauseLib.models import list_sample_models, read_model
-from VoxCauseLib.options import Device, Method, Occlusion
+from VoxCauseLib.options import DEFAULT_METHOD, Device, Method, Occlusion
 from VoxCauseLib.progress import Log, Progress, percent
 from VoxCauseLib.state import Outcome, RunMachine, StateChange
 
@@ -93,7 +93,7 @@ class VoxCauseParameterNode:
     modelName: str = ""
     modelPath: str = ""
     target: str = ""
-    method: Method = Method.REX
+    method: Method = DEFAULT_METHOD
     regionSegmentation: vtkMRMLSegmentationNode
     regionSegmentId: str = ""
     modelSegmentation: vtkMRMLSegmentationNode
@@ -179,7 +179,7 @@ class VoxCauseWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             return
         self.ui.iterationsSpinBox.specialValueText = defaults.iterations_text()
         self.ui.occlusionSelector.toolTip = _("'Core default' is {value} in voxcause {version}.").format(
-            value=defaults.default("rex", "occlusion"), version=defaults.version
+            value=defaults.default(Method.REX, "occlusion"), version=defaults.version
         )
 
     def cleanup(self) -> None:

@@ -14,6 +14,11 @@ from typing import Any
 from .attribution import OCCLUSIONS, SEED, Option
 from .errors import InputError
 
+#: The method run when none is named: ``voxcause explain`` / ``batch`` without ``--method``, a batch `Job`,
+#: ``counterfactual --mask-from-explanation`` without a METHOD; published as ``default_method`` by
+#: ``voxcause methods --json`` for the Slicer module, which cannot import the core.
+DEFAULT_METHOD = "rex"
+
 METHODS: dict[str, str] = {
     "rex": "voxcause.causal:CausalResponsibility",
     "gradcam": "voxcause.saliency:GradCAM",

@@ -23,7 +23,7 @@ Colour = tuple[float, float, float]
 
 @dataclass
 class Segments:
-    """Disjoint named, coloured masks in drawing order; `labelmap` numbers them 1..N."""
+    """Disjoint named, coloured masks in drawing order; `label_names` numbers them 1..N."""
 
     names: list[str]
     masks: list[np.ndarray]
@@ -39,12 +39,6 @@ class Segments:
 
     def label_colours(self) -> dict[str, list[float]]:
         return {name: [round(c, 3) for c in colour] for name, colour in zip(self.names, self.colours, strict=True)}
-
-    def labelmap(self, shape: tuple[int, ...]) -> np.ndarray:
-        out = np.zeros(shape, dtype=np.uint8)
-        for index, mask in enumerate(self.masks, start=1):
-            out[mask] = index
-        return out
 
     def as_tuples(self) -> list[tuple[str, np.ndarray, Colour]]:
         return list(zip(self.names, self.masks, self.colours, strict=True))

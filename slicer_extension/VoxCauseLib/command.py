@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .display import DEFAULT_OPACITY, DEFAULT_THRESHOLD
-from .options import Device, Method, Occlusion
+from .options import DEFAULT_METHOD, Device, Method, Occlusion
 
 #: Runs the core's console entry point from any Python that has `voxcause` installed (PythonSlicer included),
 #: without relying on the `voxcause` script being on PATH. `main()` reads `sys.argv[1:]`.
@@ -73,7 +73,7 @@ class ExplainRequest:
 
     images: tuple[Any, ...]
     model: str
-    method: Method = Method.REX
+    method: Method = DEFAULT_METHOD
     target: str | None = None
     region: Any = None
     model_segmentation: Any = None

@@ -28,7 +28,7 @@ class CoreDefaults:
 
     Attributes:
         version: the core's version.
-        default_method: the method `voxcause explain` runs without `--method`.
+        default_method: the method `voxcause explain` runs without `--method` ("" until the core says).
         options: ``{method: {option: default}}``.
         choices: ``{method: {option: (accepted, ...)}}`` for options that are a choice.
         needs_network: ``{method: bool}``: the method hooks layers (a card or bundle, not TorchScript/ONNX).
@@ -36,7 +36,7 @@ class CoreDefaults:
     """
 
     version: str = ""
-    default_method: str = "rex"
+    default_method: str = ""
     options: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
     choices: Mapping[str, Mapping[str, tuple[str, ...]]] = dataclasses.field(default_factory=dict)
     needs_network: Mapping[str, bool] = dataclasses.field(default_factory=dict)
@@ -90,7 +90,7 @@ def parse_methods(text: str) -> CoreDefaults:
         raise ValueError(f"Not the output of `voxcause methods --json`: {exc}. Update voxcause.") from None
     return CoreDefaults(
         version=str(data.get("version", "")),
-        default_method=str(data.get("default_method", "rex")),
+        default_method=str(data.get("default_method", "")),
         options=options,
         choices=choices,
         needs_network=network,

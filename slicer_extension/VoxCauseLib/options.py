@@ -41,6 +41,10 @@ class Method(enum.Enum):
         return self is Method.REX
 
 
+#: The method a new request starts with: the core's default (``voxcause.explainers.DEFAULT_METHOD``, which the
+#: panel cannot import; tests/slicer/test_lib_defaults.py checks that the two agree).
+DEFAULT_METHOD = Method.REX
+
 _METHOD_LABELS = {
     Method.REX: "Causal responsibility (ReX)",
     Method.GRADCAM: "Saliency: Grad-CAM",

@@ -5,9 +5,9 @@ import sys
 import time
 
 import pytest
-from VoxCauseLib.command import LAUNCHER
+from VoxCauseLib.command import LAUNCHER, ExplainRequest
 from VoxCauseLib.defaults import CoreDefaults, CoreDefaultsReader, parse_methods
-from VoxCauseLib.options import Method, Occlusion
+from VoxCauseLib.options import DEFAULT_METHOD, Method, Occlusion
 
 CATALOGUE = {
     "version": "9.9",
@@ -34,6 +34,7 @@ def test_parse_methods_reads_defaults_choices_and_unavailable_methods():
     assert defaults.unavailable == {"broken": "ImportError: no module"}
     assert (defaults.iterations_text(), defaults.occlusion_text()) == ("Default (7)", "Core default (blur)")
     assert CoreDefaults().iterations_text() == "Default" and CoreDefaults().occlusion is None
+    assert CoreDefaults().default_method == ""  # not known until the core answers
 
 
 @pytest.mark.parametrize("text", ["", "[]", '{"methods": []}', '{"methods": {"rex": {"options": [{}]}}}'])
@@ -68,3 +69,6 @@ def test_the_installed_core_answers_and_the_panel_enums_match_it():
             assert defaults.needs_network[method.value] is method.needs_eager_network, method
     flags = {member.value for member in Occlusion if member is not Occlusion.DEFAULT}
     assert flags <= set(defaults.choices["rex"]["occlusion"])
+    # the method a new request starts with is the core's default, as the core publishes it
+    assert DEFAULT_METHOD.value == defaults.default_method == explainers.DEFAULT_METHOD
+    assert ExplainRequest(images=(), model="m").method is DEFAULT_METHOD

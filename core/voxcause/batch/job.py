@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..explainers import DEFAULT_METHOD
 from .manifest import Case
 
 COMMAND_NAMES = ("explain", "counterfactual", "findings")
@@ -33,7 +34,7 @@ class Job:
     """
 
     command: str = "explain"
-    method: str = "rex"
+    method: str = DEFAULT_METHOD
     seed: int = 0
     device: str = "cpu"
     options: Mapping[str, Any] = field(default_factory=dict)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..explainers import DEFAULT_METHOD
 from .common import (
     add_model_options,
     add_progress_option,
@@ -50,7 +51,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--mask", help="mask for rows without one (segmenter region / counterfactual region)")
     parser.add_argument("--label", help="true label for rows without one (recorded in the table)")
     parser.add_argument("--patient", help="patient / group for rows without one (recorded in the table)")
-    parser.add_argument("--method", default="rex", help="explanation method (default rex)")
+    parser.add_argument("--method", default=DEFAULT_METHOD, help=f"explanation method (default {DEFAULT_METHOD})")
     parser.add_argument("--seed", type=int, default=0, help="random seed of every case (default 0)")
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help="method option, e.g. iterations=10 (repeatable; VALUE parsed as JSON when it can be)")

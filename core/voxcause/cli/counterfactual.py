@@ -19,6 +19,7 @@ import argparse
 import sys
 
 from ..errors import InputError
+from ..explainers import DEFAULT_METHOD
 from .common import add_model_options, add_output_options, check_writable, model_options
 
 REMOVALS = ("harmonic", "navier-stokes", "telea", "context", "constant")
@@ -47,8 +48,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     source = region.add_mutually_exclusive_group()
     source.add_argument("--mask", help="region mask file (any grid overlapping the image; resampled)")
     source.add_argument("--mask-from-segmenter", metavar="MODEL", help="take the region from this segmenter")
-    source.add_argument("--mask-from-explanation", metavar="METHOD", nargs="?", const="rex",
-                        help="take the region from the sufficient mask of this explanation (default rex)")
+    source.add_argument("--mask-from-explanation", metavar="METHOD", nargs="?", const=DEFAULT_METHOD,
+                        help=f"take the region from the sufficient mask of this explanation (default {DEFAULT_METHOD})")
     region.add_argument("--mask-labels", help="label values forming the region, e.g. 1,4 (default: all non-zero)")
     region.add_argument("--segmenter-label", help="class of --mask-from-segmenter (default its largest)")
     parser.add_argument("--target", help="label name or index (default: the predicted class)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..explainers import DEFAULT_METHOD, METHODS
 from .common import (
     add_model_options,
     add_output_options,
@@ -27,8 +28,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     add_speed_options(parser)
     add_threads_option(parser, "CPU threads of torch and SimpleITK (default: every core)")
     parser.add_argument("--target", help="label name or index (default: the predicted class)")
-    parser.add_argument("--method", default="rex",
-                        help="rex (default), or gradcam|seggradcam|gradcampp|layercam|scorecam|occlusion|dea")
+    others = "|".join(name for name in METHODS if name != DEFAULT_METHOD)
+    parser.add_argument("--method", default=DEFAULT_METHOD, help=f"{DEFAULT_METHOD} (default), or {others}")
     parser.add_argument("--region", help="segmenters: mask whose mean target probability is explained")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument(

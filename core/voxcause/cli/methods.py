@@ -14,8 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 
-#: The method ``voxcause explain`` runs without ``--method``.
-DEFAULT_METHOD = "rex"
+from ..explainers import DEFAULT_METHOD
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
