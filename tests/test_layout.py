@@ -1,4 +1,5 @@
-"""The package's layout: no import cycle between voxcause modules, even through function-level imports.
+"""The package's layout: no import cycle between voxcause modules, even through function-level imports; one
+home for each shared helper; no dead code (vulture, with the framework hooks listed in .vulture_whitelist.py).
 
 Imports under ``if TYPE_CHECKING:`` are annotations only and do not count.
 """
@@ -6,9 +7,14 @@ Imports under ``if TYPE_CHECKING:`` are annotations only and do not count.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1] / "core" / "voxcause"
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "core" / "voxcause"
 
 
 def _module(path: Path) -> str:
@@ -99,3 +105,27 @@ def test_the_version_has_one_home():
     assert {"voxcause", "voxcause.cli.main", "voxcause.batch.job", "voxcause.findings.findings",
             "voxcause.explanation", "voxcause.io.dicom_out"} <= readers
     assert not any("voxcause" in edges for edges in graph.values())  # nothing imports the package root
+
+
+def test_json_conversion_has_one_home():
+    """`jsonable` / `dumps` live in voxcause.jsonio only; no module keeps a private copy."""
+    copies = {
+        _module(path): node.name
+        for path in PACKAGE.rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.FunctionDef) and node.name in ("jsonable", "_jsonable", "dumps")
+    }
+    assert set(copies) == {"voxcause.jsonio"}, copies
+
+
+def test_no_dead_code():
+    """Vulture finds nothing unused in the shipped code beyond the whitelisted framework hooks and test kit."""
+    pytest.importorskip("vulture")
+    done = subprocess.run(
+        [sys.executable, "-m", "vulture", "core", "monailabel_app", "slicer_extension", ".vulture_whitelist.py",
+         "--min-confidence", "60"],
+        cwd=ROOT, capture_output=True, text=True, encoding="utf-8", timeout=300,
+    )
+    assert done.returncode == 0 and not done.stdout.strip(), (
+        "unused code (delete it; list a framework hook in .vulture_whitelist.py):\n" + done.stdout + done.stderr
+    )

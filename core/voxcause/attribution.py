@@ -103,24 +103,6 @@ class Explainer:
         self.backward_passes = 0
 
     # -- the declared options ------------------------------------------------------------------------------
-    @classmethod
-    def option_names(cls) -> tuple[str, ...]:
-        return tuple(option.name for option in cls.options)
-
-    @classmethod
-    def check_options(cls, options: dict[str, Any]) -> None:
-        """Raise an InputError naming the accepted options when ``options`` holds one the method lacks."""
-        unknown = sorted(set(options) - set(cls.option_names()))
-        if unknown:
-            accepted = ", ".join(o.name for o in cls.options if not o.supplied) or "none"
-            raise InputError(f"method {cls.name!r} has no option(s) {', '.join(unknown)} — its options are {accepted}")
-        for option in cls.options:
-            value = options.get(option.name)
-            if option.choices and isinstance(value, str) and value not in option.choices:
-                raise InputError(
-                    f"unknown {option.name} {value!r} for method {cls.name!r} — use one of {', '.join(option.choices)}"
-                )
-
     def params(self) -> dict[str, Any]:
         """Every declared option's value (what ``summary.json`` records as ``params``); tensors are left out."""
         values = {}

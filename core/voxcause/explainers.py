@@ -99,9 +99,18 @@ def make_explainer(method: str, model: Any, options: dict | None = None, *, supp
     return cls(model, **user, **extra)
 
 
-def catalogue() -> dict[str, list[dict]]:
-    """Every method's user options (name, default, help, choices): for the CLI, Slicer and MONAI Label."""
-    return {
-        method: [option.describe() for option in declared_options(method) if not option.supplied]
-        for method in available_methods()
-    }
+def catalogue() -> dict[str, dict]:
+    """Every method's user options (name, default, help, choices) and whether it needs a network with named
+    layers, as ``voxcause methods --json`` publishes them for the Slicer panel and the MONAI Label app:
+    ``{method: {"needs_network": bool, "options": [...]}}``. A method whose code fails to import is listed with
+    an ``error`` instead, so one broken method never hides the others."""
+    methods: dict[str, dict] = {}
+    for method in available_methods():
+        try:
+            cls = explainer_class(method)
+            options = [option.describe() for option in declared_options(method) if not option.supplied]
+        except Exception as error:  # noqa: BLE001 - a method that cannot load is reported, not fatal
+            methods[method] = {"error": f"{type(error).__name__}: {error}"}
+            continue
+        methods[method] = {"needs_network": bool(getattr(cls, "needs_network", False)), "options": options}
+    return methods

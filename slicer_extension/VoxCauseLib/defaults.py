@@ -2,8 +2,8 @@
 
 Why a process: the defaults are declared by the explainers in the core (`voxcause.explainers.catalogue`),
 which imports torch; the panel must not import it (seconds, and it may not be installed yet). The panel starts
-`CoreDefaultsReader` when it opens, polls it from a Qt timer, and names the defaults in its widgets ("Default
-(12)", "Core default (auto)"). Until it answers, or when it cannot (voxcause not installed yet), nothing is
+`CoreDefaultsReader` when it opens, polls it from a Qt timer, and names the defaults in its widgets (the
+iterations box reads "Default (12)", the occlusion tooltip "'Core default' is auto"). Until it answers, or when it cannot (voxcause not installed yet), nothing is
 lost: options left at their default are not sent at all (`command.build_command`), so a run always gets the
 core's default.
 """
@@ -28,7 +28,6 @@ class CoreDefaults:
 
     Attributes:
         version: the core's version.
-        default_method: the method `voxcause explain` runs without `--method` ("" until the core says).
         options: ``{method: {option: default}}``.
         choices: ``{method: {option: (accepted, ...)}}`` for options that are a choice.
         needs_network: ``{method: bool}``: the method hooks layers (a card or bundle, not TorchScript/ONNX).
@@ -36,7 +35,6 @@ class CoreDefaults:
     """
 
     version: str = ""
-    default_method: str = ""
     options: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
     choices: Mapping[str, Mapping[str, tuple[str, ...]]] = dataclasses.field(default_factory=dict)
     needs_network: Mapping[str, bool] = dataclasses.field(default_factory=dict)
@@ -65,10 +63,6 @@ class CoreDefaults:
         """Text of the iterations box at its 'core default' value, e.g. "Default (12)"."""
         return f"Default ({self.iterations})" if self.iterations is not None else "Default"
 
-    def occlusion_text(self) -> str:
-        """Text of the occlusion entry `Occlusion.DEFAULT`, e.g. "Core default (auto)"."""
-        value = self.default(Method.REX, "occlusion")
-        return f"Core default ({value})" if value else Occlusion.DEFAULT.label()
 
 
 def parse_methods(text: str) -> CoreDefaults:
@@ -90,7 +84,6 @@ def parse_methods(text: str) -> CoreDefaults:
         raise ValueError(f"Not the output of `voxcause methods --json`: {exc}. Update voxcause.") from None
     return CoreDefaults(
         version=str(data.get("version", "")),
-        default_method=str(data.get("default_method", "")),
         options=options,
         choices=choices,
         needs_network=network,

@@ -75,23 +75,6 @@ def no_stray_nodes(scene: Any) -> Iterator[None]:
         raise
 
 
-def remove_nodes(scene: Any, nodes: Sequence[Any]) -> None:
-    """Remove data nodes with their display and storage nodes."""
-    for node in nodes:
-        if node is None or node.GetScene() is None:
-            continue
-        extra = []
-        for getter in ("GetNumberOfDisplayNodes", "GetNumberOfStorageNodes"):
-            if hasattr(node, getter):
-                count = getattr(node, getter)()
-                nth = "GetNthDisplayNode" if "Display" in getter else "GetNthStorageNode"
-                extra += [getattr(node, nth)(i) for i in range(count)]
-        scene.RemoveNode(node)
-        for other in extra:
-            if other is not None and other.GetScene() is not None:
-                scene.RemoveNode(other)
-
-
 def ensure_default_colors(scene: Any, *, mrml: ModuleType | None = None) -> None:
     """Slicer's default colour tables (Grey for images, Labels for label maps), which a bare scene lacks.
 

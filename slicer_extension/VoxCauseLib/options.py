@@ -31,11 +31,6 @@ class Method(enum.Enum):
         return self is Method.COUNTERFACTUAL
 
     @property
-    def needs_eager_network(self) -> bool:
-        """Layer-based methods need a network with named layers (a card or a bundle, not TorchScript/ONNX)."""
-        return self in (Method.GRADCAM, Method.GRADCAMPP, Method.SCORECAM, Method.DEA)
-
-    @property
     def uses_iterations(self) -> bool:
         """Only the causal search has an iteration count worth exposing."""
         return self is Method.REX

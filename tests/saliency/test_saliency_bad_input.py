@@ -10,7 +10,7 @@ from voxcause.errors import InputError
 from voxcause.fusion import DualEvidence
 from voxcause.saliency import GradCAM, GradCAMPlusPlus, LayerCAM, Occlusion, ScoreCAM, SegGradCAM
 from voxcause.saliency._hooks import hook_count
-from voxcause.saliency._layers import choose_layer
+from voxcause.saliency._layers import choose_from_trace, trace_layers
 from voxcause.saliency._model import ModuleModel
 from voxcause.targets import ClassTarget
 
@@ -135,10 +135,10 @@ class Pyramid(nn.Module):
 
 def test_automatic_layer_is_deepest_with_an_eighth_of_the_resolution():
     net = Pyramid()
-    name, shape = choose_layer(net, net, torch.zeros(1, 1, 64, 64))
-    assert (name, shape[2:]) == ("down.2", (8, 8))
-    name, _ = choose_layer(net, net, torch.zeros(1, 1, 64, 64), min_fraction=1 / 4)
-    assert name == "down.1"
+    layers, output = trace_layers(net, net, torch.zeros(1, 1, 64, 64))
+    chosen = choose_from_trace(layers, output, (64, 64), segmentation=False, min_fraction=1 / 8)
+    assert (chosen.name, chosen.shape[2:]) == ("down.2", (8, 8))
+    assert choose_from_trace(layers, output, (64, 64), segmentation=False, min_fraction=1 / 4).name == "down.1"
     # Grad-CAM on a classifier: the deepest resolution stage keeping 1/4 (its default min_fraction).
     result = GradCAM(net).attribute(torch.rand(1, 1, 64, 64), target=class_target(1))
     assert result.stats["layer"] == "down.1" and result.stats["layer_shape"] == [16, 16]

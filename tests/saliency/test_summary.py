@@ -10,6 +10,7 @@ import pytest
 import torch
 from known_cause import CauseClassifier, CauseSegmenter, case
 from voxcause import explain
+from voxcause.attribution import Explainer
 from voxcause.explainers import available_methods, catalogue, declared_options, explainer_class
 from voxcause.explanation import summary_schema, validate_summary
 from voxcause.testing import loaded, volume_of
@@ -58,7 +59,7 @@ def test_summary_is_small_valid_and_complete(method, image, tmp_path):
     validate_summary(_certified(summary))
     assert summary["method"] == method
     # Every declared option is recorded, with its value (rex: once CausalResponsibility adopts the base).
-    if hasattr(explainer_class(method), "option_names"):
+    if issubclass(explainer_class(method), Explainer):
         names = {option.name for option in declared_options(method) if not option.supplied}
         assert names <= set(summary["params"])
     # Volumes are files beside summary.json, named in it.
@@ -127,7 +128,8 @@ def test_every_method_declares_its_options():
     """Options are declared (never found by reflection at run time); the declaration matches the constructor."""
     import inspect
 
-    for method, options in catalogue().items():
+    for method, entry in catalogue().items():
+        options = entry["options"]
         cls = explainer_class(method)
         if not hasattr(cls, "options") or not isinstance(cls.options, tuple):
             continue  # rex: declared in voxcause.explainers until the causal engine adopts the base class

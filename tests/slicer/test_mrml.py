@@ -98,14 +98,6 @@ def test_a_failed_import_leaves_no_stray_nodes(scene, image_path, tmp_path, run_
     assert vm.node_ids(scene) == before
 
 
-def test_remove_nodes_takes_display_and_storage_nodes(scene, image_path):
-    before = vm.node_ids(scene)
-    node = vm.load_volume(scene, image_path, name="case")
-    assert len(vm.node_ids(scene) - before) == 3
-    vm.remove_nodes(scene, [node])
-    assert vm.node_ids(scene) == before
-
-
 def test_exports_keep_geometry_and_add_no_node(scene, image_path, run_folder, tmp_path):
     import SimpleITK as sitk
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..explainers import DEFAULT_METHOD
+from ..explainers import DEFAULT_METHOD, catalogue
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -32,18 +32,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def describe_methods() -> dict:
     """The ``voxcause methods --json`` object (see the module docstring)."""
     from .._version import __version__
-    from ..explainers import available_methods, declared_options, explainer_class
 
-    methods: dict[str, dict] = {}
-    for name in available_methods():
-        try:
-            cls = explainer_class(name)
-            options = [option.describe() for option in declared_options(name) if not option.supplied]
-        except Exception as error:  # noqa: BLE001 - a method that cannot load is reported, not fatal
-            methods[name] = {"error": f"{type(error).__name__}: {error}"}
-            continue
-        methods[name] = {"needs_network": bool(getattr(cls, "needs_network", False)), "options": options}
-    return {"version": __version__, "default_method": DEFAULT_METHOD, "methods": methods}
+    return {"version": __version__, "default_method": DEFAULT_METHOD, "methods": catalogue()}
 
 
 def run(args: argparse.Namespace) -> int:

@@ -97,11 +97,6 @@ class CAMBase(Explainer):
         if layer is not None:
             get_layer(self.network, layer)
 
-    def _layer_for(self, inputs: torch.Tensor) -> tuple[str, bool]:
-        """One layer name to hook (the first automatic one), and whether it was chosen automatically."""
-        names, automatic = self._layers_for(inputs)
-        return names[-1], automatic
-
     def _layers_for(self, inputs: torch.Tensor) -> tuple[list[str], bool]:
         """The layers to hook, and whether they were chosen automatically (see ``_layers``)."""
         if self.layer is not None:
@@ -146,11 +141,6 @@ class CAMBase(Explainer):
             maps.append(upsample(cam, tuple(inputs.shape[2:])))
             shapes.append(list(activation.shape[2:]))
         return maps, {"layer_shapes": shapes, "cancelled": cancelled, "logit_score": float(score.detach().sum())}
-
-    def cam_at_layer(self, inputs: torch.Tensor, target: Target, layer_name: str) -> tuple[torch.Tensor, dict]:
-        """The CAM at one layer: (B, 1, *spatial) on the input grid, plus info."""
-        maps, info = self.cams(inputs, target, [layer_name])
-        return maps[0], {**info, "layer_shape": info["layer_shapes"][0]}
 
     def _attribute(self, inputs: torch.Tensor, target: Target, progress: Progress) -> Attribution:
         report(progress, f"{self.name}: forward/backward", 0.0)

@@ -60,28 +60,6 @@ def record_layer(layer: nn.Module, *, gradients: bool = True) -> Iterator[LayerR
         handle.remove()
 
 
-@contextmanager
-def record_shapes(network: nn.Module, names: list[str]) -> Iterator[list[tuple[str, tuple[int, ...]]]]:
-    """Record, in execution order, the output shape of each named module during the block."""
-    order: list[tuple[str, tuple[int, ...]]] = []
-    modules = dict(network.named_modules())
-    handles = []
-    try:
-        for name in names:
-
-            def hook(_m: nn.Module, _i: object, output: torch.Tensor, name: str = name) -> None:
-                if isinstance(output, (tuple, list)):
-                    output = output[0]
-                if isinstance(output, torch.Tensor):
-                    order.append((name, tuple(output.shape)))
-
-            handles.append(modules[name].register_forward_hook(hook))
-        yield order
-    finally:
-        for handle in handles:
-            handle.remove()
-
-
 def hook_count(network: nn.Module) -> int:
     """Number of forward/backward hooks attached anywhere in ``network`` (tests use it to prove none stay)."""
     total = 0

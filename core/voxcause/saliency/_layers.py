@@ -188,33 +188,6 @@ def stage_ends(
     return ends
 
 
-def is_segmentation(output: torch.Tensor, inputs: torch.Tensor) -> bool:
-    """A spatial output of the input's rank marks a segmenter."""
-    return output.dim() == inputs.dim()
-
-
-def choose_layer(
-    network: nn.Module,
-    forward: Callable[[torch.Tensor], torch.Tensor],
-    inputs: torch.Tensor,
-    *,
-    min_fraction: float = 1 / 8,
-    segmentation: bool | None = None,
-) -> tuple[str, tuple[int, ...]]:
-    """Pick the CAM layer by the graph (one forward pass); ``segmentation`` None decides from the output.
-
-    Returns:
-        (layer name, its output shape (B, K, *s)).
-    """
-    layers, output = trace_layers(network, forward, inputs)
-    if segmentation is None:
-        segmentation = is_segmentation(output, inputs)
-    chosen = choose_from_trace(
-        layers, output, tuple(inputs.shape[2:]), segmentation=segmentation, min_fraction=min_fraction
-    )
-    return chosen.name, chosen.shape
-
-
 def automatic_layers(
     layers: list[Layer],
     output: torch.Tensor,
