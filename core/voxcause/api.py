@@ -10,11 +10,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from .causal.baselines import occlusion_baseline
+from .certificate import certify
 from .errors import InputError
 from .explainers import declared_options, make_explainer
 from .explanation import Explanation, split_volumes
 from .io import Volume, read_image
 from .models import LoadedModel, load_model
+from .ops import foreground_mask
 from .targets import resolve_target
 
 ImageLike = str | Path | Sequence[str | Path] | Volume
@@ -160,6 +163,13 @@ def explain(
         stats["warnings"] = [*stats.get("warnings", []), *loaded.warnings]
     params = explainer.params()
     params["seed"] = seed
+    certificate = attribution.certificate or certify(
+        loaded, inputs, resolved, attribution.map, explanation=attribution.masks.get("sufficient"),
+        baseline=_certificate_baseline(inputs, params), seed=seed,
+    ).to_dict()
+    stats["forward_passes"] = loaded.forward_passes - passes_before
+    if certificate["verdict"] != "pass":
+        stats["warnings"] = [*stats.get("warnings", []), f"certificate {certificate['verdict']}: {certificate['reason']}"]
     predicted_labels = None
     if probs.ndim > 2:
         label_map = probs[0].argmax(0) if probs.shape[1] > 1 else (probs[0, 0] >= loaded.threshold).long()
@@ -172,6 +182,7 @@ def explain(
         score=score,
         method=method,
         params=params,
+        certificate=certificate,
         stats=stats,
         details=details,
         extra_volumes=extra_volumes,
@@ -184,6 +195,19 @@ def explain(
             "output": loaded.card.output,
         },
     )
+
+
+def _certificate_baseline(inputs: torch.Tensor, params: dict) -> torch.Tensor | None:
+    """What the method's own baseline makes of occluded voxels (None: the certificate's default, constant 0).
+
+    A perturbation method is tested with what it removes with; a gradient method, which removes nothing, with
+    the normalised mean.
+    """
+    kind = params.get("baseline")
+    if kind not in ("constant", "mean", "min", "blur"):
+        return None
+    value = float(params.get("baseline_value") or 0.0)
+    return occlusion_baseline(inputs, kind, value=value, foreground=foreground_mask(inputs))
 
 
 def _prediction(model: LoadedModel, probs: torch.Tensor) -> dict:

@@ -25,12 +25,15 @@ class Attribution:
         masks: named (*S_model) bool masks (e.g. ``sufficient``, ``contrastive``, ``multiple_2``).
         stats: numbers worth reporting (forward passes, seconds per stage, ...).
         details: per-method results (e.g. ``sufficient``: {voxels, fraction, score}).
+        certificate: `voxcause.certificate.Certificate.to_dict()` where the method tested its own explanation
+            (the causal engine does, to choose its occlusion); None: ``voxcause.explain`` certifies it.
     """
 
     map: torch.Tensor
     masks: dict[str, torch.Tensor] = field(default_factory=dict)
     stats: dict[str, Any] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
+    certificate: dict[str, Any] | None = None
 
 
 @dataclass

@@ -72,3 +72,11 @@ def bounding_box(mask: torch.Tensor, *, margin: int = 1) -> tuple[tuple[int, ...
         lo.append(max(0, int(present.min()) - margin))
         hi.append(min(shape[axis], int(present.max()) + 1 + margin))
     return tuple(lo), tuple(hi)
+
+
+def dilate(mask: torch.Tensor, radius: int = 1) -> torch.Tensor:
+    """Binary dilation of a (*S) bool mask by a (2r+1)^n cube, via max pooling (1-3 spatial axes, any device)."""
+    pool = {1: torch.nn.functional.max_pool1d, 2: torch.nn.functional.max_pool2d, 3: torch.nn.functional.max_pool3d}[
+        mask.ndim
+    ]
+    return pool(mask[None, None].float(), 2 * radius + 1, stride=1, padding=radius)[0, 0] > 0

@@ -104,5 +104,6 @@ def save_explanation(explanation: Explanation, out_dir: str | Path, *, dicom: bo
             spacing=volume.spacing,
             title=f"voxcause {explanation.method}: why '{explanation.target['label']}'",
             lines=overview_lines(explanation),
+            certificate=explanation.certificate,
         )
     return Path(out_dir)

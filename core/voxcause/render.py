@@ -16,6 +16,14 @@ from .io.atomic import atomic_path  # noqa: E402
 CONTOURS = {"sufficient": "cyan", "target_region": "lime", "contrastive": "magenta"}
 
 
+# Verdict band of the overview: colour and headline per certificate verdict.
+VERDICT_STYLE = {
+    "pass": ("#1b7f3b", "CERTIFICATE PASS"),
+    "weak": ("#b36b00", "CERTIFICATE WEAK"),
+    "fail": ("#b3001b", "CERTIFICATE FAIL - do not read this map as the cause"),
+}
+
+
 def window(image: np.ndarray) -> tuple[float, float]:
     """Display window (low, high) of an intensity image: its 1st and 99.5th percentiles."""
     low, high = np.percentile(image, [1, 99.5])
@@ -47,11 +55,14 @@ def render_overview(
     spacing: tuple[float, ...],
     title: str,
     lines: list[str],
+    certificate: dict | None = None,
 ) -> Path:
     """Write a PNG: image (first channel) with the map overlaid and explanation contours, plus text lines.
 
     Args:
         image: (*S) intensity array (2D or 3D); values: (*S) map; masks: named bool masks drawn as contours.
+        certificate: `voxcause.certificate.Certificate.to_dict()`: its verdict and reason go in a coloured band
+            under the title (a failed explanation is stamped as untrusted, so it never looks like success).
     """
     peak = np.unravel_index(int(np.argmax(values)), values.shape) if values.size else (0,) * values.ndim
     shown_views = views(image.shape, tuple(int(p) for p in peak), spacing)
@@ -71,10 +82,16 @@ def render_overview(
     figure.colorbar(shown, ax=axes[0].tolist(), fraction=0.02, pad=0.01, label="responsibility / attribution")
     legend = "  ".join(f"{colour}: {name.replace('_', ' ')}" for name, colour in CONTOURS.items() if name in masks)
     figure.suptitle(title, fontsize=12, fontweight="bold")
+    if certificate is not None:
+        verdict = certificate["verdict"]
+        colour, headline = VERDICT_STYLE[verdict]
+        figure.text(0.5, 0.905, f"{headline}: {certificate['reason']}", ha="center", va="center", fontsize=9,
+                    color="white", fontweight="bold", wrap=True,
+                    bbox={"facecolor": colour, "edgecolor": "none", "boxstyle": "round,pad=0.35"})
     figure.text(
         0.01, 0.01, "\n".join(lines + ([legend] if legend else [])), fontsize=8.5, family="monospace", va="bottom"
     )
-    figure.subplots_adjust(bottom=0.05 + 0.035 * (len(lines) + 1), top=0.86, left=0.01, right=0.9)
+    figure.subplots_adjust(bottom=0.05 + 0.035 * (len(lines) + 1), top=0.84, left=0.01, right=0.9)
     with atomic_path(path) as temp:
         figure.savefig(temp, dpi=110, format="png")
     plt.close(figure)

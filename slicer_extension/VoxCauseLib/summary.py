@@ -29,9 +29,26 @@ def _num(value: Any, fmt: str = ".3f") -> str:
     return format(value, fmt) if isinstance(value, int | float) and not isinstance(value, bool) else str(value)
 
 
+CERTIFICATE_HEADLINES = {
+    "pass": "Certificate: PASS",
+    "weak": "Certificate: WEAK (read with care)",
+    "fail": "Certificate: FAIL (do not read this map as the cause)",
+}
+
+
+def certificate_lines(certificate: Any) -> list[str]:
+    """The verdict first and in capitals, so a failed explanation never reads like a result; then why."""
+    if not isinstance(certificate, Mapping) or certificate.get("verdict") not in CERTIFICATE_HEADLINES:
+        return []
+    lines = [CERTIFICATE_HEADLINES[certificate["verdict"]]]
+    if certificate.get("reason"):
+        lines.append(f"  {certificate['reason']}")
+    return lines
+
+
 def summary_lines(summary: Mapping[str, Any]) -> list[str]:
     """Key numbers as short lines, in the order a reader wants them; unknown keys are left out."""
-    lines: list[str] = []
+    lines: list[str] = certificate_lines(summary.get("certificate"))
     target = summary.get("target")
     if isinstance(target, Mapping):
         lines.append(f"Target: {target.get('label', '?')} (class {target.get('index', '?')})")

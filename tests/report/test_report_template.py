@@ -39,3 +39,16 @@ def test_empty_mask_and_skipped_atlas_are_said_plainly(glioma_findings):
     f["regions"] = []
     f["atlas"].update(used=False, skipped_reason="registration to MNI failed (NCC 0.12, brain Dice 0.40)")
     assert "No anatomical names are given: registration to MNI failed" in narrative(f)
+
+
+def test_a_failed_certificate_is_said_first_and_never_reads_like_success(glioma_findings):
+    f = copy.deepcopy(glioma_findings)
+    f["certificate"].update(verdict="fail", reason="3 of 4 size-matched controls from the least responsible voxels "
+                            "keep the decision too")
+    f["certificate"]["checks"][3].update(value=0.75, passed=False)
+    md = render_markdown(f)
+    assert "**Certificate: FAIL. Do not read this map as the cause of the model's decision**: 3 of 4" in md
+    assert "| controls fail | 0.75 | 0.00 | no |" in md
+    assert "failed its certificate" in narrative(f)
+    assert md.index("Can this explanation be trusted?") < md.index("## How this was computed")
+    assert "Certificate: pass" in render_markdown(glioma_findings)

@@ -111,6 +111,17 @@ def test_summary_lines_for_an_explanation_and_a_counterfactual(tmp_path):
     assert summary_text(tmp_path / "nothing") == ""
 
 
+@pytest.mark.parametrize("verdict,headline", [
+    ("pass", "Certificate: PASS"),
+    ("weak", "Certificate: WEAK (read with care)"),
+    ("fail", "Certificate: FAIL (do not read this map as the cause)"),
+])
+def test_the_certificate_verdict_comes_first(verdict, headline):
+    certificate = {"verdict": verdict, "reason": "the explanation covers 91% of the searched region", "checks": []}
+    lines = summary_lines({"method": "rex", "certificate": certificate})
+    assert lines == [headline, "  the explanation covers 91% of the searched region", "Method: rex"]
+
+
 def test_requirements_check(tmp_path):
     path = tmp_path / "requirements.txt"
     path.write_text("# comment\npytest>=7  # installed here\n\nsurely-not-installed-pkg-xyz==1.0\n")

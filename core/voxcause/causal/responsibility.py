@@ -45,17 +45,25 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..certificate import Certificate, certify
 from ..errors import InputError
 from ..explanation import Attribution
-from ..ops import bounding_box, foreground_mask, gaussian_blur
+from ..ops import bounding_box, dilate, foreground_mask, gaussian_blur
 from ..targets import Target
 from .baselines import occlusion_baseline
 from .partition import Box, split_box
 from .search import prune_components, rank_voxels, smallest_passing
+from .values import degrees_of_responsibility, explanation_parts, responsibility_values
 
 Progress = Callable[[str, float], None]
 RULES = ("rex", "formal")
 AUTO_ORDER = ("constant", "mean", "min", "blur")
+# occlusion auto: probes per baseline (random boxes of PROBE_SHARE of the searched box), and how many baselines
+# are searched at most when the first explanation's certificate fails.
+PROBES = 8
+PROBE_SHARE = 0.04
+MAX_AUTO_ATTEMPTS = 3
+VERDICT_ORDER = ("pass", "weak", "fail")
 MERGES = ("additive", "multiplicative")
 # A part's credit is weighted by 4^(LEVEL_POWER * its depth in the search), relative to the deepest part of
 # its iteration: each level (parts a quarter of the size) weighs 64x the level above per voxel, so the map's
@@ -72,14 +80,47 @@ UNCREDITED_LEVELS = 9
 
 
 @dataclass
+class _Part:
+    """A credited part of one iteration's search tree: ``credit`` is its degree of responsibility at ``depth``.
+
+    ``parent`` indexes the part it was split from (None below the root); ``split`` says whether it was refined
+    itself; ``leaf`` whether it was too small to split (its branch ended naturally there).
+    """
+
+    box: Box
+    credit: float
+    depth: int
+    parent: int | None
+    leaf: bool
+    split: bool = False
+
+
+@dataclass
+class _Run:
+    """One explanation on one canvas: the map, masks and their certificate."""
+
+    occlusion: str
+    map: torch.Tensor
+    masks: dict[str, torch.Tensor]
+    details: dict
+    counts: dict
+    depth: int
+    timings: dict
+    certificate: Certificate
+
+
+@dataclass
 class _Job:
-    """Split ``box`` of iteration ``iteration`` while ``context`` boxes stay visible."""
+    """Split ``box`` of iteration ``iteration`` while ``context`` boxes stay visible; ``part`` is its credited
+    part (None for the root)."""
 
     iteration: int
     box: Box
     context: tuple[Box, ...]
     depth: int
+    part: int | None = None
     children: list[Box] | None = None
+    child_parts: dict[int, int] | None = None
 
 
 def _subset_masks(count: int) -> range:
@@ -201,9 +242,9 @@ class CausalResponsibility:
         self._buffer = torch.empty((self.model.batch_size, *image.shape[1:]), dtype=image.dtype, device=image.device)
         # Only the body is occluded: air inside the box stays air (filling it with tissue would add a cube the
         # model has never seen).
-        occluded = searched & _dilate(foreground, 1)
-        occlusion, warnings = self._choose_occlusion(image, foreground, occluded)
-
+        occluded = searched & dilate(foreground, 1)
+        candidates, warnings = self._occlusion_candidates(image, foreground, occluded, root)
+        self._set_canvas(candidates[0][1])
         if not bool(self._evaluate([()], [[root]])[0][1]):
             raise InputError(
                 f"the model does not decide '{target.label}' on this image, so nothing can be responsible for it — "
@@ -211,42 +252,86 @@ class CausalResponsibility:
             )
 
         minimum = self.min_part_voxels or max(8, math.ceil(root.volume / 2000))
-        contributions, counts, depth_reached = self._search(root, minimum, report)
-        # Only occluded voxels were ever intervened on: air inside a credited box (never hidden) is no cause.
-        responsibility = self._merge(contributions, spatial, image.device) * occluded
-        timings = {"responsibility": time.perf_counter() - started}
+        runs: list[_Run] = []
+        for attempt, (kind, canvas) in enumerate(candidates[:MAX_AUTO_ATTEMPTS]):
+            self._set_canvas(canvas)
+            label = "responsibility" if attempt == 0 else f"responsibility (occlusion {kind}, try {attempt + 1})"
+            runs.append(self._run(kind, root, minimum, searched, occluded, lambda stage, f, label=label:
+                                  report(label if stage == "responsibility" else stage, f)))
+            if runs[-1].certificate.verdict != "fail":
+                break
+        run = min(runs, key=lambda r: VERDICT_ORDER.index(r.certificate.verdict))
+        if len(runs) > 1:
+            tried = ", ".join(f"{r.occlusion} ({r.certificate.verdict})" for r in runs)
+            warnings.append(f"occlusion auto tried {tried}: the first baseline's explanation failed its certificate")
+        details = dict(run.details)
+        details["occlusion_tried"] = [
+            {"occlusion": r.occlusion, "verdict": r.certificate.verdict, "reason": r.certificate.reason} for r in runs
+        ]
+        stats = {
+            "forward_passes": self.model.forward_passes - passes_before,
+            "model_seconds": self.model.forward_seconds - model_seconds_before,
+            "passing_mutants": run.counts["passing"],
+            "failing_mutants": run.counts["failing"],
+            "depth_reached": run.depth,
+            "min_part_voxels": minimum,
+            "searched_box": {"lo": list(lo), "hi": list(hi)},
+            "seconds": time.perf_counter() - started,
+            "stage_seconds": run.timings,
+            "peak_memory_mb": _peak_memory_mb(image.device),
+            "occlusion_used": run.occlusion,
+            "warnings": warnings,
+        }
+        del self._buffer, self._image, self._canvas
+        return Attribution(
+            map=run.map, masks=run.masks, stats=stats, details=details, certificate=run.certificate.to_dict()
+        )
 
+    def _run(self, occlusion: str, root: Box, minimum: int, searched: torch.Tensor, occluded: torch.Tensor,
+             report: Progress) -> _Run:
+        """One search, extraction and certificate on the current canvas."""
+        started = time.perf_counter()
+        parts, counts, depth_reached = self._search(root, minimum, report)
+        # Only occluded voxels were ever intervened on: air inside a credited box (never hidden) is no cause.
+        responsibility = self._merge(parts, tuple(searched.shape), searched.device) * occluded
+        timings = {"responsibility": time.perf_counter() - started}
         masks, details = {}, {}
         if self.explanations:
             step = time.perf_counter()
             masks, details = self._extract(responsibility, searched, report)
             timings["extraction"] = time.perf_counter() - step
-        stats = {
-            "forward_passes": self.model.forward_passes - passes_before,
-            "model_seconds": self.model.forward_seconds - model_seconds_before,
-            "passing_mutants": counts["passing"],
-            "failing_mutants": counts["failing"],
-            "depth_reached": depth_reached,
-            "min_part_voxels": minimum,
-            "searched_box": {"lo": list(lo), "hi": list(hi)},
-            "seconds": time.perf_counter() - started,
-            "stage_seconds": timings,
-            "peak_memory_mb": _peak_memory_mb(image.device),
-            "occlusion_used": occlusion,
-            "warnings": warnings,
-        }
-        del self._buffer, self._image, self._canvas
-        return Attribution(map=responsibility, masks=masks, stats=stats, details=details)
+            explained = [mask for key, mask in masks.items() if key == "sufficient" or key.startswith("multiple_")]
+            found = explanation_parts(explained, responsibility)
+            degrees = degrees_of_responsibility(found, lambda shown: [ok for _, ok in self._masks_outcomes(shown)])
+            responsibility = responsibility_values(responsibility, found, degrees)
+            details["parts"] = [
+                {"voxels": int(part.sum()), "responsibility": degree} for part, degree in zip(found, degrees, strict=True)
+            ]
+        step = time.perf_counter()
+        union = None
+        for key, mask in masks.items():
+            if key.startswith("multiple_") or key == "contrastive":
+                union = mask if union is None else union | mask
+        certificate = certify(
+            self.model, self._image[None], self._target, responsibility, explanation=masks.get("sufficient"),
+            removal=union, baseline=self._canvas, searched=occluded, seed=self.seed,
+        )
+        timings["certificate"] = time.perf_counter() - step
+        return _Run(occlusion, responsibility, masks, details, counts, depth_reached, timings, certificate)
 
-    def _choose_occlusion(
-        self, image: torch.Tensor, foreground: torch.Tensor, occluded: torch.Tensor
-    ) -> tuple[str, list[str]]:
-        """Set the occluded canvas; with ``occlusion="auto"`` pick the value that removes the most evidence.
+    def _occlusion_candidates(
+        self, image: torch.Tensor, foreground: torch.Tensor, occluded: torch.Tensor, root: Box
+    ) -> tuple[list[tuple[str, torch.Tensor]], list[str]]:
+        """The canvases (fully occluded images) to try, best first.
 
-        A sufficiency test is meaningless if the fully occluded image still gets the target (e.g. a
-        classifier that calls a flat grey brain "glioma"): every mutant would pass, and a baseline that only
-        just fails makes almost any scrap of image "sufficient". ``auto`` scores the fully occluded image under
-        constant, foreground mean, minimum and blur, and keeps the one with the lowest target score.
+        A canvas must remove evidence without adding any. Removing: the fully occluded image must lose the
+        decision (a classifier that calls a flat grey brain "glioma" passes every mutant, and then a baseline
+        that only just fails makes any scrap of image "sufficient"). Not adding: a canvas whose edges the model
+        reads as evidence (a ``min`` canvas around a pasted box is a sharp edge everywhere) lets random scraps
+        of tissue pass. So ``auto`` scores, for every baseline of `AUTO_ORDER`, the fully occluded image and
+        `PROBES` mutants that show one random box of `PROBE_SHARE` of the searched box each, and orders the
+        baselines by: fully occluded loses the decision, then fewest passing probes, then lowest fully
+        occluded score. The search runs on the first; its certificate decides whether the next is tried.
         """
         kinds = AUTO_ORDER if self.occlusion == "auto" else (self.occlusion,)
         canvases = []
@@ -255,17 +340,29 @@ class CausalResponsibility:
                 image, kind, value=self.occlusion_value, foreground=foreground, context=self.context
             )
             canvases.append(torch.where(occluded, baseline[0], image[0]))
-        outcomes = self._score(torch.stack(canvases)) if len(kinds) > 1 else None
-        best = 0 if outcomes is None else min(range(len(kinds)), key=lambda index: outcomes[index][0])
-        self._set_canvas(canvases[best])
+        if len(kinds) == 1:
+            self._set_canvas(canvases[0])
+            still = self._evaluate([()], [[]])[0]
+            keys = [(still[1], 0.0, still[0])]
+        else:
+            probes = _probe_boxes(root, np.random.default_rng([self.seed, 7919]))
+            keys = []
+            for canvas in canvases:
+                batch = canvas.expand(len(probes) + 1, *canvas.shape).clone()
+                for slot, box in enumerate(probes, start=1):
+                    batch[(slot, slice(None), *box.slices())] = image[(0, slice(None), *box.slices())]
+                outcomes = self._score(batch)
+                passing = sum(ok for _, ok in outcomes[1:]) / len(probes)
+                keys.append((outcomes[0][1], passing, outcomes[0][0]))
+        order = sorted(range(len(kinds)), key=lambda index: (*keys[index], index))
         warnings: list[str] = []
-        if self._evaluate([()], [[]])[0][1]:
+        if keys[order[0]][0]:
             warnings.append(
                 f"the fully occluded image still gets '{self._target.label}' with occlusion "
                 f"{', '.join(kinds)}: the model decides this without the image's content, so "
                 "responsibility is weak evidence here — try --occlusion PATH with a healthy volume"
             )
-        return kinds[best], warnings
+        return [(kinds[index], canvases[index]) for index in order], warnings
 
     # ---- mutants ----------------------------------------------------------------------------------
     def _set_canvas(self, canvas: torch.Tensor) -> None:
@@ -327,7 +424,7 @@ class CausalResponsibility:
         spacing = self.spacing or (1.0,) * len(root.lo)
         rngs = [np.random.default_rng([self.seed, iteration]) for iteration in range(self.iterations)]
         frontier = [_Job(i, root, (), 0) for i in range(self.iterations)]
-        contributions: list[list[tuple[Box, float, int]]] = [[] for _ in range(self.iterations)]
+        parts: list[list[_Part]] = [[] for _ in range(self.iterations)]
         counts = {"passing": 0, "failing": 0}
         depth = 0
         expected_depth = max(1, math.ceil(math.log(max(root.volume / minimum, 1), 4)))
@@ -342,9 +439,14 @@ class CausalResponsibility:
                 count = len(job.children)
                 results = table.get(job_index, {})
                 results[(1 << count) - 1] = (float("inf"), True)  # the parent mutant passes
-                for child, value in zip(job.children, self._responsibility(results, count), strict=True):
+                tree = parts[job.iteration]
+                if job.part is not None:
+                    tree[job.part].split = True
+                job.child_parts = {}
+                for index, (child, value) in enumerate(zip(job.children, self._responsibility(results, count), strict=True)):
                     if value > 0:
-                        contributions[job.iteration].append((child, value, job.depth + 1))
+                        job.child_parts[index] = len(tree)
+                        tree.append(_Part(child, value, job.depth + 1, job.part, child.volume < 2 * minimum))
                 chosen, others = self._descend(job, results, minimum, rngs[job.iteration])
                 refined.setdefault(job.iteration, []).append(chosen)
                 alternatives.setdefault(job.iteration, []).extend(others)
@@ -354,7 +456,7 @@ class CausalResponsibility:
                 jobs = [job for rank in itertools.zip_longest(*branches) for job in rank if job is not None]
                 frontier.extend((jobs + alternatives[iteration])[: self.max_jobs])
             depth += 1 if frontier else 0
-        return contributions, counts, depth
+        return parts, counts, depth
 
     def _evaluate_subsets(self, frontier: list[_Job], counts: dict) -> dict[int, dict[int, tuple[float, bool]]]:
         """Outcomes of the subsets of each job's children, evaluated in full batches across jobs.
@@ -446,25 +548,25 @@ class CausalResponsibility:
             if child.volume < 2 * minimum:
                 continue
             siblings = tuple(job.children[m] for m in members if m != member)
-            jobs.append(_Job(job.iteration, child, job.context + siblings, job.depth + 1))
+            part = (job.child_parts or {}).get(member)
+            jobs.append(_Job(job.iteration, child, job.context + siblings, job.depth + 1, part))
         return jobs
 
-    def _merge(
-        self, contributions: list[list[tuple[Box, float, int]]], spatial: tuple[int, ...], device: torch.device
-    ) -> torch.Tensor:
+    def _merge(self, parts: list[list[_Part]], spatial: tuple[int, ...], device: torch.device) -> torch.Tensor:
         """Merge the per-iteration maps, each scaled to peak 1 so that no iteration outweighs the others.
 
-        ``additive``: their mean. ``multiplicative``: their geometric mean, with a voxel an iteration never
-        credited counted `UNCREDITED_LEVELS` levels below that iteration's peak (the log of 0 would veto it).
+        Within an iteration a part's credit is weighted by `_resolved_depths`: relative to the depth its own
+        branch resolved, not to the deepest part anywhere in the iteration. ``additive``: the mean of the
+        iteration maps. ``multiplicative``: their geometric mean, with a voxel an iteration never credited
+        counted `UNCREDITED_LEVELS` levels below that iteration's peak (the log of 0 would veto it).
         """
         total = torch.zeros(spatial, dtype=torch.float32, device=device)
         scratch = torch.empty_like(total)
         floor = 4.0 ** -(LEVEL_POWER * UNCREDITED_LEVELS)
-        for entries in contributions:
+        for tree in parts:
             scratch.zero_()
-            finest = max((level for _, _, level in entries), default=0.0)
-            for box, credit, level in entries:
-                scratch[box.slices()] += credit * 4.0 ** (LEVEL_POWER * (level - finest))
+            for part, resolved in zip(tree, _resolved_depths(tree), strict=True):
+                scratch[part.box.slices()] += part.credit * 4.0 ** (LEVEL_POWER * (part.depth - resolved))
             peak = float(scratch.max())
             if peak > 0:
                 scratch /= peak
@@ -491,10 +593,20 @@ class CausalResponsibility:
         return outcomes
 
     def _mask_passes(self, mask: torch.Tensor) -> tuple[float, bool]:
-        self._buffer[0].copy_(torch.where(mask, self._image, self._canvas))
-        outcome = self._score(self._buffer[:1])[0]
-        self._buffer[0].copy_(self._canvas)
-        return outcome
+        return self._masks_outcomes([mask])[0]
+
+    def _masks_outcomes(self, masks: list[torch.Tensor], *, keep: bool = True) -> list[tuple[float, bool]]:
+        """Score mutants in batches: keep=True shows only each mask (the rest occluded); keep=False occludes it."""
+        outcomes: list[tuple[float, bool]] = []
+        size = self._buffer.shape[0]
+        for start in range(0, len(masks), size):
+            chunk = masks[start : start + size]
+            for slot, mask in enumerate(chunk):
+                pair = (self._image, self._canvas) if keep else (self._canvas, self._image)
+                torch.where(mask, *pair, out=self._buffer[slot])
+            outcomes.extend(self._score(self._buffer[: len(chunk)]))
+            self._buffer[: len(chunk)].copy_(self._canvas.expand(len(chunk), *self._canvas.shape))
+        return outcomes
 
     def _extract(self, responsibility: torch.Tensor, searched: torch.Tensor, report: Progress):
         # Ties (voxels of one box share a value) are broken by a lightly blurred map: blob centres first.
@@ -556,7 +668,7 @@ class CausalResponsibility:
         if "multiple" in wanted and first is not None:
             report("multiple explanations", 0.98)
             found = [first]
-            excluded = _dilate(first)
+            excluded = dilate(first)
             while len(found) < self.max_explanations:
                 pool = candidates & ~excluded
                 if not bool(pool.any()):
@@ -565,11 +677,38 @@ class CausalResponsibility:
                 if nxt is None:
                     break
                 found.append(nxt)
-                excluded |= _dilate(nxt)
+                excluded |= dilate(nxt)
             for index, mask in enumerate(found, start=1):
                 masks[f"multiple_{index}"] = mask
             details["multiple"] = [describe(mask, self._mask_passes(mask)[0]) for mask in found]
         return masks, details
+
+
+def _probe_boxes(root: Box, rng: np.random.Generator) -> list[Box]:
+    """`PROBES` random boxes inside ``root``, each `PROBE_SHARE` of its volume (same shape ratio)."""
+    size = [max(1, round((hi - lo) * PROBE_SHARE ** (1 / len(root.lo)))) for lo, hi in zip(root.lo, root.hi, strict=True)]
+    boxes = []
+    for _ in range(PROBES):
+        lo = [int(rng.integers(a, b - n + 1)) for a, b, n in zip(root.lo, root.hi, size, strict=True)]
+        boxes.append(Box(tuple(lo), tuple(a + n for a, n in zip(lo, size, strict=True))))
+    return boxes
+
+
+def _resolved_depths(tree: list[_Part]) -> list[int]:
+    """The depth at which each part's branch was resolved, so that its credit can be weighed against it.
+
+    A part too small to split is resolved where it stands (its own depth); a part that was split is resolved
+    by its deepest credited descendant, and at least one level further down (a split that credited no child
+    explains nothing finer); a part that could have been split but was not (the search kept its ``max_jobs``
+    boxes elsewhere) is unresolved and counts as deep as the iteration's deepest part. Parts are stored
+    after their parents, so one backward pass carries each branch's depth up to its ancestors.
+    """
+    resolved = [part.depth + 1 if part.split else part.depth for part in tree]
+    for index in range(len(tree) - 1, -1, -1):
+        parent = tree[index].parent
+        if parent is not None:
+            resolved[parent] = max(resolved[parent], resolved[index])
+    return resolved
 
 
 def _lanes(contexts: list[tuple[Box, ...]], slots: int) -> list[list[int]]:
@@ -588,14 +727,6 @@ def _lanes(contexts: list[tuple[Box, ...]], slots: int) -> list[list[int]]:
     for run in sorted(runs, key=len, reverse=True):
         min(lanes, key=len).extend(run)
     return sorted(lanes, key=len, reverse=True)
-
-
-def _dilate(mask: torch.Tensor, radius: int = 1) -> torch.Tensor:
-    """Binary dilation by a (2r+1)^n cube via max pooling (any of 1–3 spatial dims)."""
-    pool = {1: torch.nn.functional.max_pool1d, 2: torch.nn.functional.max_pool2d, 3: torch.nn.functional.max_pool3d}[
-        mask.ndim
-    ]
-    return pool(mask[None, None].float(), 2 * radius + 1, stride=1, padding=radius)[0, 0] > 0
 
 
 def _peak_memory_mb(device: torch.device) -> float:

@@ -36,7 +36,9 @@ from voxcause.findings.thresholding import adaptive_threshold, foreground_mask
 from voxcause.jsonio import jsonable
 
 SCHEMA_VERSION = "1.0.0"
-SUMMARY_KEYS = {"method", "target", "score", "forward_passes", "seconds", "device", "version", "input", "model"}
+SUMMARY_KEYS = {
+    "method", "target", "score", "forward_passes", "seconds", "device", "version", "input", "model", "certificate",
+}
 COUNTERFACTUAL_KEYS = ("p_orig", "p_remove", "p_only", "delta_drop", "delta_focus")
 
 
@@ -321,6 +323,7 @@ def make_findings(
         "regions": regions,
         "counterfactual": cf or None,
         "faithfulness": summary.get("faithfulness"),
+        "certificate": summary.get("certificate"),
         "warnings": warnings,
         "provenance": {
             "voxcause_version": __version__,

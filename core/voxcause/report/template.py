@@ -62,6 +62,12 @@ def narrative(findings: dict) -> str:
     score = pred.get("score")
     s.append(f"The model gives {target_phrase(findings)} a score of {_num(score)}."
              if score is not None else f"The explained target is {target_phrase(findings)}.")
+    verdict = (findings.get("certificate") or {}).get("verdict")
+    if verdict == "fail":
+        s.append("The explanation failed its certificate: the model does not confirm it, so the region below is "
+                 "what the map shows, not an established cause.")
+    elif verdict == "weak":
+        s.append("The explanation's certificate is weak: the model confirms it only in part.")
     if mask["voxels"] == 0:
         s.append("The attribution map has no distinct peak inside the image, so no region is reported.")
         return " ".join(s)
@@ -175,6 +181,26 @@ def _method_lines(findings: dict) -> list[str]:
     return lines
 
 
+CERTIFICATE_HEADLINES = {
+    "pass": "**Certificate: pass.** The model confirms the explanation",
+    "weak": "**Certificate: weak.** Read the explanation with care",
+    "fail": "**Certificate: FAIL. Do not read this map as the cause of the model's decision**",
+}
+
+
+def _certificate_lines(certificate: dict | None) -> list[str]:
+    """The certificate section: its verdict first, in words, then the checks the model was put to."""
+    if not certificate:
+        return ["## Can this explanation be trusted?", "", "No certificate was recorded for this explanation.", ""]
+    lines = ["## Can this explanation be trusted?", "",
+             f"{CERTIFICATE_HEADLINES[certificate['verdict']]}: {certificate['reason']}.", "",
+             "| Check | Value | Threshold | Passed |", "|---|---|---|---|"]
+    for check in certificate["checks"]:
+        lines.append(f"| {check['name'].replace('_', ' ')} | {_num(check.get('value'))} | "
+                     f"{_num(check.get('threshold'))} | {'yes' if check['passed'] else 'no'} |")
+    return [*lines, ""]
+
+
 def render_markdown(findings: dict, *, summary_text: str | None = None, summary_note: str | None = None,
                     text_stats: dict | None = None) -> str:
     """The whole report as Markdown. `summary_text` replaces the template narrative (a checked LLM text);
@@ -189,6 +215,7 @@ def render_markdown(findings: dict, *, summary_text: str | None = None, summary_
            "## Summary", "", summary_text if summary_text is not None else narrative(findings), ""]
     if summary_note:
         out += [f"*{summary_note}*", ""]
+    out += _certificate_lines(findings.get("certificate"))
     if findings["components"]:
         out += ["## Region found by the explanation", ""] + _components_table(findings) + [""]
     if findings["regions"]:

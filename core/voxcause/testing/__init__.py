@@ -1,9 +1,10 @@
 """Known-cause models and volumes for checking explainers (used by the tests and benchmarks)."""
 
-from .known_cause import KnownCase, KnownCauseNet, SpotDetector, ball, cube, make_case
+from .known_cause import EdgeReader, KnownCase, KnownCauseNet, SpotDetector, ball, cube, make_case, make_edge_case
 from .wrapping import loaded, volume_of, write_nifti
 
 __all__ = [
+    "EdgeReader",
     "KnownCase",
     "KnownCauseNet",
     "SpotDetector",
@@ -11,6 +12,7 @@ __all__ = [
     "cube",
     "loaded",
     "make_case",
+    "make_edge_case",
     "volume_of",
     "write_nifti",
 ]

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from scipy import ndimage
 from torch import nn
 
 
@@ -157,6 +158,57 @@ def make_case(
         segment=segment,
     ).eval()
     return KnownCase(image=image, model=model, causes=spots, decoys=[decoy], segment=segment)
+
+
+class EdgeReader(nn.Module):
+    """Detects a sharp-edged object inside the body: it reads edges, not brightness.
+
+    ``contrast = |x - local mean|`` (a 3-voxel box), smoothed by a 5-voxel box, is the edge evidence; its
+    maximum over ``interior`` (the body eroded, so the body's own outline does not count) gives
+    ``logit = gain * (evidence - threshold)`` for class 1. A bright ball with a sharp rim passes; a smooth
+    blob of the same brightness does not. Because it reads edges, an occlusion canvas that differs from the
+    tissue around a pasted box (``min``: air, ``constant`` 0: air here) draws an edge the model takes as
+    evidence, so scraps of plain tissue pass: the case every occlusion choice and certificate must survive.
+    Output: ``(B, 2)`` [absent, present] logits.
+    """
+
+    def __init__(self, interior: np.ndarray, *, threshold: float = 0.05, gain: float = 200.0) -> None:
+        super().__init__()
+        self.register_buffer("interior", torch.as_tensor(interior, dtype=torch.float32))
+        self.threshold = threshold
+        self.gain = gain
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pool = nn.functional.avg_pool3d if x.ndim == 5 else nn.functional.avg_pool2d
+        tissue = x.mean(dim=1, keepdim=True)
+        contrast = (tissue - pool(tissue, 3, stride=1, padding=1, count_include_pad=False)).abs()
+        edges = pool(contrast, 5, stride=1, padding=2, count_include_pad=False)
+        gated = edges * self.interior - (1.0 - self.interior)
+        logit = self.gain * (gated.flatten(1).amax(dim=1) - self.threshold)
+        return torch.stack([torch.zeros_like(logit), logit], dim=1)
+
+
+def make_edge_case(*, size: int = 40, spatial_dims: int = 3, seed: int = 0) -> KnownCase:
+    """An `EdgeReader` case: a sharp bright ball (the cause) and a smooth blob of the same peak brightness
+    (the decoy the model ignores) in a noisy body; ball and blob positions vary with ``seed``."""
+    rng = np.random.default_rng(seed)
+    shape = (size,) * spatial_dims
+    image = _body(shape, rng, 1)
+    body = image[0] > 0
+    radius = max(3.0, size / 10)
+    near, far = int(size * 0.36), int(size * 0.64)
+    places = [[near] * spatial_dims, [far] * spatial_dims]
+    places[1][0] = near
+    order = rng.permutation(2)
+    cause = ball(shape, places[order[0]], radius)
+    image[0, cause] = 1.0
+    grids = np.meshgrid(*[np.arange(n) for n in shape], indexing="ij")
+    distance = np.sqrt(sum((g - c) ** 2 for g, c in zip(grids, places[order[1]], strict=True)))
+    blob = np.exp(-0.5 * (distance / radius) ** 2).astype(np.float32)
+    image[0] = np.where(body, np.maximum(image[0], 0.3 + 0.7 * blob), image[0])
+    decoy = distance <= radius
+    interior = ndimage.binary_erosion(body, iterations=4)
+    return KnownCase(image=image, model=EdgeReader(interior).eval(), causes=[cause], decoys=[decoy])
 
 
 class KnownCauseNet(SpotDetector):

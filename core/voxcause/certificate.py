@@ -1,0 +1,250 @@
+"""Can this explanation be trusted? A handful of forward passes that test it against the model itself.
+
+Any map can be drawn; only the model can say whether it is true of the model. So every explanation, whatever
+the method, is put to the model in one small batch of mutants, each the image with some voxels replaced by
+the *canvas* (the fully occluded image the method worked with):
+
+* ``map_ranks_voxels`` — the map is not flat or degenerate: the mean of its top 1% of the searched voxels is
+  at least `MIN_CONTRAST` times the mean over them (a map with no contrast ranks nothing).
+* ``sufficient_alone`` — the explanation alone, everything else of the searched region occluded, keeps the
+  target decision (for methods without a sufficient explanation: the smallest top-ranked share of the map
+  that keeps it, from `SHARES`).
+* ``removal_loses_decision`` — the image with the explanation occluded (all disjoint explanations found, and
+  the contrastive one: a minimal sufficient part of a lesion leaves the rest of it, which may still decide),
+  or with as much again of the map's top occluded too, loses the decision. When neither does, the cause may
+  be elsewhere as well: a *weak* certificate.
+* ``controls_fail`` — `CONTROLS` control mutants that show as many voxels, in the explanation's own shape
+  moved to where the map is lowest, must *not* keep the decision. A canvas that fakes evidence (an edge
+  around every pasted box that the model reads as a feature) or a map that points at arbitrary tissue
+  fails here: if the least responsible voxels do as well as the most responsible ones, the map means
+  nothing.
+* ``explanation_share`` — the explanation covers at most `MAX_SHARE` of the searched region: an
+  "explanation" of most of the image explains nothing.
+* ``occluded_loses_decision`` — the fully occluded image loses the decision: otherwise the model decides
+  without the image's content and nothing in it can be a cause.
+
+Verdict: ``fail`` when any check whose failure makes the explanation meaningless fails (all but the removal
+check, and the controls when half or more of them keep the decision), ``weak`` when only the removal check or
+a minority of the controls fail, ``pass`` otherwise. The reason names the first failed check in words.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .ops import bounding_box, dilate, foreground_mask
+
+CONTROLS = 4
+MAX_SHARE = 0.5
+MIN_CONTRAST = 2.0
+SHARES = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5)
+CONTROL_CANDIDATES = 256
+VERDICTS = ("pass", "weak", "fail")
+
+
+@dataclass(frozen=True)
+class Check:
+    """One test of the explanation against the model; ``severity`` is what its failure makes the verdict."""
+
+    name: str
+    value: float | None
+    threshold: float | None
+    passed: bool
+    severity: str = "fail"
+    failure: str = ""
+
+    def to_dict(self) -> dict:
+        value = None if self.value is None or not math.isfinite(self.value) else round(float(self.value), 6)
+        return {"name": self.name, "value": value, "threshold": self.threshold, "passed": bool(self.passed)}
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """The verdict on an explanation (``pass`` | ``weak`` | ``fail``), why, and the checks behind it."""
+
+    verdict: str
+    reason: str
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def trusted(self) -> bool:
+        return self.verdict == "pass"
+
+    def to_dict(self) -> dict:
+        return {"verdict": self.verdict, "reason": self.reason, "checks": [check.to_dict() for check in self.checks]}
+
+
+def certify(
+    model,
+    inputs: torch.Tensor,
+    target,
+    values: torch.Tensor,
+    *,
+    explanation: torch.Tensor | None = None,
+    removal: torch.Tensor | None = None,
+    baseline: torch.Tensor | None = None,
+    searched: torch.Tensor | None = None,
+    seed: int = 0,
+) -> Certificate:
+    """Test an explanation against the model in at most ``len(SHARES) + CONTROLS + 4`` forward passes.
+
+    Args:
+        model: the `LoadedModel` that was explained.
+        inputs: (1, C, *S) prepared image (the model's grid).
+        target: the resolved target (its ``passes`` rule is the decision).
+        values: (*S) the map, higher = more responsible.
+        explanation: (*S) bool sufficient explanation; None derives one from the map (`SHARES`).
+        removal: (*S) bool voxels occluded by the removal check besides ``explanation``; pass the union of all
+            disjoint explanations found and the contrastive one, so that a cause is removed whole.
+        baseline: (C, *S) or (1, C, *S) what occluded voxels become (the method's own baseline or canvas);
+            default 0, the normalised mean.
+        searched: (*S) bool voxels that may be occluded; default the body (non-air) inside its bounding box.
+        seed: draws of the control placements.
+    """
+    image = inputs[0].to(model.device).float()
+    values = torch.as_tensor(values, device=image.device).float()
+    if searched is None:
+        foreground = foreground_mask(inputs.to(image.device))
+        lo, hi = bounding_box(foreground)
+        box = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
+        searched = torch.zeros_like(foreground)
+        searched[box] = foreground[box]
+    searched = searched.to(image.device).bool()
+    fill = torch.zeros_like(image) if baseline is None else baseline.to(image.device).float().reshape(image.shape)
+    canvas = torch.where(searched, fill, image)
+    total = max(int(searched.sum()), 1)
+
+    def outcomes(masks: Sequence[torch.Tensor], keep: bool) -> list[tuple[float, bool]]:
+        results: list[tuple[float, bool]] = []
+        size = max(1, int(getattr(model, "batch_size", 4)))
+        for start in range(0, len(masks), size):
+            chunk = masks[start : start + size]
+            shown = [torch.where(m, image, canvas) if keep else torch.where(m, canvas, image) for m in chunk]
+            batch = torch.stack(shown)
+            with torch.no_grad():
+                scored = model.predict(
+                    batch, reduce=lambda p: torch.stack([target.score(p).float(), target.passes(p).float()], dim=1)
+                )
+            results.extend((float(score), bool(ok)) for score, ok in scored.cpu().tolist())
+        return results
+
+    checks = [_contrast_check(values, searched)]
+    ranked = torch.where(searched, values, torch.full_like(values, -math.inf))
+    if explanation is None or not bool(explanation.any()):
+        explanation = _derived_explanation(ranked, total, lambda masks: [ok for _, ok in outcomes(masks, True)])
+    explanation = explanation.to(image.device).bool() & searched
+    removal = explanation if removal is None else (removal.to(image.device).bool() & searched) | explanation
+    controls = _controls(explanation, values, searched, seed)
+
+    nothing = torch.zeros_like(searched)
+    (alone_score, alone), (occluded_score, occluded_ok), *control_outcomes = outcomes(
+        [explanation, nothing, *controls], True
+    )
+    grown = _top_ranked(ranked, min(2 * int(removal.sum()), int(MAX_SHARE * total))) | removal
+    (removed_score, removed_ok), (grown_score, grown_ok) = outcomes([removal, grown], False)
+    checks.append(Check("sufficient_alone", alone_score, None, alone, "fail",
+                        "the explanation alone does not keep the decision"))
+    lost = not removed_ok or not grown_ok
+    checks.append(Check("removal_loses_decision", removed_score if not removed_ok else grown_score, None, lost,
+                        "weak", "the decision survives with the explanation (and as much again of the "
+                        "map's top) removed: the cause may lie elsewhere too"))
+    passing = [ok for _, ok in control_outcomes]
+    share = sum(passing) / len(passing) if passing else math.nan
+    checks.append(Check(
+        "controls_fail", share, 0.0, bool(passing) and share == 0.0,
+        "fail" if not passing or share >= 0.5 else "weak",
+        f"{sum(passing)} of {len(passing)} size-matched controls from the least responsible voxels keep the "
+        "decision too (the occlusion may add evidence, or the map does not single out the cause)"
+        if passing else "no size-matched control fits the searched region",
+    ))
+    coverage = int(explanation.sum()) / total
+    checks.append(Check("explanation_share", coverage, MAX_SHARE, 0 < coverage <= MAX_SHARE, "fail",
+                        f"the explanation covers {coverage:.0%} of the searched region"))
+    checks.append(Check("occluded_loses_decision", occluded_score, None, not occluded_ok, "fail",
+                        "the fully occluded image keeps the decision (the model decides without the content)"))
+    return _verdict(checks, len(passing))
+
+
+def _verdict(checks: list[Check], controls: int) -> Certificate:
+    failed = [check for check in checks if not check.passed]
+    if any(check.severity == "fail" for check in failed):
+        verdict = "fail"
+        reason = next(check for check in failed if check.severity == "fail").failure
+    elif failed:
+        verdict, reason = "weak", failed[0].failure
+    else:
+        verdict = "pass"
+        reason = (
+            f"the explanation alone keeps the decision, removing it loses it, and {controls} size-matched "
+            "controls from the least responsible voxels do not keep it"
+        )
+    return Certificate(verdict, reason, checks)
+
+
+def _contrast_check(values: torch.Tensor, searched: torch.Tensor) -> Check:
+    inside = values[searched].clamp_min(0)
+    finite = bool(torch.isfinite(inside).all())
+    mean = float(inside.mean()) if inside.numel() and finite else 0.0
+    if mean <= 0:
+        return Check("map_ranks_voxels", None, MIN_CONTRAST, False, "fail",
+                     "the map is flat or has no positive value in the searched region")
+    top = max(1, inside.numel() // 100)
+    contrast = float(inside.topk(top).values.mean()) / mean
+    return Check("map_ranks_voxels", contrast, MIN_CONTRAST, contrast >= MIN_CONTRAST, "fail",
+                 f"the map is nearly flat (its top 1% is {contrast:.2f}x its mean)")
+
+
+def _top_ranked(ranked: torch.Tensor, count: int) -> torch.Tensor:
+    """The ``count`` highest voxels of ``ranked`` (voxels outside the searched region are -inf, never taken)."""
+    order = torch.argsort(ranked.flatten(), descending=True)
+    mask = torch.zeros(ranked.numel(), dtype=torch.bool, device=ranked.device)
+    mask[order[: max(1, count)]] = True
+    return mask.view_as(ranked) & torch.isfinite(ranked)
+
+
+def _derived_explanation(ranked: torch.Tensor, total: int, keeps) -> torch.Tensor:
+    """The smallest top-ranked share of the map (`SHARES`) that keeps the decision; the largest if none does."""
+    masks = [_top_ranked(ranked, int(round(share * total))) for share in SHARES]
+    kept = keeps(masks)
+    return next((mask for mask, ok in zip(masks, kept, strict=True) if ok), masks[-1])
+
+
+def _controls(explanation: torch.Tensor, values: torch.Tensor, searched: torch.Tensor, seed: int) -> list[torch.Tensor]:
+    """`CONTROLS` copies of the explanation's shape moved inside the searched region, away from it, where the
+    map is lowest (fewer when the shape does not fit)."""
+    if not bool(explanation.any()):
+        return []
+    coords = explanation.nonzero()
+    low, high = coords.min(0).values, coords.max(0).values + 1
+    region = searched.nonzero()
+    region_low, region_high = region.min(0).values, region.max(0).values + 1
+    shape = explanation[tuple(slice(int(a), int(b)) for a, b in zip(low, high, strict=True))]
+    size = high - low
+    room = region_high - region_low - size
+    if bool((room < 0).any()):
+        return []
+    rng = np.random.default_rng(seed)
+    guard = dilate(explanation)
+    count = int(explanation.sum())
+    candidates: list[tuple[float, torch.Tensor]] = []
+    for _ in range(CONTROL_CANDIDATES):
+        start = [int(rng.integers(int(a), int(a) + int(r) + 1)) for a, r in zip(region_low, room, strict=True)]
+        window = tuple(slice(s, s + int(n)) for s, n in zip(start, size, strict=True))
+        mask = torch.zeros_like(explanation)
+        mask[window] = shape
+        if bool((mask & guard).any()) or int((mask & searched).sum()) < 0.9 * count:
+            continue
+        candidates.append((float(values[mask].mean()), mask & searched))
+    candidates.sort(key=lambda item: item[0])
+    chosen: list[torch.Tensor] = []
+    for _, mask in candidates:
+        if all(not bool((mask & other).any()) for other in chosen) or len(candidates) < 2 * CONTROLS:
+            chosen.append(mask)
+        if len(chosen) == CONTROLS:
+            break
+    return chosen

@@ -1,0 +1,131 @@
+"""The certificate: a handful of forward passes that test an explanation against the model (issue 13).
+
+Known-cause models by construction: a map on the true cause passes; a map on the decoy, a flat map, a map
+covering the body, or a model that decides without the image fail; an occlusion canvas that draws the
+evidence itself (an edge-reading model on a min canvas) is caught by the size-matched controls.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy import ndimage
+from voxcause import explain
+from voxcause.certificate import CONTROLS, certify
+from voxcause.targets import resolve_target
+from voxcause.testing import loaded, make_case, make_edge_case, volume_of
+
+
+def _setup(case):
+    model = loaded(case.model)
+    inputs = model.prepare(volume_of(case.image))
+    return model, inputs, resolve_target(model, inputs, None, None)
+
+
+def _checks(certificate) -> dict:
+    return {check.name: check for check in certificate.checks}
+
+
+def test_a_map_on_the_cause_passes_in_a_handful_of_passes():
+    case = make_case("single", size=32, seed=0)
+    model, inputs, target = _setup(case)
+    before = model.forward_passes
+    certificate = certify(model, inputs, target, torch.from_numpy(case.causes[0].astype(np.float32)))
+    assert certificate.verdict == "pass", certificate.reason
+    assert model.forward_passes - before <= 8 + CONTROLS + 4
+    checks = _checks(certificate)
+    assert checks["controls_fail"].value == 0.0
+    assert checks["explanation_share"].value < 0.05
+    assert set(checks) == {"map_ranks_voxels", "sufficient_alone", "removal_loses_decision", "controls_fail",
+                           "explanation_share", "occluded_loses_decision"}
+
+
+def test_a_map_on_the_decoy_fails():
+    case = make_case("single", size=32, seed=0)
+    model, inputs, target = _setup(case)
+    decoy = torch.from_numpy(case.decoys[0])
+    certificate = certify(model, inputs, target, decoy.float(), explanation=decoy)
+    assert certificate.verdict == "fail"
+    assert not _checks(certificate)["sufficient_alone"].passed
+    assert "alone does not keep the decision" in certificate.reason
+
+
+def test_a_flat_map_fails_and_says_so():
+    case = make_case("single", size=32, seed=1)
+    model, inputs, target = _setup(case)
+    certificate = certify(model, inputs, target, torch.ones(case.image.shape[1:]))
+    assert certificate.verdict == "fail"
+    assert not _checks(certificate)["map_ranks_voxels"].passed
+    assert certificate.reason.startswith("the map is nearly flat")
+
+
+def test_an_explanation_covering_the_body_fails_on_its_share():
+    case = make_case("single", size=32, seed=2)
+    model, inputs, target = _setup(case)
+    body = torch.from_numpy(case.image[0] > 0)
+    values = torch.from_numpy(case.causes[0].astype(np.float32)) + 0.01
+    certificate = certify(model, inputs, target, values, explanation=body)
+    share = _checks(certificate)["explanation_share"]
+    assert certificate.verdict == "fail" and not share.passed and share.value > 0.9
+
+
+def test_a_model_that_decides_without_the_image_fails():
+    case = make_case("single", size=32, seed=0)
+    case.model.threshold = -1.0  # every image, even a blank one, is "present"
+    model, inputs, target = _setup(case)
+    certificate = certify(model, inputs, target, torch.from_numpy(case.causes[0].astype(np.float32)))
+    assert certificate.verdict == "fail"
+    assert not _checks(certificate)["occluded_loses_decision"].passed
+
+
+def test_removing_one_of_two_interchangeable_causes_is_weak():
+    case = make_case("disjunctive", size=32, seed=0)
+    model, inputs, target = _setup(case)
+    first = torch.from_numpy(case.causes[0])
+    # The map ranks only the first cause: removing it (and as much again of the map's top) keeps the decision.
+    certificate = certify(model, inputs, target, first.float(), explanation=first)
+    assert certificate.verdict == "weak", certificate.to_dict()
+    assert not _checks(certificate)["removal_loses_decision"].passed
+    both = first | torch.from_numpy(case.causes[1])
+    assert certify(model, inputs, target, first.float(), explanation=first, removal=both).verdict == "pass"
+
+
+def test_controls_catch_a_canvas_that_draws_the_evidence():
+    """On an edge-reading model a min canvas puts an edge around every pasted box: the controls pass too."""
+    case = make_edge_case(size=40, seed=0)
+    model, inputs, target = _setup(case)
+    cause = torch.from_numpy(case.causes[0])
+    air = torch.zeros_like(inputs[0])
+    certificate = certify(model, inputs, target, cause.float(), explanation=cause, baseline=air)
+    checks = _checks(certificate)
+    assert certificate.verdict == "fail" and checks["controls_fail"].value >= 0.5, certificate.to_dict()
+    blurred = torch.from_numpy(ndimage.gaussian_filter(case.image, (0, 2.5, 2.5, 2.5)))
+    assert certify(model, inputs, target, cause.float(), explanation=cause, baseline=blurred).verdict == "pass"
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_edge_reading_model_is_explained_right_by_default_or_certified_fail(seed):
+    case = make_edge_case(size=40, seed=seed)
+    result = explain(volume_of(case.image), model=loaded(case.model), seed=seed)
+    cause = ndimage.binary_dilation(case.causes[0], iterations=2)
+    positive = np.clip(result.map, 0, None)
+    right = positive[cause].sum() / positive.sum() >= 0.8 and bool(cause.flat[int(np.argmax(result.map))])
+    assert right or result.certificate["verdict"] == "fail"
+    assert result.certificate["verdict"] == "pass" and right, (result.certificate, result.stats["occlusion_used"])
+    assert positive[case.decoys[0]].sum() / positive.sum() < 0.02
+    forced = explain(volume_of(case.image), model=loaded(case.model), seed=seed, occlusion="min")
+    forced_positive = np.clip(forced.map, 0, None)
+    forced_right = forced_positive[cause].sum() / forced_positive.sum() >= 0.8
+    assert forced_right or forced.certificate["verdict"] == "fail", forced.certificate
+
+
+def test_other_methods_are_certified_too_and_a_failure_is_said():
+    """Window occlusion on the edge reader: hiding one window of the ball leaves the rest of its rim, so no
+    window lowers the score and the map is flat; the certificate says so, in the summary's warnings too."""
+    case = make_edge_case(size=40, seed=0)
+    result = explain(volume_of(case.image), model=loaded(case.model), method="occlusion", seed=0, baseline="min")
+    summary = result.summary()
+    assert summary["certificate"]["verdict"] == "fail"
+    assert summary["certificate"]["reason"] == "the map is flat or has no positive value in the searched region"
+    assert f"certificate fail: {summary['certificate']['reason']}" in summary["warnings"]
