@@ -27,9 +27,6 @@ decoys  # testing.known_cause.KnownCase.decoys
 single_thread  # testing.threads.single_thread: the tests' conftest fixtures
 
 # ---- work in progress of others (certificate, causal engine): recheck when it lands ------------------------
-leaf  # causal.responsibility: a part too small to split (recorded in the search tree)
-VERDICTS  # certificate.VERDICTS: the verdicts a Certificate can have
-_.trusted  # certificate.Certificate.trusted
 
 # ---- pydicom: DICOM attributes set on a Dataset (io/dicom_series.py) ---------------------------------------
 _.is_little_endian

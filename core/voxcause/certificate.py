@@ -44,7 +44,6 @@ MAX_SHARE = 0.5
 MIN_CONTRAST = 2.0
 SHARES = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5)
 CONTROL_CANDIDATES = 256
-VERDICTS = ("pass", "weak", "fail")
 
 
 @dataclass(frozen=True)
@@ -70,10 +69,6 @@ class Certificate:
     verdict: str
     reason: str
     checks: list[Check] = field(default_factory=list)
-
-    @property
-    def trusted(self) -> bool:
-        return self.verdict == "pass"
 
     def to_dict(self) -> dict:
         return {"verdict": self.verdict, "reason": self.reason, "checks": [check.to_dict() for check in self.checks]}

@@ -84,14 +84,13 @@ class _Part:
     """A credited part of one iteration's search tree: ``credit`` is its degree of responsibility at ``depth``.
 
     ``parent`` indexes the part it was split from (None below the root); ``split`` says whether it was refined
-    itself; ``leaf`` whether it was too small to split (its branch ended naturally there).
+    itself.
     """
 
     box: Box
     credit: float
     depth: int
     parent: int | None
-    leaf: bool
     split: bool = False
 
 
@@ -446,7 +445,7 @@ class CausalResponsibility:
                 for index, (child, value) in enumerate(zip(job.children, self._responsibility(results, count), strict=True)):
                     if value > 0:
                         job.child_parts[index] = len(tree)
-                        tree.append(_Part(child, value, job.depth + 1, job.part, child.volume < 2 * minimum))
+                        tree.append(_Part(child, value, job.depth + 1, job.part))
                 chosen, others = self._descend(job, results, minimum, rngs[job.iteration])
                 refined.setdefault(job.iteration, []).append(chosen)
                 alternatives.setdefault(job.iteration, []).extend(others)
@@ -697,11 +696,10 @@ def _probe_boxes(root: Box, rng: np.random.Generator) -> list[Box]:
 def _resolved_depths(tree: list[_Part]) -> list[int]:
     """The depth at which each part's branch was resolved, so that its credit can be weighed against it.
 
-    A part too small to split is resolved where it stands (its own depth); a part that was split is resolved
+    A part that was not split is resolved where it stands (its own depth); a part that was split is resolved
     by its deepest credited descendant, and at least one level further down (a split that credited no child
-    explains nothing finer); a part that could have been split but was not (the search kept its ``max_jobs``
-    boxes elsewhere) is unresolved and counts as deep as the iteration's deepest part. Parts are stored
-    after their parents, so one backward pass carries each branch's depth up to its ancestors.
+    explains nothing finer). Parts are stored after their parents, so one backward pass carries each branch's
+    depth up to its ancestors.
     """
     resolved = [part.depth + 1 if part.split else part.depth for part in tree]
     for index in range(len(tree) - 1, -1, -1):
