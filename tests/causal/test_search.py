@@ -1,0 +1,116 @@
+"""Unit tests of the causal engine's parts: ranking search, pruning, partition, batching lanes, occlusion
+baselines and the shared ops (issue 16: a test per package)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from voxcause.causal.baselines import occlusion_baseline
+from voxcause.causal.partition import Box, split_box
+from voxcause.causal.responsibility import _lanes, _Part, _probe_boxes, _resolved_depths
+from voxcause.causal.search import prune_components, rank_voxels, smallest_passing
+from voxcause.errors import InputError
+from voxcause.ops import bounding_box, dilate, foreground_mask
+
+
+@pytest.mark.parametrize("answer,total", [(1, 10), (7, 10), (10, 10), (513, 1000)])
+def test_smallest_passing_finds_the_threshold_in_logarithmic_calls(answer, total):
+    calls = []
+
+    def predicate(ns):
+        calls.extend(ns)
+        return [n >= answer for n in ns]
+
+    assert smallest_passing(predicate, total) == answer
+    assert len(calls) <= 2 * int(np.ceil(np.log2(total))) + 2
+
+
+def test_smallest_passing_none_when_even_everything_fails():
+    assert smallest_passing(lambda ns: [False] * len(ns), 50) is None
+    assert smallest_passing(lambda ns: [True] * len(ns), 0) is None
+
+
+def test_rank_voxels_orders_candidates_by_descending_key_and_marks_the_rest():
+    key = torch.tensor([[0.1, 0.9], [0.5, 0.7]])
+    candidates = torch.tensor([[True, True], [True, False]])
+    rank, count = rank_voxels(key, candidates)
+    assert count == 3
+    assert rank.tolist() == [[2, 0], [1, -1]]
+
+
+def test_prune_components_drops_blobs_the_decision_does_not_need():
+    mask = torch.zeros(12, 12, dtype=torch.bool)
+    mask[1:3, 1:3] = True  # needed
+    mask[8:10, 8:10] = True  # not needed
+    weight = torch.ones(12, 12)
+    needed = mask.clone()
+    needed[8:10, 8:10] = False
+    kept = prune_components(mask, weight, lambda trial: bool(trial[1:3, 1:3].all()))
+    assert torch.equal(kept, needed)
+
+
+def test_split_box_makes_four_disjoint_children_covering_the_box():
+    box = Box((0, 0, 0), (10, 12, 14))
+    children = split_box(box, np.random.default_rng(0), (1.0, 1.0, 1.0))
+    assert len(children) == 4
+    cover = torch.zeros(10, 12, 14, dtype=torch.int32)
+    for child in children:
+        cover[child.slices()] += 1
+    assert bool((cover == 1).all())
+    assert split_box(Box((0, 0), (1, 1)), np.random.default_rng(0), (1.0, 1.0)) == []
+
+
+def test_lanes_keep_a_context_in_one_lane_and_fill_every_slot():
+    first, second = (Box((0,), (1,)),), (Box((1,), (2,)),)
+    contexts = [first] * 6 + [second] * 2
+    lanes = _lanes(contexts, 4)
+    assert sorted(index for lane in lanes for index in lane) == list(range(8))
+    assert len(lanes) == 4 and max(map(len, lanes)) == 2  # an even share: full batches
+    for lane in lanes:
+        assert len({id(contexts[index]) for index in lane}) == 1
+
+
+def test_resolved_depths_weigh_a_branch_by_its_own_depth():
+    root_child = _Part(Box((0,), (8,)), 1.0, 1, None, split=True)
+    deep = _Part(Box((0,), (4,)), 1.0, 2, 0, split=True)
+    deeper = _Part(Box((0,), (2,)), 1.0, 3, 1)
+    twin = _Part(Box((8,), (16,)), 1.0, 1, None)  # never refined: resolved where it stands
+    assert _resolved_depths([root_child, deep, deeper, twin]) == [3, 3, 3, 1]
+
+
+def test_probe_boxes_lie_inside_the_root_with_the_probe_share():
+    root = Box((2, 2, 2), (42, 42, 42))
+    boxes = _probe_boxes(root, np.random.default_rng(0))
+    assert len(boxes) == 8
+    for box in boxes:
+        assert all(r_lo <= lo and hi <= r_hi for lo, hi, r_lo, r_hi in zip(box.lo, box.hi, root.lo, root.hi, strict=True))
+        assert 0.02 <= box.volume / root.volume <= 0.08
+
+
+def test_occlusion_baselines():
+    image = torch.arange(2 * 4 * 4, dtype=torch.float32).reshape(1, 2, 4, 4)
+    assert bool((occlusion_baseline(image, "constant", value=3.0) == 3.0).all())
+    minimum = occlusion_baseline(image, "min")
+    assert minimum[0, 0].unique().tolist() == [0.0] and minimum[0, 1].unique().tolist() == [16.0]
+    foreground = torch.zeros(4, 4, dtype=torch.bool)
+    foreground[0, :2] = True
+    mean = occlusion_baseline(image, "mean", foreground=foreground)
+    assert mean[0, 0, 3, 3] == pytest.approx(0.5) and mean[0, 1, 0, 0] == pytest.approx(16.5)
+    blurred = occlusion_baseline(image, "blur")
+    assert blurred.shape == image.shape and float(blurred.std()) < float(image.std())
+    with pytest.raises(InputError, match="resample it first"):
+        occlusion_baseline(image, "context", context=torch.zeros(1, 1, 4, 4))
+    with pytest.raises(InputError, match="unknown occlusion"):
+        occlusion_baseline(image, "noise")
+
+
+def test_ops_foreground_box_and_dilation():
+    image = torch.zeros(1, 1, 10, 10)
+    image[0, 0, 3:6, 4:7] = 1.0
+    foreground = foreground_mask(image)
+    assert int(foreground.sum()) == 9
+    assert bounding_box(foreground, margin=1) == ((2, 3), (7, 8))
+    spot = torch.zeros(5, 5, 5, dtype=torch.bool)
+    spot[2, 2, 2] = True
+    assert int(dilate(spot).sum()) == 27 and int(dilate(spot, 2).sum()) == 125
