@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .attribution import OCCLUSIONS, SEED, Option
+from .attribution import Option
 from .errors import InputError
 
 #: The method run when none is named: ``voxcause explain`` / ``batch`` without ``--method``, a batch `Job`,
@@ -30,26 +30,6 @@ METHODS: dict[str, str] = {
     "dea": "voxcause.fusion:DualEvidence",
 }
 
-# Until CausalResponsibility derives from `Explainer` (the causal engine is being rewritten), its options are
-# declared here, once. Remove this table when the class declares ``options`` itself.
-_PENDING_OPTIONS: dict[str, tuple[Option, ...]] = {
-    "rex": (
-        Option("iterations", 12, "random partitions to merge"),
-        Option("rule", "rex", "responsibility rule", choices=("rex", "formal")),
-        Option("merge", "multiplicative", "merging over iterations", choices=("additive", "multiplicative")),
-        Option("occlusion", "auto", "what an occluded voxel becomes", choices=OCCLUSIONS),
-        Option("occlusion_value", 0.0, "value for occlusion 'constant'"),
-        Option("context", None, "a healthy volume (model grid) for occlusion 'context'", supplied=True),
-        Option("min_part_voxels", None, "parts smaller than this are not split further"),
-        Option("max_jobs", 2, "boxes an iteration refines per level"),
-        Option("explanations", ("sufficient", "contrastive", "multiple"), "which explanations to extract"),
-        Option("max_explanations", 3, "at most this many disjoint sufficient explanations"),
-        SEED,
-        Option("spacing", None, "physical voxel size on the model grid", supplied=True),
-    ),
-}
-
-
 def available_methods() -> list[str]:
     return sorted(METHODS)
 
@@ -64,11 +44,7 @@ def explainer_class(method: str):
 
 def declared_options(method: str) -> tuple[Option, ...]:
     """The options ``method`` declares (its class's ``options``)."""
-    cls = explainer_class(method)
-    declared = getattr(cls, "options", None)
-    if isinstance(declared, tuple) and all(isinstance(option, Option) for option in declared):
-        return declared
-    return _PENDING_OPTIONS.get(method, ())
+    return explainer_class(method).options
 
 
 def make_explainer(method: str, model: Any, options: dict | None = None, *, supplied: dict | None = None):

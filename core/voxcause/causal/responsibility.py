@@ -13,10 +13,10 @@ The algorithm, in our words:
      fails);
    * ``rule="formal"`` (Halpern's actual causality within the partition): 1/(1+k), k the fewest *other*
      children that must be occluded (the contingency) before occluding this child flips the decision.
-   The value is added to the child's voxels weighted by 64^depth (relative to the iteration's deepest
-   part). ReX adds the bare value to every voxel of a part, so the large parts of the first levels, mostly
-   healthy tissue, carry most of the map's mass. With this weight a voxel's value is set by the deepest
-   level that credited it, and coarser levels only break ties.
+   The value is added to the child's voxels weighted by 64^depth (relative to the depth its own branch
+   resolved to, `_resolved_depths`). ReX adds the bare value to every voxel of a part, so the large parts of
+   the first levels, mostly healthy tissue, carry most of the map's mass. With this weight a voxel's value is
+   set by the deepest level that credited it, and coarser levels only break ties.
 4. Descend into the smallest passing subset (ties: random among the best-scoring), splitting each of its
    children while its siblings stay visible as context (a conjunction: every part is needed), and into one
    part of each other disjoint passing subset (a disjunction: either part suffices), at most ``max_jobs``
@@ -24,9 +24,22 @@ The algorithm, in our words:
 5. Repeat for ``iterations`` random partitions and merge the per-iteration maps, each scaled to peak 1:
    ``multiplicative`` (default) takes their geometric mean, so a voxel ranks high only if every iteration
    refined down to it; a miss counts as 9 levels below the iteration's peak. ``additive`` takes their mean.
-   Measured on the benchmark ball (bench/bench_causal.py, default 12 iterations, ~1,100 passes): rank
-   accuracy 0.70 and 96% of the positive mass in the cause at 64^3, 0.65 and 92% at 128^3 (before: one box
-   per level, (part volume)^-2 weights and a miss counted 2.5 levels down: 0.62 and 30% at 20 iterations).
+   This *search map* ranks voxels; its values still record how the random search went.
+6. Extract the explanations from that ranking (`_extract`: sufficient, contrastive, multiple disjoint ones).
+7. Set the values (`voxcause.causal.values`): the parts of the explanations get Halpern's degree of
+   responsibility 1/(1+k) among themselves, found in at most 2^5 passes, and each part's share of the map's
+   mass is its degree, spread in the shape of the search map. So two parts of a conjunction get equal mass,
+   the two parts of a disjunction too, and no value depends on how deep the search went in one branch.
+   Measured at the defaults on the known-cause models, 5 seeds each: first part's share of the two parts'
+   mass 0.50 at every seed for conjunctive and disjunctive pairs at 32^3, 0.50-0.61 at 48^3 (before: 0.04-0.97);
+   a single cause beside a decoy holds >= 0.99 of the mass, the decoy 0.000.
+8. Certify it (`voxcause.certificate`): the explanation alone passes, its removal loses the decision, size-
+   matched controls from the least responsible voxels fail, it covers at most half the searched region.
+
+Occlusion ``auto`` (`_occlusion_candidates`) orders the baselines constant, mean, min and blur by what they
+do to random boxes of tissue pasted on them (a canvas that draws an edge around every pasted box lets scraps of
+plain tissue pass, for a model that reads edges) and by the fully occluded score; the search runs on the best,
+and when its certificate fails, on the next (at most `MAX_AUTO_ATTEMPTS`), keeping the best verdict.
 
 Mutants are built from box coordinates: each is a copy of a pre-occluded canvas with boxes pasted back from
 the image, written straight into a reused batch buffer on the model's device. All iterations advance one
@@ -45,6 +58,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..attribution import OCCLUSIONS, SEED, Explainer, Option
 from ..certificate import Certificate, certify
 from ..errors import InputError
 from ..explanation import Attribution
@@ -65,13 +79,12 @@ PROBE_SHARE = 0.04
 MAX_AUTO_ATTEMPTS = 3
 VERDICT_ORDER = ("pass", "weak", "fail")
 MERGES = ("additive", "multiplicative")
-# A part's credit is weighted by 4^(LEVEL_POWER * its depth in the search), relative to the deepest part of
-# its iteration: each level (parts a quarter of the size) weighs 64x the level above per voxel, so the map's
+# A part's credit is weighted by 4^(LEVEL_POWER * its depth in the search), relative to the depth its own branch
+# resolved to: each level (parts a quarter of the size) weighs 64x the level above per voxel, so the search map's
 # mass sits where the search narrowed down and coarse levels only break ties. Depth, not volume: two branches
-# refined equally deep get equal weight however the random cuts sized their last parts. A larger power
-# concentrates more mass but lets noise in the depth reached unbalance two co-causes (measured on the
-# known-cause models: power 5 gave min/max shares down to 0.0 between two conjunctive spots; 3 keeps 0.6+ at
-# most seeds while 96% / 92% of the mass lies in the benchmark ball at 64^3 / 128^3).
+# refined equally deep get equal weight however the random cuts sized their last parts. This only ranks voxels;
+# the final values come from `voxcause.causal.values`. Measured with the benchmark ball: 96% / 92% of the mass
+# lies in it at 64^3 / 128^3.
 LEVEL_POWER = 3
 # In the geometric mean an iteration that credited no part of a voxel counts it UNCREDITED_LEVELS levels below
 # that iteration's peak: a miss costs about as much as nine levels of refinement earn. Tuned once on the
@@ -131,7 +144,7 @@ def _members(bits: int, count: int) -> list[int]:
     return [i for i in range(count) if bits >> i & 1]
 
 
-class CausalResponsibility:
+class CausalResponsibility(Explainer):
     """Causal responsibility maps and minimal explanations for any classifier or segmenter.
 
     Args:
@@ -141,9 +154,9 @@ class CausalResponsibility:
         rule: ``"rex"`` (1/|S| for parts of a passing subset) or ``"formal"`` (1/(1+k), minimal contingency).
         merge: ``"multiplicative"`` (default: geometric mean, keeps what every iteration found; measured rank
             accuracy 0.70 vs 0.51 additive on the benchmark ball at 64^3) or ``"additive"``.
-        occlusion: ``auto`` (default: the first of constant, mean, min, blur whose fully occluded image loses
-            the decision) | ``constant`` | ``min`` | ``mean`` | ``blur`` | ``context``; ``occlusion_value`` for
-            constant;
+        occlusion: ``auto`` (default: the baseline of constant, mean, min, blur that removes evidence without
+            adding any, by random-box probes, and the next one when the explanation's certificate fails) |
+            ``constant`` | ``min`` | ``mean`` | ``blur`` | ``context``; ``occlusion_value`` for constant;
             ``context`` is a (1, C, *S) healthy volume in the model's grid for ``occlusion="context"``.
         min_part_voxels: parts smaller than this are not split further (default: 1/2000 of the searched box,
             at least 8 voxels).
@@ -161,6 +174,20 @@ class CausalResponsibility:
     """
 
     name = "rex"
+    options = (
+        Option("iterations", 12, "random partitions to merge"),
+        Option("rule", "rex", "responsibility rule", choices=RULES),
+        Option("merge", "multiplicative", "merging over iterations", choices=MERGES),
+        Option("occlusion", "auto", "what an occluded voxel becomes", choices=OCCLUSIONS),
+        Option("occlusion_value", 0.0, "value for occlusion 'constant'"),
+        Option("context", None, "a healthy volume (model grid) for occlusion 'context'", supplied=True),
+        Option("min_part_voxels", None, "parts smaller than this are not split further"),
+        Option("max_jobs", 2, "boxes an iteration refines per level"),
+        Option("explanations", ("sufficient", "contrastive", "multiple"), "which explanations to extract"),
+        Option("max_explanations", 3, "at most this many disjoint sufficient explanations"),
+        SEED,
+        Option("spacing", None, "physical voxel size on the model grid", supplied=True),
+    )
 
     def __init__(
         self,
@@ -185,7 +212,7 @@ class CausalResponsibility:
             raise InputError(f"unknown merge {merge!r} — use 'additive' or 'multiplicative'")
         if iterations < 1:
             raise InputError("--iterations must be at least 1")
-        self.model = model
+        super().__init__(model)
         self.iterations = int(iterations)
         self.rule = rule
         self.merge = merge
@@ -199,33 +226,10 @@ class CausalResponsibility:
         self.seed = int(seed)
         self.spacing = spacing
 
-    def params(self) -> dict:
-        return {
-            "iterations": self.iterations,
-            "rule": self.rule,
-            "merge": self.merge,
-            "occlusion": self.occlusion,
-            "occlusion_value": self.occlusion_value,
-            "min_part_voxels": self.min_part_voxels,
-            "max_jobs": self.max_jobs,
-            "seed": self.seed,
-            "explanations": list(self.explanations),
-        }
-
     # ------------------------------------------------------------------------------------------------
-    def attribute(self, inputs: torch.Tensor, *, target: Target, progress: Progress | None = None) -> Attribution:
-        """Compute the responsibility map and the requested explanations.
-
-        Args:
-            inputs: (1, C, *S) normalised image in the model's grid (``LoadedModel.prepare``).
-            target: what is explained (`voxcause.targets.resolve_target`).
-            progress: optional ``callback(stage, fraction)``.
-
-        Returns:
-            `Attribution` with ``map`` (*S) and masks ``sufficient``, ``contrastive``, ``multiple_k``.
-        """
-        if inputs.ndim < 3 or inputs.shape[0] != 1:
-            raise InputError(f"inputs must be (1, C, *spatial), got {tuple(inputs.shape)}")
+    def _attribute(self, inputs: torch.Tensor, target: Target, progress: Progress | None) -> Attribution:
+        """The responsibility map (*S) and masks ``sufficient``, ``contrastive``, ``multiple_k``, certified;
+        inputs (1, C, *S) in the model's grid (the base's `attribute` checks them and counts the passes)."""
         started = time.perf_counter()
         passes_before = self.model.forward_passes
         model_seconds_before = self.model.forward_seconds
