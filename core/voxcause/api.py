@@ -226,7 +226,12 @@ def _prediction(model: LoadedModel, probs: torch.Tensor) -> dict:
 
 
 def _model_spacing(volume: Volume, model: LoadedModel) -> tuple[float, ...]:
-    """Physical voxel size in the model's grid (for weighting partition axes by physical extent)."""
+    """Physical voxel size in the model's grid (for weighting partition axes by physical extent); for an nnU-Net
+    model the plans' spacing, which its preprocessing resamples the image to (in its transposed axis order)."""
+    from .models.nnunet import NnUNetModel
+
+    if isinstance(model, NnUNetModel):
+        return model.grid_spacing(volume)
     size = model.card.spatial_size
     if size is None or model.card.resize != "resize":
         return volume.spacing

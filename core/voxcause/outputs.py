@@ -1,5 +1,6 @@
 """Writing an explanation folder: map.nii.gz, explanation.seg.nrrd, summary.json, overview.png (and, for
-segmenters, prediction.seg.nrrd: the model's own segmentation, to show beside the explanation).
+segmenters, prediction.seg.nrrd: the model's own segmentation, to show beside the explanation; for a DICOM input,
+explanation.seg.dcm and map.pm.dcm, named in summary.json's ``volumes`` as ``explanation_dicom``/``map_dicom``).
 
 Everything is written into a staging folder first and moved into place at the end, so a failing run leaves
 no half-written result.
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .io import atomic_directory, write_image, write_segmentation
-from .io.dicom_out import write_dicom_outputs
+from .io.dicom_out import MAP_NAME, SEG_NAME, write_dicom_outputs
 from .jsonio import dumps
 from .levels import heat_colour, responsibility_levels
 from .render import render_overview
@@ -27,6 +28,8 @@ MASK_STYLE = {
     "target_region": ("target region", (0.2, 0.9, 0.2)),
 }
 LEVELS = 5
+#: summary.json ``volumes`` names of the DICOM files written for a DICOM input (file -> name)
+DICOM_VOLUMES = {SEG_NAME: "explanation_dicom", MAP_NAME: "map_dicom"}
 
 
 def explanation_segments(explanation: Explanation) -> list:
@@ -84,7 +87,7 @@ def save_explanation(explanation: Explanation, out_dir: str | Path, *, dicom: bo
         segments = explanation_segments(explanation)
         if segments:
             write_segmentation(staging / "explanation.seg.nrrd", segments, volume)
-        write_dicom_outputs(staging, explanation, segments, dicom)
+        dicom_files = write_dicom_outputs(staging, explanation, segments, dicom)
         if explanation.predicted_labels is not None:
             labels = explanation.prediction.get("voxels_per_label", {})
             names = list(labels) or [str(i) for i in range(int(explanation.predicted_labels.max()) + 1)]
@@ -95,7 +98,9 @@ def save_explanation(explanation: Explanation, out_dir: str | Path, *, dicom: bo
             ]
             if predicted:
                 write_segmentation(staging / "prediction.seg.nrrd", predicted, volume)
-        (staging / "summary.json").write_text(dumps(explanation.summary()), encoding="utf-8")
+        summary = explanation.summary()
+        summary["volumes"].update({DICOM_VOLUMES[path.name]: path.name for path in dicom_files})
+        (staging / "summary.json").write_text(dumps(summary), encoding="utf-8")
         render_overview(
             staging / "overview.png",
             volume.array[display_channel(volume.array, explanation.map)],

@@ -4,6 +4,7 @@ against the source series and against the NIfTI/NRRD outputs voxel for voxel."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -18,7 +19,7 @@ highdicom = pytest.importorskip("highdicom")  # and pydicom 3 (the "dicom" extra
 import pydicom  # noqa: E402
 from voxcause.cli.main import main  # noqa: E402
 from voxcause.errors import InputError  # noqa: E402
-from voxcause.explanation import Explanation  # noqa: E402
+from voxcause.explanation import Explanation, summary_schema  # noqa: E402
 from voxcause.io import read_image  # noqa: E402
 from voxcause.io.dicom_out import is_dicom_input  # noqa: E402
 from voxcause.io.dicom_series import write_dicom_series, write_patient_dicom  # noqa: E402
@@ -74,6 +75,23 @@ def test_patient_series_geometry_and_uids(dicom_case):
     assert volume.reference.GetDirection() == pytest.approx(patient.direction)
     assert volume.reference.GetSpacing() == pytest.approx(patient.spacing)
     assert np.abs(volume.array - patient.channels).max() <= 0.5 + 1e-3  # rounded to int16, no rescale
+
+
+def test_summary_lists_the_dicom_files(dicom_case):
+    """summary.json names every file it sits beside, the DICOM SEG and Parametric Map included, as its schema says."""
+    import jsonschema
+
+    out = dicom_case["out"]
+    volumes = json.loads((out / "summary.json").read_text())["volumes"]
+    schema = summary_schema()
+    volumes_schema = {**schema["properties"]["volumes"], "$defs": schema["$defs"]}
+    jsonschema.validate(volumes, volumes_schema, cls=jsonschema.Draft202012Validator)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**volumes, "map_dicom": "map.dcm"}, volumes_schema, cls=jsonschema.Draft202012Validator)
+    assert volumes["explanation_dicom"] == "explanation.seg.dcm" and volumes["map_dicom"] == "map.pm.dcm"
+    for name in volumes.values():
+        assert (out / name).is_file(), name
+    assert {p.name for p in out.glob("*.dcm")} <= set(volumes.values())
 
 
 def test_seg_references_source_and_matches_nrrd(dicom_case):
@@ -197,6 +215,8 @@ def test_oblique_series_round_trip(tmp_path):
         if int(groups.SegmentIdentificationSequence[0].ReferencedSegmentNumber) == 1:
             rebuilt[_slice_index(volume.reference, groups.PlanePositionSequence[0].ImagePositionPatient)] |= frame > 0
     assert np.array_equal(rebuilt, mask)
+    volumes = json.loads((tmp_path / "out" / "summary.json").read_text())["volumes"]
+    assert (volumes["explanation_dicom"], volumes["map_dicom"]) == ("explanation.seg.dcm", "map.pm.dcm")
     pm = pydicom.dcmread(tmp_path / "out" / "map.pm.dcm")
     back = np.full(volume.spatial_shape, np.nan, np.float32)
     for frame, groups in zip(pm.pixel_array, pm.PerFrameFunctionalGroupsSequence, strict=True):
@@ -214,6 +234,8 @@ def test_api_refuses_dicom_for_nifti_and_skips_it_by_default(tmp_path):
     assert not (tmp_path / "refused").exists()
     explanation.save(tmp_path / "out")
     assert not list((tmp_path / "out").glob("*.dcm")) and (tmp_path / "out" / "map.nii.gz").exists()
+    volumes = json.loads((tmp_path / "out" / "summary.json").read_text())["volumes"]
+    assert not {"explanation_dicom", "map_dicom"} & set(volumes)
 
 
 def test_without_highdicom_dicom_input_still_saves(tmp_path, monkeypatch):
@@ -226,6 +248,7 @@ def test_without_highdicom_dicom_input_still_saves(tmp_path, monkeypatch):
     with pytest.warns(UserWarning, match="not written"):
         explanation.save(tmp_path / "out")
     assert (tmp_path / "out" / "map.nii.gz").exists() and not list((tmp_path / "out").glob("*.dcm"))
+    assert "map_dicom" not in json.loads((tmp_path / "out" / "summary.json").read_text())["volumes"]
     with pytest.raises(InputError, match=r"voxcause\[dicom\]"):
         explanation.save(tmp_path / "asked", dicom=True)
     assert not (tmp_path / "asked").exists()

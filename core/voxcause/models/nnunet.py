@@ -301,6 +301,15 @@ class NnUNetModel(LoadedModel):
             model = [image[0], *model]
         return model, image
 
+    def grid_spacing(self, volume: Volume) -> tuple[float, ...]:
+        """Voxel size (mm) of the grid `prepare` puts ``volume`` on, in that grid's axis order: the plans' spacing
+        (nnU-Net resamples to it); a 2D configuration keeps the image's own slice spacing on a 3D volume."""
+        geometry = self._geometry_of(volume)
+        spacing, _ = self._spacings(geometry)
+        if len(geometry["image_shape"]) == 2:
+            spacing = spacing[1:]  # the 999 mm of nnU-Net's 2D convention: the grid has no such axis
+        return tuple(float(s) for s in spacing)
+
     def _geometry_of(self, volume: Volume | None) -> dict:
         geometry = self._geometry.get(id(volume)) if volume is not None else None
         if geometry is None and volume is not None:
