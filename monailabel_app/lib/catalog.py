@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .models import POOL
 from .settings import AppSettings
@@ -28,6 +29,23 @@ class ModelFacts:
     name: str
     #: the card's channel (sequence) names in input order, e.g. ("T1", "T1c", "T2", "FLAIR"); () if unnamed
     channel_names: tuple[str, ...] = ()
+    #: the model format beyond voxcause's own (``"nnU-Net v2"`` for an nnU-Net results folder), else ""
+    format: str = ""
+
+    @property
+    def layer_methods(self) -> bool:
+        """Whether layer and gradient methods can see inside the model: not an nnU-Net model, whose windows
+        nnU-Net's predictor runs under torch.inference_mode (the core refuses them there)."""
+        return not self.format.startswith("nnU-Net")
+
+
+def describe_model(model: Any) -> dict[str, Any]:
+    """What a reply says about the model that ran: its name and source, plus the core's ``info`` where the
+    model has one (nnU-Net: format, trainer, configuration, folds, patch size, spacing, ``mirroring`` false)."""
+    card = model.card
+    described: dict[str, Any] = {"name": str(card.name), "source": str(card.source) if card.source else None}
+    described.update(getattr(model, "info", None) or {})
+    return described
 
 
 def model_facts(path: Path | None, role: str) -> ModelFacts | None:
@@ -39,7 +57,7 @@ def model_facts(path: Path | None, role: str) -> ModelFacts | None:
         labels = tuple(card.labels) if card.labels else ()
         names = tuple(str(name) for name in card.channels) if isinstance(card.channels, tuple | list) else ()
         return ModelFacts(labels=labels, channels=card.channel_count, name=str(card.name or path.parent.name),
-                          channel_names=names)
+                          channel_names=names, format=str(describe_model(model).get("format", "")))
 
 
 def registered_methods() -> tuple[str, ...]:
@@ -80,6 +98,11 @@ class Models:
         """The input channel count all these models share (None if they differ or are unknown)."""
         counts = {facts.channels for facts in self.facts.values()}
         return counts.pop() if len(counts) == 1 else None
+
+    def with_layer_methods(self) -> Models:
+        """Only the models layer and gradient methods can see inside (`ModelFacts.layer_methods`)."""
+        kept = {role: facts for role, facts in self.facts.items() if facts.layer_methods}
+        return Models(paths={role: self.paths[role] for role in kept}, facts=kept)
 
 
 def configured_models(settings: AppSettings, *roles: str) -> Models:

@@ -43,11 +43,16 @@ class ExplanationConfig(TaskConfig):
     fixed_options: ClassVar[dict[str, Any]] = {}
     #: The infer task class built by `infer`.
     task_class: ClassVar[type[VoxcauseInferTask]] = ExplainTask
+    #: Whether every method of the task reads the network's layers or gradients: models the core refuses them
+    #: for (nnU-Net) are then not offered, and a task left with no model is not offered at all.
+    needs_layers: ClassVar[bool] = False
 
     def init(self, name: str, model_dir: str, conf: dict[str, str], planner: Any, **kwargs: Any) -> None:
         super().init(name, model_dir, conf, planner, **kwargs)
         self.settings = kwargs["settings"]
         self.models = configured_models(self.settings, *self.roles)
+        if self.needs_layers:
+            self.models = self.models.with_layer_methods()
         registered = registered_methods()
         self.offered = tuple(method for method in self.methods if method in registered)
         self.enabled = self.core_offers() and bool(self.models.roles)

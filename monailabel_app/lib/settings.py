@@ -5,8 +5,9 @@ receive an `AppSettings` and hand the values to their infer tasks.
 
 Conf keys (all optional):
     segmenter / classifier   a model voxcause.load_model accepts (card .json/.yaml, bundle folder,
-                             TorchScript, ONNX); default: ``model/<role>/card.json`` in the app if present,
-                             else the sample model shipped with voxcause.
+                             TorchScript, ONNX, an nnU-Net v2 results folder — or its ``fold_N`` folder
+                             for one fold); ``none``: no model of that role; default: ``model/<role>/card.json``
+                             in the app if present, else the sample model shipped with voxcause.
     output_dir               where float maps and summaries are kept; default ``<studies>/voxcause``, or for a
                              DICOMweb server (``--studies http(s)://...``) ``voxcause`` in MONAI Label's
                              datastore cache (``MONAI_LABEL_DATASTORE_CACHE_PATH``, else
@@ -60,8 +61,11 @@ def resolve_model(role: str, conf: Mapping[str, str], app_dir: Path) -> Path | N
 
     Order: ``--conf <role> PATH``; ``model/<role>/card.json`` in the app (MONAI Label's model folder, for a
     site's own model); the voxcause sample model of that role. The samples are referenced in place, not
-    copied, so the app always serves the weights the package was tested with.
+    copied, so the app always serves the weights the package was tested with. ``--conf <role> none``: no
+    model of that role (e.g. an nnU-Net segmenter served alone, without the sample classifier).
     """
+    if str(conf.get(role, "")).strip().lower() == "none":
+        return None
     if conf.get(role):
         return Path(conf[role]).expanduser().resolve()
     local = app_dir / "model" / role / "card.json"

@@ -9,26 +9,12 @@ here is skipped with that reason.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from dicom_case import Orthanc, dicomweb_plugin, orthanc_binary, start_orthanc, write_dicom_study
-from ml_server import (
-    APP,
-    CASES,
-    HAVE_MONAILABEL,
-    MAX_UPLOAD_MB,
-    STARTUP_SECONDS,
-    Server,
-    free_port,
-    requests,
-    stop,
-    write_case,
-)
+from ml_server import CASES, HAVE_MONAILABEL, MAX_UPLOAD_MB, Server, free_port, launch, stop, write_case
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -64,42 +50,6 @@ def server(studies: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         yield running
     finally:
         stop(running.process)
-
-
-def launch(studies: str, work: Path, conf: dict[str, str], *, files_at: Path, env: dict[str, str] | None = None
-           ) -> Server:
-    """``python -m monailabel.main start_server`` over ``studies`` (a folder or a DICOMweb URL) on a free port of
-    127.0.0.1; returns once ``/info/`` answers (fails the test with the server log otherwise)."""
-    port = free_port()
-    log = work / "server.log"
-    environment = dict(os.environ)
-    environment.update({
-        "MONAI_LABEL_SESSION_PATH": str(work / "sessions"),
-        "OMP_NUM_THREADS": environment.get("OMP_NUM_THREADS", "2"),
-        "PYTHONUNBUFFERED": "1",
-        **(env or {}),
-    })
-    command = [sys.executable, "-m", "monailabel.main", "start_server", "--app", str(APP), "--studies", studies,
-               "--host", "127.0.0.1", "--port", str(port)]
-    for key, value in conf.items():
-        command += ["--conf", key, value]
-    with open(log, "wb") as sink:
-        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, cwd=work, env=environment,
-                                   start_new_session=True)
-    running = Server(url=f"http://127.0.0.1:{port}", process=process, studies=files_at, log=log)
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while True:
-        if process.poll() is not None:
-            pytest.fail(f"server exited with {process.returncode} while starting:\n{running.log_tail()}")
-        try:
-            if running.get("/info/", timeout=5).status_code == 200:
-                return running
-        except requests.ConnectionError:
-            pass
-        if time.monotonic() > deadline:
-            stop(process)
-            pytest.fail(f"server not ready after {STARTUP_SECONDS:.0f} s:\n{running.log_tail()}")
-        time.sleep(0.5)
 
 
 #: The PACS round trip must run (CI); VOXCAUSE_REQUIRE_ORTHANC=0 lets it skip where Orthanc is not installed.

@@ -16,10 +16,13 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pytest
 import SimpleITK as sitk
 
 
@@ -160,3 +163,39 @@ def read_label(content: bytes, suffix: str, tmp_path: Path) -> sitk.Image:
 
 def label_values(image: sitk.Image) -> list[int]:
     return sorted(int(v) for v in np.unique(sitk.GetArrayFromImage(image)) if v != 0)
+
+
+def launch(studies: str, work: Path, conf: dict[str, str], *, files_at: Path, env: dict[str, str] | None = None
+           ) -> Server:
+    """``python -m monailabel.main start_server`` over ``studies`` (a folder or a DICOMweb URL) on a free port of
+    127.0.0.1; returns once ``/info/`` answers (fails the test with the server log otherwise)."""
+    port = free_port()
+    log = work / "server.log"
+    environment = dict(os.environ)
+    environment.update({
+        "MONAI_LABEL_SESSION_PATH": str(work / "sessions"),
+        "OMP_NUM_THREADS": environment.get("OMP_NUM_THREADS", "2"),
+        "PYTHONUNBUFFERED": "1",
+        **(env or {}),
+    })
+    command = [sys.executable, "-m", "monailabel.main", "start_server", "--app", str(APP), "--studies", studies,
+               "--host", "127.0.0.1", "--port", str(port)]
+    for key, value in conf.items():
+        command += ["--conf", key, value]
+    with open(log, "wb") as sink:
+        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, cwd=work, env=environment,
+                                   start_new_session=True)
+    running = Server(url=f"http://127.0.0.1:{port}", process=process, studies=files_at, log=log)
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while True:
+        if process.poll() is not None:
+            pytest.fail(f"server exited with {process.returncode} while starting:\n{running.log_tail()}")
+        try:
+            if running.get("/info/", timeout=5).status_code == 200:
+                return running
+        except requests.ConnectionError:
+            pass
+        if time.monotonic() > deadline:
+            stop(process)
+            pytest.fail(f"server not ready after {STARTUP_SECONDS:.0f} s:\n{running.log_tail()}")
+        time.sleep(0.5)

@@ -13,6 +13,7 @@ class ExplainDea(ExplanationConfig):
     methods = ("dea",)
     prefix = "fused"
     description = "Dual-evidence fusion of the segmenter's region (Seg-Grad-CAM + occlusion) as heat levels"
+    needs_layers = True  # Seg-Grad-CAM: not offered for an nnU-Net segmenter
 
     def options(self) -> list[Option]:
         return [

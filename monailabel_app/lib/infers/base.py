@@ -8,7 +8,8 @@ each stage in the reply's ``latencies``. Here:
 - inferer: `compute` (per task) runs the core with the model held for this request only;
 - post: `segments` (per task) turns the result into disjoint named, coloured masks;
 - writer: the masks go out as a single-layer ``.seg.nrrd`` in the input's exact geometry, float maps and
-  summaries are kept under ``<output_dir>/<image id>/<task>/``, and the numbers go in the JSON reply.
+  summaries are kept under ``<output_dir>/<image id>/<task>/``, and the numbers go in the JSON reply, with
+  ``models``: which model of each role ran (name, source; an nnU-Net model's format, folds, mirroring ...).
 
 Bad input raises `InputError` and leaves the server as a 422 with the core's one-line message.
 """
@@ -21,7 +22,8 @@ import os
 import tempfile
 import threading
 from abc import abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,7 @@ from monailabel.tasks.infer.basic_infer import BasicInferTask
 from voxcause.errors import InputError
 from voxcause.io import write_segmentation
 
+from ..catalog import describe_model
 from ..guard import input_errors_as_422
 from ..labels import Segments
 from ..models import POOL
@@ -157,6 +160,8 @@ class VoxcauseInferTask(BasicInferTask):
                 kept = self.keep(data, folder)
         numbers = self.numbers(data)
         numbers.update({key: str(path) for key, path in kept.items()})
+        if data.get("models"):
+            numbers["models"] = data["models"]
         numbers["_label_names"] = segments.label_names()
         numbers["label_colors"] = segments.label_colours()
         numbers["options"] = data["options"]
@@ -210,6 +215,11 @@ class VoxcauseInferTask(BasicInferTask):
             image_id = f"upload-{digest.hexdigest()[:12]}"
         return self.settings.output_dir / str(image_id) / self.name
 
-    def model(self, role: str, device: str):
-        """Context manager holding the model of ``role`` for this request."""
-        return POOL.use(self.model_paths.get(role), role=role, device=device)
+    @contextmanager
+    def model(self, role: str, device: str, data: dict[str, Any] | None = None) -> Iterator[Any]:
+        """Hold the model of ``role`` for this request; with ``data``, the reply's ``models`` names it
+        (`describe_model`: e.g. an nnU-Net model's format, folds and ``mirroring``)."""
+        with POOL.use(self.model_paths.get(role), role=role, device=device) as model:
+            if data is not None:
+                data.setdefault("models", {})[role] = describe_model(model)
+            yield model

@@ -45,16 +45,16 @@ class CounterfactualTask(VoxcauseInferTask):
             if not isinstance(label, str) or not label:
                 raise InputError("region=upload needs a label file — send it in the 'label' form field, "
                                  "or choose region=segmenter")
-            with self.model(role, device) as model:
+            with self.model(role, device, data) as model:
                 return counterfactual(data["volume"], model=model, mask=label, **common)
         if region == "explanation":
-            with self.model(role, device) as model:
+            with self.model(role, device, data) as model:
                 return counterfactual(data["volume"], model=model, explanation_method="rex", **common)
         if role == "segmenter":
-            with self.model("segmenter", device) as model:
+            with self.model("segmenter", device, data) as model:
                 return counterfactual(data["volume"], model=model, segmenter=model, **common)
         # Two models: always take the segmenter's lock before the classifier's, so requests never deadlock.
-        with self.model("segmenter", device) as segmenter, self.model(role, device) as model:
+        with self.model("segmenter", device, data) as segmenter, self.model(role, device, data) as model:
             return counterfactual(data["volume"], model=model, segmenter=segmenter, **common)
 
     def segments(self, data: dict[str, Any]) -> Segments:

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import voxcause
+from voxcause.errors import InputError
+from voxcause.models.nnunet import LAYER_METHODS_REFUSED
 
 from ..labels import Segments, explanation_segments
 from ..options import MODEL_OPTION
@@ -18,6 +20,16 @@ from .base import VoxcauseInferTask
 
 #: Masks of an explanation drawn as their own segments (others stay in the kept explanation.seg.nrrd).
 DRAWN_MASKS = ("sufficient",)
+
+
+def _in_app_terms(error: InputError, *, task: str, method: str, role: str) -> InputError:
+    """The core's refusal of a layer/gradient method on an nnU-Net model, with the app's task and option names
+    in place of its command-line advice (``--method rex``); any other error unchanged."""
+    if str(error) != LAYER_METHODS_REFUSED:
+        return error
+    reason = LAYER_METHODS_REFUSED.split(" — ")[0]
+    return InputError(f"{task} method={method} cannot explain the {role}: {reason} — use explain_rex, or "
+                      "explain_saliency with method=occlusion (or the counterfactual task)")
 
 
 class ExplainTask(VoxcauseInferTask):
@@ -55,16 +67,19 @@ class ExplainTask(VoxcauseInferTask):
         extra = dict(self.fixed_options)
         extra.update({name: options[name] for name in self.method_options if name in options})
         role = options.get(MODEL_OPTION, next(iter(self.model_paths)))
-        with self.model(role, device) as model:
-            return voxcause.explain(
-                data["volume"],
-                model=model,
-                target=None if target == "auto" else target,
-                method=method,
-                seed=options.get("seed", 0),
-                device=device,
-                **extra,
-            )
+        with self.model(role, device, data) as model:
+            try:
+                return voxcause.explain(
+                    data["volume"],
+                    model=model,
+                    target=None if target == "auto" else target,
+                    method=method,
+                    seed=options.get("seed", 0),
+                    device=device,
+                    **extra,
+                )
+            except InputError as error:
+                raise _in_app_terms(error, task=self.name, method=method, role=role) from None
 
     def segments(self, data: dict[str, Any]) -> Segments:
         explanation = data["result"]

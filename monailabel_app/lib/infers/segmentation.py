@@ -36,12 +36,13 @@ class SegmentationTask(VoxcauseInferTask):
 
     def compute(self, data: dict[str, Any], *, device: str) -> dict[str, Any]:
         started = time.perf_counter()
-        with self.model("segmenter", device) as model:
+        with self.model("segmenter", device, data) as model:
             before = model.forward_passes
             label_map, labels, probs = segmenter_label_map(model, data["volume"])
             passes = model.forward_passes - before
+            warnings = list(model.warnings)  # e.g. an nnU-Net model's: test-time mirroring is off
         return {"label_map": label_map, "labels": labels, "forward_passes": passes,
-                "seconds": time.perf_counter() - started}
+                "seconds": time.perf_counter() - started, "warnings": warnings}
 
     def segments(self, data: dict[str, Any]) -> Segments:
         result = data["result"]
@@ -63,4 +64,5 @@ class SegmentationTask(VoxcauseInferTask):
             "volume_ml": {name: round(count * voxel_ml, 3) for name, count in counts.items()},
             "forward_passes": result["forward_passes"],
             "seconds": round(result["seconds"], 3),
+            "warnings": result["warnings"],
         }
