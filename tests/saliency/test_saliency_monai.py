@@ -63,7 +63,10 @@ def test_unet_bottleneck_is_said_to_be_empty():
     result = SegGradCAM(net, layer="model.1.submodule.1.submodule.conv").attribute(
         inputs, target=region_target(1, region)
     )
-    assert mass_inside(result.map, dilate(cause, 2)) < 0.4  # measured 0.02-0.11
+    automatic = SegGradCAM(net).attribute(inputs, target=region_target(1, region))
+    # Measured 8e-8 against 0.91: rounding noise, whose spatial spread differs from CPU to CPU (its share on the
+    # cause was 0.02-0.11 on one machine and 0.55 on another), so only its size is asserted.
+    assert float(result.map.max()) < 1e-4 * float(automatic.map.max())
 
 
 def _cube_cases(n: int = 8):
