@@ -62,20 +62,22 @@ def mask_segment(prefix: str, key: str) -> tuple[str, Colour]:
 
 
 def explanation_segments(prefix: str, values: np.ndarray, levels: int, *, masks: dict[str, np.ndarray]) -> Segments:
-    """Heat levels of a map, then the named masks (e.g. the sufficient explanation) drawn over them.
+    """Heat levels of a map, then the named masks (e.g. the sufficient explanation) where no level lies.
 
-    A sufficient explanation lies inside the top levels, so in a single labelmap it takes those voxels from
-    the levels; the float map kept beside the result still holds every value.
+    The levels are the core's bands (`voxcause.levels.responsibility_levels`) unchanged, voxel for voxel the
+    ``responsibility level k`` segments of the ``explanation.seg.nrrd`` the core writes (and the Slicer panel
+    shows) at the same number of levels. A single labelmap holds one segment per voxel, so a mask takes only
+    the voxels outside every level: a sufficient explanation is drawn as its levels plus its own segment
+    around them (drawn over the levels it would erase them: it holds most of the top bands). Its whole mask is
+    in the kept explanation.seg.nrrd, its size in the reply's ``sufficient``.
     """
     bands = responsibility_levels(values, levels)
     names = level_names(prefix, levels)
     seg_masks = [bands == level for level in range(1, levels + 1)]
     colours = [heat_colour(level, levels) for level in range(1, levels + 1)]
     for key, mask in masks.items():
-        taken = np.asarray(mask, dtype=bool)
-        seg_masks = [m & ~taken for m in seg_masks]
         name, colour = mask_segment(prefix, key)
         names.append(name)
-        seg_masks.append(taken)
+        seg_masks.append(np.asarray(mask, dtype=bool) & (bands == 0))
         colours.append(colour)
     return Segments(names, seg_masks, colours).nonempty()

@@ -48,6 +48,8 @@ CASES = (("glioma_200000", 200_000, "glioma"), ("meningioma_100001", 100_001, "m
 STARTUP_SECONDS = float(os.environ.get("VOXCAUSE_ML_STARTUP", "600"))
 #: Upload limit the test server runs with, so an 'oversized' upload stays small.
 MAX_UPLOAD_MB = 4
+#: Verdicts of an explanation's certificate (voxcause.certificate).
+VERDICTS = ("pass", "weak", "fail")
 
 
 def free_port() -> int:
@@ -163,6 +165,38 @@ def read_label(content: bytes, suffix: str, tmp_path: Path) -> sitk.Image:
 
 def label_values(image: sitk.Image) -> list[int]:
     return sorted(int(v) for v in np.unique(sitk.GetArrayFromImage(image)) if v != 0)
+
+
+def core_segments(path: Path) -> dict[str, np.ndarray]:
+    """The named masks of a (possibly multi-layer) ``.seg.nrrd`` the core wrote, on the numpy (z, y, x) grid."""
+    import slicerio
+
+    segmentation = slicerio.read_segmentation(str(path))
+    masks = {}
+    for segment in segmentation["segments"]:
+        extracted = slicerio.extract_segments(segmentation, [(segment["name"], 1)])
+        masks[segment["name"]] = np.asarray(extracted["voxels"]).transpose() == 1
+    return masks
+
+
+def assert_certificate(params: dict) -> dict:
+    """The reply carries the core's certificate at the top level; a verdict other than pass is also a warning."""
+    certificate = params.get("certificate")
+    assert isinstance(certificate, dict), sorted(params)
+    assert certificate["verdict"] in VERDICTS, certificate
+    assert isinstance(certificate["reason"], str) and certificate["reason"], certificate
+    checks = certificate["checks"]
+    assert isinstance(checks, list) and checks, certificate
+    for check in checks:
+        assert {"name", "value", "threshold", "passed"} <= set(check), check
+        assert isinstance(check["passed"], bool), check
+    warnings = params["warnings"]
+    stated = [line for line in warnings if line.startswith(f"certificate {certificate['verdict']}:")]
+    if certificate["verdict"] == "pass":
+        assert not [line for line in warnings if line.startswith("certificate ")], warnings
+    else:
+        assert stated and certificate["reason"] in stated[0], (certificate, warnings)
+    return certificate
 
 
 def launch(studies: str, work: Path, conf: dict[str, str], *, files_at: Path, env: dict[str, str] | None = None

@@ -96,7 +96,7 @@ def test_explanations_of_a_pacs_series_lie_on_the_tumour(client, flair, segmenta
     tumour = sitk.GetArrayFromImage(segmentation[0]) > 0
     overlap = ((values > 0) & tumour).sum() / tumour.sum()
     # the most telling segment sits on the tumour, far denser there than elsewhere: the counterfactual's region,
-    # rex's sufficient explanation (it takes the top levels' voxels), else the hottest level drawn
+    # rex's sufficient explanation (drawn where no level lies), else the hottest level drawn
     names = reply["label_names"]
     special = [name for name in names if name.endswith((" region", " sufficient explanation"))]
     top_name = special[0] if special else max((name for name in names if " level " in name), key=names.get)

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from ml_server import HAVE_MONAILABEL, REPO, Server, launch, read_label, stop
+from ml_server import HAVE_MONAILABEL, REPO, Server, assert_certificate, core_segments, launch, read_label, stop
 
 sys.path.insert(0, str(REPO / "tests" / "models"))
 
@@ -148,9 +148,8 @@ def test_rex_puts_the_top_level_and_the_sufficient_explanation_on_the_sphere(nnu
     assert_same_geometry(label, image)
     values, names = sitk.GetArrayFromImage(label), rex.params["label_names"]
     near = _near(_sphere(sphere_studies, CASE))
-    sufficient = values == names["rex sufficient explanation"]
-    # the float map kept beside the label: same geometry; the labelmap's levels are its bands (less the voxels the
-    # sufficient explanation takes), so the most responsible level is read from it
+    # the float map kept beside the label: same geometry; the labelmap's levels are its bands, the sufficient
+    # explanation (whole in the kept explanation.seg.nrrd) drawn where no level lies
     kept = sitk.ReadImage(rex.params["map_file"])
     assert_same_geometry(kept, image)
     responsibility = np.clip(sitk.GetArrayFromImage(kept), 0, None)
@@ -158,7 +157,9 @@ def test_rex_puts_the_top_level_and_the_sufficient_explanation_on_the_sphere(nnu
     bands = responsibility_levels(responsibility, levels)
     for name, value in names.items():
         if " level " in name:
-            assert np.array_equal(values == value, (bands == int(name.split()[2])) & ~sufficient), name
+            assert np.array_equal(values == value, bands == int(name.split()[2])), name
+    sufficient = core_segments(Path(rex.params["explanation_file"]))["sufficient explanation"]
+    assert np.array_equal(values == names.get("rex sufficient explanation", -1), sufficient & (bands == 0))
     top = bands == levels
     shares = {"sufficient explanation": float(near[sufficient].mean()), f"level {levels} of {levels}":
               float(near[top].mean()), "responsibility": float(responsibility[near].sum() / responsibility.sum())}
@@ -171,6 +172,8 @@ def test_rex_puts_the_top_level_and_the_sufficient_explanation_on_the_sphere(nnu
     assert min(shares.values()) >= ON_SPHERE, shares
     assert rex.params["target"]["label"] == "sphere"
     assert_nnunet_named(rex.params)
+    certificate = assert_certificate(rex.params)
+    print(f"explain_rex certificate: {certificate['verdict']} ({certificate['reason']})")
 
 
 def test_occlusion_peaks_on_the_sphere(nnunet_server, sphere_studies):
