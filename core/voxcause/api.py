@@ -10,14 +10,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from .causal.baselines import occlusion_baseline
-from .certificate import certify
+from .causal.baselines import occlusion_baseline, ordered_canvases
+from .causal.partition import Box
+from .certificate import certify, decisions
 from .errors import InputError
 from .explainers import declared_options, make_explainer
 from .explanation import Explanation, split_volumes
 from .io import Volume, read_image
 from .models import LoadedModel, load_model
-from .ops import foreground_mask
+from .ops import bounding_box, dilate, foreground_mask
 from .targets import resolve_target
 
 ImageLike = str | Path | Sequence[str | Path] | Volume
@@ -165,7 +166,7 @@ def explain(
     params["seed"] = seed
     certificate = attribution.certificate or certify(
         loaded, inputs, resolved, attribution.map, explanation=attribution.masks.get("sufficient"),
-        baseline=_certificate_baseline(inputs, params), seed=seed,
+        baseline=_certificate_baseline(loaded, inputs, resolved, params, seed), seed=seed,
     ).to_dict()
     stats["forward_passes"] = loaded.forward_passes - passes_before
     if certificate["verdict"] != "pass":
@@ -197,17 +198,23 @@ def explain(
     )
 
 
-def _certificate_baseline(inputs: torch.Tensor, params: dict) -> torch.Tensor | None:
-    """What the method's own baseline makes of occluded voxels (None: the certificate's default, constant 0).
-
-    A perturbation method is tested with what it removes with; a gradient method, which removes nothing, with
-    the normalised mean.
-    """
+def _certificate_baseline(model: LoadedModel, inputs: torch.Tensor, target, params: dict, seed: int) -> torch.Tensor:
+    """What occluded voxels become in the certificate's mutants: the method's own baseline where it has one
+    (a perturbation method is tested with what it removes with); else, for a gradient method, which removes
+    nothing, the canvas occlusion ``auto`` would choose (`causal.baselines.ordered_canvases`: one that loses the
+    decision without faking evidence; constant 0 would keep "glioma" on the sample classifier)."""
+    foreground = foreground_mask(inputs)
     kind = params.get("baseline")
-    if kind not in ("constant", "mean", "min", "blur"):
-        return None
-    value = float(params.get("baseline_value") or 0.0)
-    return occlusion_baseline(inputs, kind, value=value, foreground=foreground_mask(inputs))
+    if kind in ("constant", "mean", "min", "blur"):
+        return occlusion_baseline(inputs, kind, value=float(params.get("baseline_value") or 0.0), foreground=foreground)
+    lo, hi = bounding_box(foreground)
+    box = Box(lo, hi)
+    occluded = torch.zeros_like(foreground)
+    occluded[box.slices()] = True
+    occluded &= dilate(foreground, 1)
+    ranked = ordered_canvases(inputs, occluded, box, lambda batch: decisions(model, target, batch),
+                              foreground=foreground, seed=seed)
+    return ranked[0][1]
 
 
 def _prediction(model: LoadedModel, probs: torch.Tensor) -> dict:

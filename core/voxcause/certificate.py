@@ -120,12 +120,7 @@ def certify(
         for start in range(0, len(masks), size):
             chunk = masks[start : start + size]
             shown = [torch.where(m, image, canvas) if keep else torch.where(m, canvas, image) for m in chunk]
-            batch = torch.stack(shown)
-            with torch.no_grad():
-                scored = model.predict(
-                    batch, reduce=lambda p: torch.stack([target.score(p).float(), target.passes(p).float()], dim=1)
-                )
-            results.extend((float(score), bool(ok)) for score, ok in scored.cpu().tolist())
+            results.extend(decisions(model, target, torch.stack(shown)))
         return results
 
     checks = [_contrast_check(values, searched)]
@@ -163,6 +158,15 @@ def certify(
     checks.append(Check("occluded_loses_decision", occluded_score, None, not occluded_ok, "fail",
                         "the fully occluded image keeps the decision (the model decides without the content)"))
     return _verdict(checks, len(passing))
+
+
+def decisions(model, target, batch: torch.Tensor) -> list[tuple[float, bool]]:
+    """(target score, decision holds) of each sample of a (B, C, *S) batch: what every mutant is judged by."""
+    with torch.no_grad():
+        scored = model.predict(
+            batch, reduce=lambda probs: torch.stack([target.score(probs).float(), target.passes(probs).float()], 1)
+        )
+    return [(float(score), bool(ok)) for score, ok in scored.cpu().tolist()]
 
 
 def _verdict(checks: list[Check], controls: int) -> Certificate:

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from voxcause.causal.baselines import occlusion_baseline
+from voxcause.causal.baselines import occlusion_baseline, probe_boxes
 from voxcause.causal.partition import Box, split_box
-from voxcause.causal.responsibility import _lanes, _Part, _probe_boxes, _resolved_depths
+from voxcause.causal.responsibility import _lanes, _Part, _resolved_depths
 from voxcause.causal.search import prune_components, rank_voxels, smallest_passing
 from voxcause.errors import InputError
 from voxcause.ops import bounding_box, dilate, foreground_mask
@@ -81,7 +81,7 @@ def test_resolved_depths_weigh_a_branch_by_its_own_depth():
 
 def test_probe_boxes_lie_inside_the_root_with_the_probe_share():
     root = Box((2, 2, 2), (42, 42, 42))
-    boxes = _probe_boxes(root, np.random.default_rng(0))
+    boxes = probe_boxes(root, np.random.default_rng(0))
     assert len(boxes) == 8
     for box in boxes:
         assert all(r_lo <= lo and hi <= r_hi for lo, hi, r_lo, r_hi in zip(box.lo, box.hi, root.lo, root.hi, strict=True))

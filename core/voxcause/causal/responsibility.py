@@ -36,9 +36,9 @@ The algorithm, in our words:
 8. Certify it (`voxcause.certificate`): the explanation alone passes, its removal loses the decision, size-
    matched controls from the least responsible voxels fail, it covers at most half the searched region.
 
-Occlusion ``auto`` (`_occlusion_candidates`) orders the baselines constant, mean, min and blur by what they
+Occlusion ``auto`` (`baselines.ordered_canvases`) orders the baselines constant, mean, min and blur by what they
 do to random boxes of tissue pasted on them (a canvas that draws an edge around every pasted box lets scraps of
-plain tissue pass, for a model that reads edges) and by the fully occluded score; the search runs on the best,
+plain tissue pass, for a model that reads edges); the search runs on the best,
 and when its certificate fails, on the next (at most `MAX_AUTO_ATTEMPTS`), keeping the best verdict.
 
 Mutants are built from box coordinates: each is a copy of a pre-occluded canvas with boxes pasted back from
@@ -59,24 +59,19 @@ import numpy as np
 import torch
 
 from ..attribution import OCCLUSIONS, SEED, Explainer, Option
-from ..certificate import Certificate, certify
+from ..certificate import Certificate, certify, decisions
 from ..errors import InputError
 from ..explanation import Attribution
 from ..ops import bounding_box, dilate, foreground_mask, gaussian_blur
 from ..targets import Target
-from .baselines import occlusion_baseline
+from .baselines import AUTO_ORDER, occlusion_baseline, ordered_canvases
 from .partition import Box, split_box
 from .search import prune_components, rank_voxels, smallest_passing
 from .values import degrees_of_responsibility, explanation_parts, responsibility_values
 
 Progress = Callable[[str, float], None]
 RULES = ("rex", "formal")
-AUTO_ORDER = ("constant", "mean", "min", "blur")
-# occlusion auto: probes per baseline (random boxes of PROBE_SHARE of the searched box), and how many baselines
-# are searched at most when the first explanation's certificate fails.
-PROBES = 8
-PROBE_SHARE = 0.04
-FAKING_SHARE = 0.5
+# occlusion auto: how many baselines are searched at most when the first explanation's certificate fails.
 MAX_AUTO_ATTEMPTS = 3
 VERDICT_ORDER = ("pass", "weak", "fail")
 MERGES = ("additive", "multiplicative")
@@ -326,52 +321,26 @@ class CausalResponsibility(Explainer):
     def _occlusion_candidates(
         self, image: torch.Tensor, foreground: torch.Tensor, occluded: torch.Tensor, root: Box
     ) -> tuple[list[tuple[str, torch.Tensor]], list[str]]:
-        """The canvases (fully occluded images) to try, best first.
-
-        A canvas must remove evidence without adding any. Removing: the fully occluded image must lose the
-        decision (a classifier that calls a flat grey brain "glioma" passes every mutant, and then a baseline
-        that only just fails makes any scrap of image "sufficient"). Not adding: a canvas whose edges the model
-        reads as evidence (a ``min`` canvas around a pasted box is a sharp edge everywhere) lets random scraps
-        of tissue pass. So ``auto`` scores, for every baseline of `AUTO_ORDER`, the fully occluded image and
-        `PROBES` mutants that show one random box of `PROBE_SHARE` of the searched box each, and orders the
-        baselines by: fully occluded loses the decision, then whether it fakes evidence (at least `FAKING_SHARE`
-        of the probes pass: one probe may hit the cause itself, most cannot), then `AUTO_ORDER`. Not
-        by the lowest fully occluded score: the darkest canvas scores lowest, and on a trained sphere/cube CNN
-        (bench/bench_causal.py) its pasted boxes read as cubes, so its map was the worst of the four (rank
-        accuracy 0.53-0.58 against 0.61-0.74 with constant). The search runs on the first; its certificate
-        decides whether the next is tried.
-        """
-        kinds = AUTO_ORDER if self.occlusion == "auto" else (self.occlusion,)
-        canvases = []
-        for kind in kinds:
-            baseline = occlusion_baseline(
-                image, kind, value=self.occlusion_value, foreground=foreground, context=self.context
-            )
-            canvases.append(torch.where(occluded, baseline[0], image[0]))
-        if len(kinds) == 1:
-            self._set_canvas(canvases[0])
-            keys = [(self._evaluate([()], [[]])[0][1], False, 0.0)]
+        """The canvases (fully occluded images) to try, best first (`baselines.ordered_canvases`)."""
+        if self.occlusion == "auto":
+            ranked = ordered_canvases(image, occluded, root, self._score, foreground=foreground,
+                                      value=self.occlusion_value, seed=self.seed)
         else:
-            probes = _probe_boxes(root, np.random.default_rng([self.seed, 7919]))
-            keys = []
-            for canvas in canvases:
-                batch = canvas.expand(len(probes) + 1, *canvas.shape).clone()
-                for slot, box in enumerate(probes, start=1):
-                    batch[(slot, slice(None), *box.slices())] = image[(0, slice(None), *box.slices())]
-                outcomes = self._score(batch)
-                passing = sum(ok for _, ok in outcomes[1:]) / len(probes)
-                # A probe may hit the cause itself: only a canvas on which most probes pass adds evidence.
-                fakes = passing >= FAKING_SHARE
-                keys.append((outcomes[0][1], fakes, passing if fakes else 0.0))
-        order = sorted(range(len(kinds)), key=lambda index: (*keys[index], index))
+            baseline = occlusion_baseline(
+                image, self.occlusion, value=self.occlusion_value, foreground=foreground, context=self.context
+            )
+            canvas = torch.where(occluded, baseline[0], image[0])
+            self._set_canvas(canvas)
+            ranked = [(self.occlusion, canvas, self._evaluate([()], [[]])[0][1])]
         warnings: list[str] = []
-        if keys[order[0]][0]:
+        if ranked[0][2]:
+            kinds = AUTO_ORDER if self.occlusion == "auto" else (self.occlusion,)
             warnings.append(
                 f"the fully occluded image still gets '{self._target.label}' with occlusion "
                 f"{', '.join(kinds)}: the model decides this without the image's content, so "
                 "responsibility is weak evidence here — try --occlusion PATH with a healthy volume"
             )
-        return [(kinds[index], canvases[index]) for index in order], warnings
+        return [(kind, canvas) for kind, canvas, _ in ranked], warnings
 
     # ---- mutants ----------------------------------------------------------------------------------
     def _set_canvas(self, canvas: torch.Tensor) -> None:
@@ -422,11 +391,7 @@ class CausalResponsibility(Explainer):
             self._buffer[region] = self._canvas[region[1:]]
 
     def _score(self, batch: torch.Tensor) -> list[tuple[float, bool]]:
-        target = self._target
-        values = self.model.predict(
-            batch, reduce=lambda probs: torch.stack([target.score(probs).float(), target.passes(probs).float()], dim=1)
-        )
-        return [(float(score), bool(ok)) for score, ok in values.cpu().tolist()]
+        return decisions(self.model, self._target, batch)
 
     # ---- the partition search -----------------------------------------------------------------------
     def _search(self, root: Box, minimum: int, report: Progress):
@@ -691,16 +656,6 @@ class CausalResponsibility(Explainer):
                 masks[f"multiple_{index}"] = mask
             details["multiple"] = [describe(mask, self._mask_passes(mask)[0]) for mask in found]
         return masks, details
-
-
-def _probe_boxes(root: Box, rng: np.random.Generator) -> list[Box]:
-    """`PROBES` random boxes inside ``root``, each `PROBE_SHARE` of its volume (same shape ratio)."""
-    size = [max(1, round((hi - lo) * PROBE_SHARE ** (1 / len(root.lo)))) for lo, hi in zip(root.lo, root.hi, strict=True)]
-    boxes = []
-    for _ in range(PROBES):
-        lo = [int(rng.integers(a, b - n + 1)) for a, b, n in zip(root.lo, root.hi, size, strict=True)]
-        boxes.append(Box(tuple(lo), tuple(a + n for a, n in zip(lo, size, strict=True))))
-    return boxes
 
 
 def _resolved_depths(tree: list[_Part]) -> list[int]:
