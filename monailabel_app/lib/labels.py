@@ -49,6 +49,14 @@ def level_names(prefix: str, levels: int) -> list[str]:
     return [f"{prefix} level {index} of {levels}" for index in range(1, levels + 1)]
 
 
+UNTRUSTED = "UNTRUSTED (certificate fail)"
+
+
+def _grey(level: int, levels: int) -> Colour:
+    shade = 0.35 + 0.5 * (level - 1) / max(levels - 1, 1)
+    return (shade, shade, shade)
+
+
 def declared_labels(prefix: str, levels: int, *, extra: tuple[str, ...] = ()) -> dict[str, int]:
     """The labels a task declares in /info for its default options (the reply says what was drawn)."""
     names = level_names(prefix, levels) + [f"{prefix} {name}" for name in extra]
@@ -61,7 +69,9 @@ def mask_segment(prefix: str, key: str) -> tuple[str, Colour]:
     return f"{prefix} {name}", colour
 
 
-def explanation_segments(prefix: str, values: np.ndarray, levels: int, *, masks: dict[str, np.ndarray]) -> Segments:
+def explanation_segments(
+    prefix: str, values: np.ndarray, levels: int, *, masks: dict[str, np.ndarray], verdict: str | None = None
+) -> Segments:
     """Heat levels of a map, then the named masks (e.g. the sufficient explanation) where no level lies.
 
     The levels are the core's bands (`voxcause.levels.responsibility_levels`) unchanged, voxel for voxel the
@@ -70,11 +80,18 @@ def explanation_segments(prefix: str, values: np.ndarray, levels: int, *, masks:
     the voxels outside every level: a sufficient explanation is drawn as its levels plus its own segment
     around them (drawn over the levels it would erase them: it holds most of the top bands). Its whole mask is
     in the kept explanation.seg.nrrd, its size in the reply's ``sufficient``.
+
+    A MONAI Label client shows segments, not the reply's JSON, so an explanation whose certificate ``verdict``
+    is ``fail`` must not look like a heat map: its segments are named ``<prefix> UNTRUSTED (certificate fail)
+    level k of N`` and drawn in greys.
     """
+    untrusted = verdict == "fail"
+    if untrusted:
+        prefix = f"{prefix} {UNTRUSTED}"
     bands = responsibility_levels(values, levels)
     names = level_names(prefix, levels)
     seg_masks = [bands == level for level in range(1, levels + 1)]
-    colours = [heat_colour(level, levels) for level in range(1, levels + 1)]
+    colours = [_grey(level, levels) if untrusted else heat_colour(level, levels) for level in range(1, levels + 1)]
     for key, mask in masks.items():
         name, colour = mask_segment(prefix, key)
         names.append(name)

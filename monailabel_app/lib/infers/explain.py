@@ -84,7 +84,10 @@ class ExplainTask(VoxcauseInferTask):
     def segments(self, data: dict[str, Any]) -> Segments:
         explanation = data["result"]
         masks = {key: explanation.masks[key] for key in DRAWN_MASKS if key in explanation.masks}
-        return explanation_segments(self.prefix, explanation.map, data["options"]["levels"], masks=masks)
+        verdict = (explanation.certificate or {}).get("verdict")
+        return explanation_segments(
+            self.prefix, explanation.map, data["options"]["levels"], masks=masks, verdict=verdict
+        )
 
     def numbers(self, data: dict[str, Any]) -> dict[str, Any]:
         summary = data["result"].summary()
