@@ -33,7 +33,8 @@ DICOM_VOLUMES = {SEG_NAME: "explanation_dicom", MAP_NAME: "map_dicom"}
 
 
 def explanation_segments(explanation: Explanation) -> list:
-    """Named, coloured segments: the explanations, then the responsibility levels (disjoint bands)."""
+    """Named, coloured segments: the explanations, then the responsibility levels (`voxcause.levels` bands;
+    greys named "UNTRUSTED (certificate fail)" when the explanation's certificate fails)."""
     segments = []
     for key, mask in explanation.masks.items():
         if key.startswith("multiple_"):
@@ -42,11 +43,16 @@ def explanation_segments(explanation: Explanation) -> list:
             name, colour = MASK_STYLE.get(key, (key.replace("_", " "), (0.6, 0.6, 0.6)))
         if mask.any():
             segments.append((name, mask, colour))
+    # A map whose certificate fails must not look like a heat map where only segments are shown (Slicer).
+    untrusted = (explanation.certificate or {}).get("verdict") == "fail"
+    prefix = "UNTRUSTED (certificate fail) responsibility level" if untrusted else "responsibility level"
     bands = responsibility_levels(explanation.map, LEVELS)
     for level in range(1, LEVELS + 1):
         band = bands == level
         if band.any():
-            segments.append((f"responsibility level {level}", band, heat_colour(level, LEVELS)))
+            grey = 0.35 + 0.5 * (level - 1) / (LEVELS - 1)
+            colour = (grey, grey, grey) if untrusted else heat_colour(level, LEVELS)
+            segments.append((f"{prefix} {level}", band, colour))
     return segments
 
 

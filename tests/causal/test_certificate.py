@@ -13,6 +13,7 @@ import torch
 from scipy import ndimage
 from voxcause import explain
 from voxcause.certificate import CONTROLS, certify
+from voxcause.outputs import explanation_segments
 from voxcause.targets import resolve_target
 from voxcause.testing import loaded, make_case, make_edge_case, volume_of
 
@@ -118,6 +119,9 @@ def test_edge_reading_model_is_explained_right_by_default_or_certified_fail(seed
     forced_positive = np.clip(forced.map, 0, None)
     forced_right = forced_positive[cause].sum() / forced_positive.sum() >= 0.8
     assert forced_right or forced.certificate["verdict"] == "fail", forced.certificate
+    if forced.certificate["verdict"] == "fail":  # and the segments a Slicer user loads say so
+        names = [name for name, _, _ in explanation_segments(forced) if "level" in name]
+        assert names and all(name.startswith("UNTRUSTED (certificate fail) responsibility level") for name in names)
 
 
 def test_other_methods_are_certified_too_and_a_failure_is_said():
