@@ -106,3 +106,17 @@ def test_a_method_that_cannot_load_is_reported_not_fatal(monkeypatch, capsys):
     assert main(["methods", "--json"]) == 0
     ghost = json.loads(capsys.readouterr().out)["methods"]["ghost"]
     assert ghost == {"error": "ModuleNotFoundError: No module named 'voxcause.no_such_module'"}
+
+
+def test_explain_prints_the_certificate_verdict_and_reason(tmp_path, capsys):
+    case = make_case("single", size=24, seed=0)
+    image = write_nifti(case.image[0], tmp_path / "image.nii.gz")
+    model = tmp_path / "model.ts"
+    torch.jit.script(case.model).save(str(model))
+    assert main(["explain", str(image), "--model", str(model), "--out", str(tmp_path / "out"),
+                 "--progress", "none"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
+    certificate = summary["certificate"]
+    assert certificate["verdict"] == "pass"
+    assert lines[-1] == f"certificate PASS: {certificate['reason']}"

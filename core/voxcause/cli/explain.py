@@ -118,8 +118,9 @@ def run(args: argparse.Namespace) -> int:
         progress("writing results", 0.99)
         result.save(out, dicom=True if args.dicom else None)
         progress("done", 1.0)
+    certificate = result.certificate or {}
     if args.progress == "json":
-        emit({"event": "done", "out": str(out)})
+        emit({"event": "done", "out": str(out), "certificate": certificate.get("verdict")})
     else:
         sufficient = result.details.get("sufficient", {})
         extra = f", sufficient explanation {sufficient['voxels']} voxels" if sufficient.get("voxels") else ""
@@ -127,6 +128,8 @@ def run(args: argparse.Namespace) -> int:
             f"{result.method}: '{result.target['label']}' score {result.score:.3f}, "
             f"{result.stats['forward_passes']} forward passes, {result.stats['seconds']:.1f} s{extra} -> {out}"
         )
+        if certificate:
+            print(f"certificate {certificate['verdict'].upper()}: {certificate['reason']}")
     return 0
 
 
