@@ -6,14 +6,9 @@ import numpy as np
 import pytest
 from scipy import ndimage
 from voxcause import explain
-from voxcause.testing import loaded, make_case, volume_of
+from voxcause.testing import loaded, make_case, positive_share, volume_of
 
 ITERATIONS = 10
-
-
-def positive_share(values: np.ndarray, mask: np.ndarray) -> float:
-    positive = np.clip(values, 0, None)
-    return float(positive[mask].sum() / positive.sum())
 
 
 def run(case, **options):

@@ -1,6 +1,6 @@
 """The benchmark runner, its report files and the ``voxcause benchmark`` command on known-cause models.
 
-The models are the shared hand-set known-cause networks (tests/saliency/known_cause.py); the targets are the
+The models are the shared hand-set known-cause networks (voxcause.testing.conv_cause); the targets are the
 real `voxcause.targets` classes, with the pass rules the CLI uses.
 """
 
@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 import torch
-from known_cause import CauseClassifier, CauseSegmenter, case
 from voxcause.errors import InputError
 from voxcause.evaluate import Case, run_benchmark, write_report
 from voxcause.evaluate.benchmark import _shifted_target
 from voxcause.saliency._model import ModuleModel
 from voxcause.targets import ClassTarget, RegionTarget
+from voxcause.testing import CauseClassifier, CauseSegmenter, make_conv_case
 from voxcause.testing.files import png_size
 
 FAST = {"steps": 5, "random_repeats": 2, "faithfulness_runs": 8}
@@ -35,7 +35,7 @@ def region_target(model: ModuleModel, x: torch.Tensor, region: torch.Tensor) -> 
 
 
 def test_classifier_benchmark_rows_and_report(tmp_path):
-    x, cause, _ = case(2)
+    x, cause, _ = make_conv_case(2)
     model = ModuleModel(CauseClassifier(2))
     cases = [Case("ball", x, BALL, torch.from_numpy(cause))]
     result = run_benchmark(
@@ -71,7 +71,7 @@ def test_classifier_benchmark_rows_and_report(tmp_path):
 
 
 def test_segmenter_benchmark_moves_the_region_with_a_shift():
-    x, cause, _ = case(2)
+    x, cause, _ = make_conv_case(2)
     net = CauseSegmenter(2)
     model = ModuleModel(net)
     with torch.no_grad():
@@ -99,7 +99,7 @@ def test_shifted_target_moves_a_region_and_keeps_a_class():
 
 
 def test_benchmark_refuses_bad_requests():
-    x, _, _ = case(2)
+    x, _, _ = make_conv_case(2)
     model = ModuleModel(CauseClassifier(2))
     with pytest.raises(InputError, match="unknown method 'magic'"):
         run_benchmark(model, [Case("a", x, BALL)], ["magic"])
@@ -110,7 +110,7 @@ def test_benchmark_refuses_bad_requests():
 
 
 def _write_case(folder, nd=3):
-    x, cause, _ = case(nd)
+    x, cause, _ = make_conv_case(nd)
     files = []
     for c in range(2):
         path = folder / f"channel{c}.nii.gz"

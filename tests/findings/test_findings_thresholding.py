@@ -7,11 +7,7 @@ import pytest
 from voxcause.errors import InputError
 from voxcause.findings.components import clean_mask
 from voxcause.findings.thresholding import adaptive_threshold, foreground_mask, largest_component_share
-
-
-def _ball(shape, centre, radius):
-    zz, yy, xx = np.indices(shape)
-    return ((zz - centre[0]) ** 2 + (yy - centre[1]) ** 2 + (xx - centre[2]) ** 2) <= radius**2
+from voxcause.testing import ball
 
 
 def _gauss(shape, centre, sigma):
@@ -71,7 +67,7 @@ def test_only_the_foreground_counts():
     amap = np.zeros((30, 30, 30), np.float32)
     amap[0:3, 0:3, 0:3] = 5.0  # outside the brain: ignored
     amap[14:18, 14:18, 14:18] = 1.0
-    fg = _ball(amap.shape, (15, 15, 15), 12)
+    fg = ball(amap.shape, (15, 15, 15), 12)
     res = adaptive_threshold(amap, foreground=fg)
     assert not res.mask[0:3, 0:3, 0:3].any()
     assert res.mask.sum() == 64
@@ -86,13 +82,13 @@ def test_shape_mismatch_and_bad_bounds_are_input_errors():
 
 def test_foreground_zero_background_and_noisy_background():
     img = np.zeros((1, 30, 30, 30), np.float32)
-    ball = _ball((30, 30, 30), (15, 15, 15), 8)
-    img[0][ball] = 100.0
-    assert (foreground_mask(img) == ball).all()
+    sphere = ball((30, 30, 30), (15, 15, 15), 8)
+    img[0][sphere] = 100.0
+    assert (foreground_mask(img) == sphere).all()
     noisy = np.random.default_rng(1).normal(5, 1, (1, 30, 30, 30)).astype(np.float32)
-    noisy[0][ball] += 100.0
+    noisy[0][sphere] += 100.0
     noisy[0][15, 15, 15] = 0.0  # a dark hole inside is filled
-    assert (foreground_mask(noisy) == ball).all()
+    assert (foreground_mask(noisy) == sphere).all()
 
 
 def test_clean_mask_drops_specks_and_keeps_a_second_real_region():

@@ -15,14 +15,9 @@ from voxcause.cli.main import main
 from voxcause.errors import InputError
 from voxcause.models import load_model
 from voxcause.models.card import SlidingWindow
-from voxcause.testing import loaded, make_case, volume_of, write_nifti
+from voxcause.testing import loaded, make_case, positive_share, volume_of, write_nifti
 
 ITERATIONS = 8
-
-
-def positive_share(values: np.ndarray, mask: np.ndarray) -> float:
-    positive = np.clip(values, 0, None)
-    return float(positive[mask].sum() / positive.sum())
 
 
 def test_bf16_on_cpu_keeps_the_class_and_the_map():

@@ -11,8 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from voxcause.testing import ball, cube
 
 SIZE = 48
+SHAPE = (SIZE,) * 3
 MODELS = Path(__file__).parent / "models"
 
 NETWORKS = {
@@ -59,29 +61,15 @@ def build(name: str, *, weights: bool = False) -> torch.nn.Module:
     return net
 
 
-def _grid() -> list[np.ndarray]:
-    return np.meshgrid(*[np.arange(SIZE)] * 3, indexing="ij")
-
-
-def sphere(centre, radius: float) -> np.ndarray:
-    return sum((g - c) ** 2 for g, c in zip(_grid(), centre, strict=True)) <= radius**2
-
-
-def box(corner, sides) -> np.ndarray:
-    out = np.zeros((SIZE,) * 3, bool)
-    out[tuple(slice(int(c), int(c) + int(s)) for c, s in zip(corner, sides, strict=True))] = True
-    return out
-
-
 def _noise(rng: np.random.Generator) -> np.ndarray:
-    return (0.1 * rng.standard_normal((SIZE,) * 3)).astype(np.float32)
+    return (0.1 * rng.standard_normal(SHAPE)).astype(np.float32)
 
 
 def segmentation_case(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """(image (48^3) float32, sphere mask): a bright sphere of radius 5-9 voxels in noise."""
     radius = rng.uniform(5, 9)
     centre = rng.uniform(radius + 2, SIZE - radius - 2, size=3)
-    cause = sphere(centre, radius)
+    cause = ball(SHAPE, centre, radius)
     x = _noise(rng)
     x[cause] += 1.0
     return x, cause
@@ -99,13 +87,13 @@ def classification_case(rng: np.random.Generator, label: int) -> tuple[np.ndarra
     centre = rng.uniform(radius + 2, SIZE - radius - 2, size=3)
     centre[axis] = rng.uniform(radius + 2, half - radius - 1)
     side = int(round(1.8 * radius))
-    cause = sphere(centre, radius) if label == 1 else box(np.round(centre - side / 2), (side,) * 3)
+    cause = ball(SHAPE, centre, radius) if label == 1 else cube(SHAPE, np.round(centre - side / 2), side)
     sides = [3, 3, 3]
     long_axis = (axis + 1 + int(rng.integers(2))) % 3
     sides[long_axis] = 16
     corner = [rng.integers(2, SIZE - s - 2) for s in sides]
     corner[axis] = rng.integers(half + 1, SIZE - sides[axis] - 2)
-    decoy = box(corner, sides)
+    decoy = cube(SHAPE, corner, sides)
     if flip:
         cause, decoy = np.flip(cause, axis).copy(), np.flip(decoy, axis).copy()
     x = _noise(rng)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from known_cause import CauseClassifier, CauseSegmenter, case, class_target, region_target
 from torch import nn
 from voxcause.errors import InputError
 from voxcause.fusion import DualEvidence
@@ -13,6 +12,7 @@ from voxcause.saliency._hooks import hook_count
 from voxcause.saliency._layers import choose_from_trace, trace_layers
 from voxcause.saliency._model import ModuleModel
 from voxcause.targets import ClassTarget
+from voxcause.testing import CauseClassifier, CauseSegmenter, class_target, make_conv_case, region_target
 
 LAYER_METHODS = [GradCAM, GradCAMPlusPlus, ScoreCAM, SegGradCAM, DualEvidence, LayerCAM]
 
@@ -39,7 +39,7 @@ def test_layer_methods_refuse_models_without_gradients(cls):
 
 
 def test_occlusion_accepts_a_model_without_network():
-    x, _, _ = case(2)
+    x, _, _ = make_conv_case(2)
     assert Occlusion(NoNetwork(), cell=10).attribute(x, target=class_target(1)).map.shape == (40, 40)
 
 
@@ -51,14 +51,14 @@ def test_missing_layer_lists_candidates(cls):
 
 @pytest.mark.parametrize("cls", [GradCAM, GradCAMPlusPlus, ScoreCAM, Occlusion, DualEvidence], ids=lambda c: c.__name__)
 def test_empty_region_is_refused(cls):
-    x, _, _ = case(2)
+    x, _, _ = make_conv_case(2)
     empty = region_target(1, torch.zeros(40, 40, dtype=torch.bool))
     with pytest.raises(InputError, match="region is empty"):
         cls(CauseSegmenter(2)).attribute(x, target=empty)
 
 
 def test_seggradcam_needs_a_region():
-    x, _, _ = case(2)
+    x, _, _ = make_conv_case(2)
     with pytest.raises(InputError, match="--region"):
         SegGradCAM(CauseClassifier(2)).attribute(x, target=class_target(1))
 
@@ -73,9 +73,9 @@ def test_bad_options():
     with pytest.raises(InputError, match="grid or supervoxels"):
         Occlusion(CauseClassifier(2), regions="hexagons")
     with pytest.raises(InputError, match="use zero, constant, blur, mean, min"):
-        Occlusion(CauseClassifier(2), baseline="purple").attribute(case(2)[0], target=class_target(1))
+        Occlusion(CauseClassifier(2), baseline="purple").attribute(make_conv_case(2)[0], target=class_target(1))
     with pytest.raises(InputError, match="2 entries"):
-        Occlusion(CauseClassifier(2), cell=(2, 2, 2)).attribute(case(2)[0], target=class_target(1))
+        Occlusion(CauseClassifier(2), cell=(2, 2, 2)).attribute(make_conv_case(2)[0], target=class_target(1))
 
 
 class Exploding(ClassTarget):
@@ -94,7 +94,7 @@ class ExplodingNet(CauseClassifier):
 
 @pytest.mark.parametrize("cls", [*LAYER_METHODS[:3], DualEvidence, LayerCAM], ids=lambda c: c.__name__)
 def test_no_hook_stays_and_modes_are_restored_after_an_error(cls):
-    x, _, _ = case(2)
+    x, _, _ = make_conv_case(2)
     net = CauseClassifier(2)
     net.train()
     net.features.conv2.eval()  # a mixed state must come back exactly
@@ -109,7 +109,7 @@ def test_no_hook_stays_and_modes_are_restored_after_an_error(cls):
 
 
 def test_no_hook_stays_after_success():
-    x, _, _ = case(2)
+    x, _, _ = make_conv_case(2)
     net = CauseClassifier(2)
     net.train()
     for cls in (GradCAM, GradCAMPlusPlus, ScoreCAM, DualEvidence):

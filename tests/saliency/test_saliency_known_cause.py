@@ -12,19 +12,19 @@ import math
 import numpy as np
 import pytest
 import torch
-from known_cause import (
-    CauseClassifier,
-    CauseSegmenter,
-    case,
-    class_target,
-    dilate,
-    mass_inside,
-    region_target,
-)
+from scipy import ndimage
 from voxcause.fusion import DualEvidence
 from voxcause.saliency import GradCAM, GradCAMPlusPlus, LayerCAM, Occlusion, ScoreCAM, SegGradCAM
 from voxcause.saliency._hooks import hook_count
 from voxcause.saliency._model import ModuleModel
+from voxcause.testing import (
+    CauseClassifier,
+    CauseSegmenter,
+    class_target,
+    make_conv_case,
+    positive_share,
+    region_target,
+)
 
 CELL = {2: 5, 3: 4}  # occlusion cells: 64 regions on the 40x40 / 16^3 cases
 
@@ -47,7 +47,7 @@ def _options(options: dict, nd: int) -> dict:
 
 
 def _setup(task: str, nd: int):
-    x, cause, decoy = case(nd)
+    x, cause, decoy = make_conv_case(nd)
     if task == "classification":
         net = CauseClassifier(nd)
         return net, x, class_target(1), cause, decoy
@@ -66,9 +66,9 @@ def test_mass_concentrates_in_the_cause(cls, options, minimum, task, nd):
     amap = result.map
     assert tuple(amap.shape) == tuple(x.shape[2:])
     assert amap.dtype == torch.float32
-    grown = dilate(cause)
-    assert mass_inside(amap, grown) >= minimum[nd]
-    assert mass_inside(amap, decoy) <= 0.01  # the decoy the model ignores gets nothing
+    grown = ndimage.binary_dilation(cause)
+    assert positive_share(amap, grown) >= minimum[nd]
+    assert positive_share(amap, decoy) <= 0.01  # the decoy the model ignores gets nothing
     peak = np.unravel_index(int(amap.argmax()), amap.shape)
     assert grown[peak] or cls is Occlusion  # the maximum is on the cause: the map is not flipped
     assert amap[torch.from_numpy(grown)].max() == amap.max()  # (occlusion: a cell holding the cause)
@@ -112,15 +112,15 @@ def test_occlusion_sliding_and_supervoxels():
     net, x, target, cause, _ = _setup("classification", 2)
     sliding = Occlusion(net, cell=6, stride=3).attribute(x, target=target)
     assert sliding.stats["regions"] == "sliding"
-    assert mass_inside(sliding.map, dilate(cause, 3)) >= 0.8
+    assert positive_share(sliding.map, ndimage.binary_dilation(cause, iterations=3)) >= 0.8
     supervoxels = Occlusion(net, regions="supervoxels", n_segments=64).attribute(x, target=target)
     assert supervoxels.stats["regions"] == "supervoxels"
-    assert mass_inside(supervoxels.map, dilate(cause, 3)) >= 0.8
+    assert positive_share(supervoxels.map, ndimage.binary_dilation(cause, iterations=3)) >= 0.8
 
 
 def test_occlusion_misses_a_disjunctive_cause():
     """Recorded failure: either ball alone keeps the max-pooled logit, so hiding one changes nothing."""
-    x, cause, _ = case(3, disjunctive=True)
+    x, cause, _ = make_conv_case(3, disjunctive=True)
     net = CauseClassifier(3, pool="max")
     occ = Occlusion(net, cell=4).attribute(x, target=class_target(1)).map
     probs = torch.softmax(net(torch.cat([x, torch.where(torch.from_numpy(cause), 0.0, x)])), 1)[:, 1]
@@ -128,12 +128,12 @@ def test_occlusion_misses_a_disjunctive_cause():
     assert both_removed_drop > 0.5  # the two balls together are the cause ...
     assert float(occ.abs().max()) < 0.02 * both_removed_drop  # ... yet occlusion sees (almost) nothing anywhere
     grad = GradCAM(net).attribute(x, target=class_target(1)).map
-    first = dilate(case(3)[1])
+    first = ndimage.binary_dilation(make_conv_case(3)[1])
     # Grad-CAM's channel weight is a spatial mean, so the max-pool head still weighs the whole cause channel:
     # it splits the mass between both balls (measured 0.51 / 0.49).
-    first = dilate(case(3)[1])
-    second = dilate(cause) & ~first
-    assert mass_inside(grad, first) >= 0.4 and mass_inside(grad, second) >= 0.4
+    first = ndimage.binary_dilation(make_conv_case(3)[1])
+    second = ndimage.binary_dilation(cause) & ~first
+    assert positive_share(grad, first) >= 0.4 and positive_share(grad, second) >= 0.4
 
 
 def test_dea_reports_its_parts():
@@ -145,8 +145,8 @@ def test_dea_reports_its_parts():
         assert float(part.min()) >= 0.0 and float(part.max()) <= 1.0 + 1e-6
     assert result.stats["backward_passes"] == 3  # clean + 2 noisy copies
     assert result.stats["forward_passes"] == 2 + 2 + 1 + 64  # 3 CAM passes + probe, occlusion 1 + 64 regions
-    grown = dilate(cause)
-    assert mass_inside(result.map, grown) >= mass_inside(result.details["intervention"], grown)
+    grown = ndimage.binary_dilation(cause)
+    assert positive_share(result.map, grown) >= positive_share(result.details["intervention"], grown)
 
 
 def test_progress_reaches_one():
@@ -162,5 +162,5 @@ def test_torchscript_model_gets_occlusion_only():
     net, x, target, cause, _ = _setup("classification", 2)
     scripted = ModuleModel(torch.jit.script(net))
     result = Occlusion(scripted, cell=5).attribute(x, target=target)
-    assert mass_inside(result.map, dilate(cause)) >= 0.45
+    assert positive_share(result.map, ndimage.binary_dilation(cause)) >= 0.45
     assert not math.isnan(float(result.map.sum()))

@@ -8,12 +8,11 @@ import json
 import numpy as np
 import pytest
 import torch
-from known_cause import CauseClassifier, CauseSegmenter, case
 from voxcause import explain
 from voxcause.attribution import Explainer
 from voxcause.explainers import available_methods, catalogue, declared_options, explainer_class
 from voxcause.explanation import summary_schema, validate_summary
-from voxcause.testing import loaded, volume_of
+from voxcause.testing import CauseClassifier, CauseSegmenter, loaded, make_conv_case, volume_of
 
 SIZE = 128
 SEGMENTATION = {"seggradcam", "dea"}
@@ -23,7 +22,7 @@ FAST = {"rex": {"iterations": 1, "max_explanations": 2}, "occlusion": {"cell": 3
 
 @pytest.fixture(scope="module")
 def image():
-    x, _, _ = case(3, size=SIZE)
+    x, _, _ = make_conv_case(3, size=SIZE)
     return volume_of(x[0].numpy())
 
 
@@ -69,7 +68,7 @@ def test_summary_is_small_valid_and_complete(method, image, tmp_path):
 
 
 def test_dea_volumes_leave_the_summary():
-    x, _, _ = case(3, size=64)
+    x, _, _ = make_conv_case(3, size=64)
     image = volume_of(x[0].numpy())
     result = explain(image, model=_model("dea"), method="dea", seed=0, cell=16, n_noise=1)
     assert set(result.extra_volumes) == {"gradient", "intervention", "stability", "agreement", "weight", "labels"}

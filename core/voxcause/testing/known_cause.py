@@ -22,10 +22,13 @@ def ball(shape: Sequence[int], centre: Sequence[float], radius: float) -> np.nda
     return sum((g - c) ** 2 for g, c in zip(grids, centre, strict=True)) <= radius**2
 
 
-def cube(shape: Sequence[int], centre: Sequence[int], half: int) -> np.ndarray:
-    """Bool mask of an axis-aligned cube (square in 2D) of side ``2 * half + 1``."""
+def cube(shape: Sequence[int], corner: Sequence[float], side: int | Sequence[int]) -> np.ndarray:
+    """Bool mask of an axis-aligned cube (square in 2D) from voxel ``corner`` (its lowest index on each axis,
+    truncated to an integer) with ``side`` voxels per axis, or a box with one side per axis; clipped to the grid."""
+    sides = [side] * len(shape) if np.isscalar(side) else side
     mask = np.zeros(shape, dtype=bool)
-    mask[tuple(slice(max(0, c - half), c + half + 1) for c in centre)] = True
+    ends = [(int(c), int(c) + int(s)) for c, s in zip(corner, sides, strict=True)]
+    mask[tuple(slice(max(0, lo), max(0, hi)) for lo, hi in ends)] = True
     return mask
 
 
@@ -139,7 +142,8 @@ def make_case(
     decoy_at = [int(size * 0.68)] * spatial_dims
     a = ball(shape, first, radius)
     b = ball(shape, second, radius)
-    decoy = cube(shape, decoy_at, int(radius * 0.8))
+    decoy_half = int(radius * 0.8)
+    decoy = cube(shape, [c - decoy_half for c in decoy_at], 2 * decoy_half + 1)
     spots = [a, b] if kind in ("disjunctive", "conjunctive") else [a]
     for spot in [*spots, decoy]:
         image[:, spot] = 1.0
@@ -149,7 +153,8 @@ def make_case(
     weights = _channel_weights(channels, cause_channel)
     segment = None
     if kind == "segmenter":
-        segment = cube(shape, [int(size * 0.5)] * spatial_dims, max(1, size // 10))
+        segment_half = max(1, size // 10)
+        segment = cube(shape, [int(size * 0.5) - segment_half] * spatial_dims, 2 * segment_half + 1)
     model = SpotDetector(
         gates,
         combine="all" if kind == "conjunctive" else "any",

@@ -1,4 +1,5 @@
-"""Known-cause models with hand-set weights (2D and 3D; classifiers and a segmenter) and their inputs.
+"""Convolutional known-cause models with hand-set weights (2D and 3D; classifiers and a segmenter), their inputs
+and targets: the models the gradient and layer methods (Grad-CAM and kin) are checked on.
 
 Input channel 0 carries the cause (a bright ball), channel 1 a same-brightness decoy cube the model
 ignores by construction. Layer ``conv1`` box-filters each input channel (feature 0 = cause, feature 1 =
@@ -15,7 +16,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import nn
-from voxcause.targets import ClassTarget, RegionTarget
+
+from ..targets import ClassTarget, RegionTarget
+from .known_cause import ball, cube
 
 
 def _conv(nd: int, cin: int, cout: int, k: int) -> nn.Module:
@@ -23,10 +26,18 @@ def _conv(nd: int, cin: int, cout: int, k: int) -> nn.Module:
     return cls(cin, cout, k, padding=k // 2)
 
 
+def _read_feature_zero(head: nn.Module, gain: float, offset: float) -> None:
+    """Set ``head`` (linear or 1x1 convolution, 4 features -> 2 classes) to class 0 = 0, class 1 = gain * feature 0 - offset."""
+    with torch.no_grad():
+        head.weight.zero_()
+        head.bias.zero_()
+        head.weight[1, 0] = gain
+        head.bias[1] = -offset
+
+
 class _Features(nn.Module):
     def __init__(self, nd: int) -> None:
         super().__init__()
-        self.nd = nd
         self.conv1 = _conv(nd, 2, 4, 3)
         self.act1 = nn.ReLU()
         self.conv2 = _conv(nd, 4, 4, 3)
@@ -53,17 +64,13 @@ class CauseClassifier(nn.Module):
 
     def __init__(self, nd: int = 3, *, pool: str = "avg", gain: float | None = None, offset: float = 2.0) -> None:
         super().__init__()
-        if gain is None:  # logit_1 is about 2 on ``case(nd)``: confident, not saturated
+        if gain is None:  # logit_1 is about 2 on ``make_conv_case(nd)``: confident, not saturated
             gain = 5.0 if pool == "max" else {2: 120.0, 3: 1800.0}[nd]
             offset = 1.5 if pool == "max" else offset
         self.features = _Features(nd)
         self.pool = pool
         self.fc = nn.Linear(4, 2)
-        with torch.no_grad():
-            self.fc.weight.zero_()
-            self.fc.bias.zero_()
-            self.fc.weight[1, 0] = gain
-            self.fc.bias[1] = -offset
+        _read_feature_zero(self.fc, gain, offset)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         f = self.features(x).flatten(2)
@@ -78,29 +85,17 @@ class CauseSegmenter(nn.Module):
         super().__init__()
         self.features = _Features(nd)
         self.head = _conv(nd, 4, 2, 1)
-        with torch.no_grad():
-            self.head.weight.zero_()
-            self.head.bias.zero_()
-            self.head.weight[1, 0] = gain
-            self.head.bias[1] = -offset
+        _read_feature_zero(self.head, gain, offset)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
 
 
-def ball(shape: tuple[int, ...], centre: tuple[int, ...], radius: float) -> np.ndarray:
-    grids = np.meshgrid(*[np.arange(n) for n in shape], indexing="ij")
-    return sum((g - c) ** 2 for g, c in zip(grids, centre, strict=True)) <= radius**2
-
-
-def cube(shape: tuple[int, ...], corner: tuple[int, ...], size: int) -> np.ndarray:
-    out = np.zeros(shape, bool)
-    out[tuple(slice(c, c + size) for c in corner)] = True
-    return out
-
-
-def case(nd: int = 3, *, size: int | None = None, disjunctive: bool = False, seed: int = 0):
-    """Return (inputs (1, 2, *s) tensor, cause mask (*s) bool ndarray, decoy mask) for a known-cause case."""
+def make_conv_case(
+    nd: int = 3, *, size: int | None = None, disjunctive: bool = False, seed: int = 0
+) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+    """(inputs (1, 2, *S) tensor, cause mask (*S) bool ndarray, decoy mask) of a `CauseClassifier` /
+    `CauseSegmenter` case: a ball in channel 0 (two with ``disjunctive``), a cube in channel 1, in noise."""
     size = size or (16 if nd == 3 else 40)
     shape = (size,) * nd
     rng = np.random.default_rng(seed)
@@ -119,23 +114,10 @@ def case(nd: int = 3, *, size: int | None = None, disjunctive: bool = False, see
 
 
 def class_target(index: int = 1) -> ClassTarget:
-    """The real `voxcause.targets.ClassTarget` for class ``index`` of a two-class model."""
+    """The `voxcause.targets.ClassTarget` for class ``index`` of a two-class model (named by its index)."""
     return ClassTarget(index, str(index))
 
 
-def region_target(index: int, region) -> RegionTarget:
-    """The real `voxcause.targets.RegionTarget`: class ``index`` inside ``region``."""
+def region_target(index: int, region: np.ndarray | torch.Tensor) -> RegionTarget:
+    """The `voxcause.targets.RegionTarget` of class ``index`` inside ``region`` (named by its index)."""
     return RegionTarget(index, str(index), torch.as_tensor(region).bool())
-
-
-def dilate(mask: np.ndarray, iterations: int = 1) -> np.ndarray:
-    from scipy import ndimage
-
-    return ndimage.binary_dilation(mask, iterations=iterations)
-
-
-def mass_inside(attribution: torch.Tensor | np.ndarray, mask: np.ndarray) -> float:
-    """Share of the positive attribution inside ``mask``."""
-    a = np.clip(np.asarray(attribution, dtype=np.float64), 0, None)
-    total = a.sum()
-    return float(a[mask].sum() / total) if total > 0 else 0.0
