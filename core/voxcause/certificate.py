@@ -230,18 +230,25 @@ def _controls(explanation: torch.Tensor, values: torch.Tensor, searched: torch.T
     rng = np.random.default_rng(seed)
     guard = dilate(explanation)
     count = int(explanation.sum())
-    candidates: list[tuple[float, torch.Tensor]] = []
+
+    def placed(start: list[int]) -> torch.Tensor:
+        mask = torch.zeros_like(explanation)
+        mask[tuple(slice(a, a + int(n)) for a, n in zip(start, size, strict=True))] = shape
+        return mask
+
+    # Only the placements are kept (a full mask per candidate cost 0.5 GB at 128^3); masks are rebuilt for the
+    # chosen ones.
+    candidates: list[tuple[float, list[int]]] = []
     for _ in range(CONTROL_CANDIDATES):
         start = [int(rng.integers(int(a), int(a) + int(r) + 1)) for a, r in zip(region_low, room, strict=True)]
-        window = tuple(slice(s, s + int(n)) for s, n in zip(start, size, strict=True))
-        mask = torch.zeros_like(explanation)
-        mask[window] = shape
+        mask = placed(start)
         if bool((mask & guard).any()) or int((mask & searched).sum()) < 0.9 * count:
             continue
-        candidates.append((float(values[mask].mean()), mask & searched))
+        candidates.append((float(values[mask].mean()), start))
     candidates.sort(key=lambda item: item[0])
     chosen: list[torch.Tensor] = []
-    for _, mask in candidates:
+    for _, start in candidates:
+        mask = placed(start) & searched
         if all(not bool((mask & other).any()) for other in chosen) or len(candidates) < 2 * CONTROLS:
             chosen.append(mask)
         if len(chosen) == CONTROLS:

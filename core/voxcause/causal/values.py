@@ -25,6 +25,13 @@ parts the search found:
 The map is therefore a density of responsibility: its sum over an explanation part is that part's degree of
 responsibility (in units common to the map), whatever depth the random search reached in that part's
 branch or how large the minimal part it found there happened to be.
+
+4. Ties are broken (`break_ties`): the search credits boxes, so every voxel of a box shares one value, and a
+   box straddling a cause's rim ties its inside with its outside. Adding `TIE_WEIGHT` (1e-3) of the map
+   blurred by `TIE_SIGMA` voxels ranks, within a tie, the voxels whose neighbourhood is more responsible
+   first, and moves no part's mass by more than 0.1%. Measured on the saved maps of bench/bench_causal.py
+   (defaults, seeds 0/100/200): rank accuracy on the trained sphere/cube CNN at 64^3 0.74/0.53/0.48 ->
+   0.84/0.55/0.59, on the hand-set ball 0.73/0.64/0.68 -> 0.75/0.75/0.74 (sigma 1.5: about half the gain).
 """
 
 from __future__ import annotations
@@ -35,7 +42,11 @@ import numpy as np
 import torch
 from scipy import ndimage
 
+from ..ops import gaussian_blur
+
 MAX_PARTS = 5
+TIE_WEIGHT = 1e-3
+TIE_SIGMA = 3.0
 MAX_ALTERNATIVE_RATIO = 4.0
 MERGE_GAP = 1
 MIN_PART_VOXELS = 8
@@ -127,6 +138,16 @@ def responsibility_values(
             values = torch.where(part, search_map * scale, values)
     peak = float(values.max())
     return values / peak if peak > 0 else values
+
+
+def break_ties(values: torch.Tensor) -> torch.Tensor:
+    """``values`` plus `TIE_WEIGHT` of their `TIE_SIGMA` blur on the positive voxels, peak 1 (see step 4)."""
+    positive = values > 0
+    if not bool(positive.any()):
+        return values
+    blurred = gaussian_blur(values[None, None].float(), TIE_SIGMA)[0, 0]
+    ranked = values + TIE_WEIGHT * blurred / max(float(blurred.max()), 1e-30) * positive
+    return ranked / float(ranked.max())
 
 
 def _combinations(items: list[int], size: int):
