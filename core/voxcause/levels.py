@@ -31,6 +31,13 @@ def heat_colour(level: int, levels: int) -> tuple[float, float, float]:
     return tuple(float((1 - weight) * a + weight * b) for a, b in zip(HEAT[low], HEAT[high], strict=True))
 
 
+def grey_colour(level: int, levels: int) -> tuple[float, float, float]:
+    """Colour of ``level`` on a grey scale: the levels of an explanation whose certificate fails, so that where
+    only segments are shown (Slicer, a MONAI Label client) it never looks like a heat map."""
+    shade = 0.35 + 0.5 * (level - 1) / max(levels - 1, 1)
+    return (shade, shade, shade)
+
+
 def level_thresholds(
     values: np.ndarray, levels: int = 5, *, lowest_share: float = LOWEST_SHARE, ratio: float = RATIO
 ) -> np.ndarray:

@@ -16,7 +16,7 @@ import numpy as np
 from .io import atomic_directory, write_image, write_segmentation
 from .io.dicom_out import MAP_NAME, SEG_NAME, write_dicom_outputs
 from .jsonio import dumps
-from .levels import heat_colour, responsibility_levels
+from .levels import grey_colour, heat_colour, responsibility_levels
 from .render import render_overview
 
 if TYPE_CHECKING:  # for annotations only: `Explanation.save` imports this module, never the other way round
@@ -50,8 +50,7 @@ def explanation_segments(explanation: Explanation) -> list:
     for level in range(1, LEVELS + 1):
         band = bands == level
         if band.any():
-            grey = 0.35 + 0.5 * (level - 1) / (LEVELS - 1)
-            colour = (grey, grey, grey) if untrusted else heat_colour(level, LEVELS)
+            colour = grey_colour(level, LEVELS) if untrusted else heat_colour(level, LEVELS)
             segments.append((f"{prefix} {level}", band, colour))
     return segments
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from voxcause.levels import heat_colour, responsibility_levels
+from voxcause.levels import grey_colour, heat_colour, responsibility_levels
 from voxcause.outputs import MASK_STYLE
 
 Colour = tuple[float, float, float]
@@ -52,11 +52,6 @@ def level_names(prefix: str, levels: int) -> list[str]:
 UNTRUSTED = "UNTRUSTED (certificate fail)"
 
 
-def _grey(level: int, levels: int) -> Colour:
-    shade = 0.35 + 0.5 * (level - 1) / max(levels - 1, 1)
-    return (shade, shade, shade)
-
-
 def declared_labels(prefix: str, levels: int, *, extra: tuple[str, ...] = ()) -> dict[str, int]:
     """The labels a task declares in /info for its default options (the reply says what was drawn)."""
     names = level_names(prefix, levels) + [f"{prefix} {name}" for name in extra]
@@ -91,7 +86,7 @@ def explanation_segments(
     bands = responsibility_levels(values, levels)
     names = level_names(prefix, levels)
     seg_masks = [bands == level for level in range(1, levels + 1)]
-    colours = [_grey(level, levels) if untrusted else heat_colour(level, levels) for level in range(1, levels + 1)]
+    colours = [grey_colour(level, levels) if untrusted else heat_colour(level, levels) for level in range(1, levels + 1)]
     for key, mask in masks.items():
         name, colour = mask_segment(prefix, key)
         names.append(name)

@@ -52,6 +52,18 @@ MAX_UPLOAD_MB = 4
 VERDICTS = ("pass", "weak", "fail")
 
 
+def app_module(name: str):
+    """A module of the MONAI Label app (``lib.labels`` ...), imported as the server imports it; skips the test
+    outside the MONAI Label environment."""
+    if not HAVE_MONAILABEL:
+        pytest.skip("needs the MONAI Label environment")
+    sys.path.insert(0, str(APP))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(APP))
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))

@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from ml_server import APP, HAVE_MONAILABEL
+from ml_server import app_module
 
 pytestmark = pytest.mark.monailabel
 
 
 @pytest.fixture(scope="module")
 def segment_names():
-    if not HAVE_MONAILABEL:
-        pytest.skip("needs the MONAI Label environment")
-    sys.path.insert(0, str(APP))
-    try:
-        from lib.dicomweb import segment_names
-    finally:
-        sys.path.remove(str(APP))
-    return segment_names
+    return app_module("lib.dicomweb").segment_names
 
 
 def test_names_from_an_infer_reply(segment_names, tmp_path):

@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import pytest
-from ml_server import APP, HAVE_MONAILABEL
+from ml_server import app_module
 
 pytestmark = pytest.mark.monailabel
 
 
 @pytest.fixture(scope="module")
 def labels():
-    if not HAVE_MONAILABEL:
-        pytest.skip("needs the MONAI Label environment")
-    sys.path.insert(0, str(APP))
-    try:
-        from lib import labels
-    finally:
-        sys.path.remove(str(APP))
-    return labels
+    return app_module("lib.labels")
 
 
 @pytest.mark.parametrize("verdict", ["pass", "weak", "fail"])
