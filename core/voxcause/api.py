@@ -10,15 +10,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from .causal.baselines import occlusion_baseline, ordered_canvases
-from .causal.partition import Box
+from .causal.baselines import occludable_region, occlusion_baseline, ordered_canvases
 from .certificate import certify, decisions
 from .errors import InputError
 from .explainers import declared_options, make_explainer
 from .explanation import Explanation, split_volumes
 from .io import Volume, read_image
 from .models import LoadedModel, load_model
-from .ops import bounding_box, dilate, foreground_mask
 from .targets import resolve_target
 
 ImageLike = str | Path | Sequence[str | Path] | Volume
@@ -203,15 +201,10 @@ def _certificate_baseline(model: LoadedModel, inputs: torch.Tensor, target, para
     (a perturbation method is tested with what it removes with); else, for a gradient method, which removes
     nothing, the canvas occlusion ``auto`` would choose (`causal.baselines.ordered_canvases`: one that loses the
     decision without faking evidence; constant 0 would keep "glioma" on the sample classifier)."""
-    foreground = foreground_mask(inputs)
+    foreground, box, occluded = occludable_region(inputs)
     kind = params.get("baseline")
     if kind in ("constant", "mean", "min", "blur"):
         return occlusion_baseline(inputs, kind, value=float(params.get("baseline_value") or 0.0), foreground=foreground)
-    lo, hi = bounding_box(foreground)
-    box = Box(lo, hi)
-    occluded = torch.zeros_like(foreground)
-    occluded[box.slices()] = True
-    occluded &= dilate(foreground, 1)
     ranked = ordered_canvases(inputs, occluded, box, lambda batch: decisions(model, target, batch),
                               foreground=foreground, seed=seed)
     return ranked[0][1]

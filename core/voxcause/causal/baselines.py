@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
-from ..ops import gaussian_blur
+from ..ops import bounding_box, dilate, foreground_mask, gaussian_blur
 from .partition import Box
 
 OCCLUSIONS = ("constant", "min", "mean", "blur", "context")
@@ -64,6 +64,17 @@ def occlusion_baseline(
             raise InputError("the context (healthy) volume must have the image's grid and channels — resample it first")
         return context.to(inputs.device, inputs.dtype)
     raise InputError(f"unknown occlusion {kind!r} — use one of {', '.join(OCCLUSIONS)} or a volume path")
+
+
+def occludable_region(image: torch.Tensor) -> tuple[torch.Tensor, Box, torch.Tensor]:
+    """``(foreground, box, occluded)`` of a (1, C, *S) image: the body, its bounding box, and the voxels a canvas
+    replaces — the body (one voxel grown) inside the box. Air inside the box stays air: filling it with tissue
+    would add a cube the model has never seen."""
+    foreground = foreground_mask(image)
+    box = Box(*bounding_box(foreground))
+    occluded = torch.zeros_like(foreground)
+    occluded[box.slices()] = True
+    return foreground, box, occluded & dilate(foreground, 1)
 
 
 def ordered_canvases(

@@ -63,9 +63,9 @@ from ..attribution import OCCLUSIONS, SEED, Explainer, Option
 from ..certificate import Certificate, certify, decisions
 from ..errors import InputError
 from ..explanation import Attribution
-from ..ops import bounding_box, dilate, foreground_mask, gaussian_blur
+from ..ops import dilate, gaussian_blur
 from ..targets import Target
-from .baselines import AUTO_ORDER, occlusion_baseline, ordered_canvases
+from .baselines import AUTO_ORDER, occludable_region, occlusion_baseline, ordered_canvases
 from .partition import Box, split_box
 from .search import prune_components, rank_voxels, smallest_passing
 from .values import (
@@ -239,16 +239,12 @@ class CausalResponsibility(Explainer):
         report = progress or (lambda stage, fraction: None)
         image = inputs.to(self.model.device)
         spatial = tuple(image.shape[2:])
-        foreground = foreground_mask(image)
-        lo, hi = bounding_box(foreground)
-        root = Box(lo, hi)
+        foreground, root, occluded = occludable_region(image)
+        lo, hi = root.lo, root.hi
         searched = torch.zeros(spatial, dtype=torch.bool, device=image.device)
         searched[root.slices()] = True
         self._image, self._target = image[0], target
         self._buffer = torch.empty((self.model.batch_size, *image.shape[1:]), dtype=image.dtype, device=image.device)
-        # Only the body is occluded: air inside the box stays air (filling it with tissue would add a cube the
-        # model has never seen).
-        occluded = searched & dilate(foreground, 1)
         candidates, warnings = self._occlusion_candidates(image, foreground, occluded, root)
         self._set_canvas(candidates[0][1])
         if not bool(self._evaluate([()], [[root]])[0][1]):
