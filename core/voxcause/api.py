@@ -205,9 +205,9 @@ def _certificate_baseline(model: LoadedModel, inputs: torch.Tensor, target, para
     kind = params.get("baseline")
     if kind in ("constant", "mean", "min", "blur"):
         return occlusion_baseline(inputs, kind, value=float(params.get("baseline_value") or 0.0), foreground=foreground)
-    ranked = ordered_canvases(inputs, occluded, box, lambda batch: decisions(model, target, batch),
-                              foreground=foreground, seed=seed)
-    return ranked[0][1]
+    best = ordered_canvases(inputs, occluded, box, lambda batch: decisions(model, target, batch),
+                            foreground=foreground, seed=seed)
+    return next(best)[1]
 
 
 def _prediction(model: LoadedModel, probs: torch.Tensor) -> dict:

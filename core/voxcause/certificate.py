@@ -22,6 +22,13 @@ the *canvas* (the fully occluded image the method worked with):
   "explanation" of most of the image explains nothing.
 * ``occluded_loses_decision`` — the fully occluded image loses the decision: otherwise the model decides
   without the image's content and nothing in it can be a cause.
+* ``minimal_on_reference`` — only when the explanation was built on a canvas the user forced and a reference
+  canvas is given (the one occlusion ``auto`` would choose): the explanation's most responsible quarter
+  (`REFERENCE_SHARE`), shown alone on the reference canvas, must *not* keep the decision. When it does, at
+  least three quarters of the explanation are there because of the forced canvas, not because the model
+  needs them (a ``min`` canvas around a sphere the trained CNN of bench/bench_causal.py reads: the model
+  needs 5-20x the sphere's volume of surround to see it on black, and a quarter of that surround-and-sphere
+  decides on the auto canvas). One pass.
 
 Verdict: ``fail`` when any check whose failure makes the explanation meaningless fails (all but the removal
 check, and the controls when half or more of them keep the decision), ``weak`` when only the removal check or
@@ -44,6 +51,7 @@ MAX_SHARE = 0.5
 MIN_CONTRAST = 2.0
 SHARES = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5)
 CONTROL_CANDIDATES = 256
+REFERENCE_SHARE = 0.25
 
 
 @dataclass(frozen=True)
@@ -85,6 +93,7 @@ def certify(
     baseline: torch.Tensor | None = None,
     searched: torch.Tensor | None = None,
     seed: int = 0,
+    reference: tuple[str, torch.Tensor] | None = None,
 ) -> Certificate:
     """Test an explanation against the model in at most ``len(SHARES) + CONTROLS + 4`` forward passes.
 
@@ -100,6 +109,8 @@ def certify(
             default 0, the normalised mean.
         searched: (*S) bool voxels that may be occluded; default the body (non-air) inside its bounding box.
         seed: draws of the control placements.
+        reference: ``(name, canvas (C, *S))``: a canvas to test the explanation's minimality on, when it was built
+            on another one (see ``minimal_on_reference``); None skips that check.
     """
     image = inputs[0].to(model.device).float()
     values = torch.as_tensor(values, device=image.device).float()
@@ -157,6 +168,17 @@ def certify(
                         f"the explanation covers {coverage:.0%} of the searched region"))
     checks.append(Check("occluded_loses_decision", occluded_score, None, not occluded_ok, "fail",
                         "the fully occluded image keeps the decision (the model decides without the content)"))
+    if reference is not None:
+        name, other = reference
+        other_canvas = torch.where(searched, other.to(image.device).float().reshape(image.shape), image)
+        quarter = _top_ranked(torch.where(explanation, values, torch.full_like(values, -math.inf)),
+                              math.ceil(REFERENCE_SHARE * int(explanation.sum())))
+        (quarter_score, quarter_ok), = decisions(model, target, torch.where(quarter, image, other_canvas)[None])
+        checks.append(Check(
+            "minimal_on_reference", quarter_score, None, not quarter_ok, "fail",
+            f"a quarter of the explanation alone keeps the decision on the {name} canvas: most of it is there "
+            "because of the occlusion chosen, not because the model needs it (try --occlusion auto)",
+        ))
     return _verdict(checks, len(passing))
 
 

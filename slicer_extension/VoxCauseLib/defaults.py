@@ -3,7 +3,7 @@
 Why a process: the defaults are declared by the explainers in the core (`voxcause.explainers.catalogue`),
 which imports torch; the panel must not import it (seconds, and it may not be installed yet). The panel starts
 `CoreDefaultsReader` when it opens, polls it from a Qt timer, and names the defaults in its widgets (the
-iterations box reads "Default (12)", the occlusion tooltip "'Core default' is auto"). Until it answers, or when it cannot (voxcause not installed yet), nothing is
+iterations box reads "Default (10)", the occlusion tooltip "'Core default' is auto"). Until it answers, or when it cannot (voxcause not installed yet), nothing is
 lost: options left at their default are not sent at all (`command.build_command`), so a run always gets the
 core's default.
 """
@@ -60,7 +60,7 @@ class CoreDefaults:
             return None
 
     def iterations_text(self) -> str:
-        """Text of the iterations box at its 'core default' value, e.g. "Default (12)"."""
+        """Text of the iterations box at its 'core default' value, e.g. "Default (10)"."""
         return f"Default ({self.iterations})" if self.iterations is not None else "Default"
 
 

@@ -13,6 +13,7 @@ import torch
 from scipy import ndimage
 from voxcause import explain
 from voxcause.certificate import CONTROLS, certify
+from voxcause.ops import dilate
 from voxcause.outputs import explanation_segments
 from voxcause.targets import resolve_target
 from voxcause.testing import loaded, make_case, make_edge_case, volume_of
@@ -103,6 +104,25 @@ def test_controls_catch_a_canvas_that_draws_the_evidence():
     assert certificate.verdict == "fail" and checks["controls_fail"].value >= 0.5, certificate.to_dict()
     blurred = torch.from_numpy(ndimage.gaussian_filter(case.image, (0, 2.5, 2.5, 2.5)))
     assert certify(model, inputs, target, cause.float(), explanation=cause, baseline=blurred).verdict == "pass"
+
+
+def test_an_explanation_inflated_by_its_canvas_fails_on_the_reference_canvas():
+    """The cause plus a block of plain body 8x its size, built on some other canvas: on the reference canvas the
+    quarter of it that the map ranks first (the cause) already decides, so the rest is the canvas's doing."""
+    case = make_case("single", size=32, seed=0)
+    model, inputs, target = _setup(case)
+    cause = torch.from_numpy(case.causes[0])
+    block = torch.zeros_like(cause)
+    block[2:14, 18:30, 18:30] = True  # the body's far corner, away from the cause and the decoy
+    block &= ~dilate(cause, 2) & ~torch.from_numpy(case.decoys[0])
+    inflated = cause | block
+    values = cause.float() + 0.5 * block.float()
+    reference = ("constant", torch.zeros_like(inputs[0]))
+    checks = _checks(certify(model, inputs, target, values, explanation=inflated, reference=reference))
+    assert int(inflated.sum()) >= 4 * int(cause.sum())
+    assert not checks["minimal_on_reference"].passed and checks["minimal_on_reference"].value > 0.5
+    lean = certify(model, inputs, target, values, explanation=inflated)
+    assert "minimal_on_reference" not in _checks(lean)  # only asked for when a reference canvas is given
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from voxcause.causal.baselines import occlusion_baseline, probe_boxes
+from voxcause.causal.baselines import AUTO_ORDER, PROBES, occlusion_baseline, ordered_canvases, probe_boxes
 from voxcause.causal.partition import Box, split_box
 from voxcause.causal.responsibility import _lanes, _Part, _resolved_depths
 from voxcause.causal.search import prune_components, rank_voxels, smallest_passing
@@ -24,6 +24,51 @@ def test_smallest_passing_finds_the_threshold_in_logarithmic_calls(answer, total
 
     assert smallest_passing(predicate, total) == answer
     assert len(calls) <= 2 * int(np.ceil(np.log2(total))) + 2
+
+
+@pytest.mark.parametrize("start,answer", [(300, 300), (300, 301), (300, 340), (1, 513)])
+def test_smallest_passing_from_a_known_start_costs_the_log_of_the_distance(start, answer):
+    """The contrastive search starts where the sufficient one ended: below ``start`` is never asked."""
+    calls = []
+
+    def predicate(ns):
+        calls.extend(ns)
+        return [n >= answer for n in ns]
+
+    assert smallest_passing(predicate, 1000, start=start) == answer
+    assert min(calls) >= start
+    assert len(calls) <= 2 * int(np.ceil(np.log2(answer - start + 2))) + 2
+    assert smallest_passing(predicate, 1000, start=1001) is None
+
+
+def test_occlusion_auto_scores_the_later_baselines_only_when_asked():
+    """A clean first baseline (loses the decision, fakes nothing) costs its own 9 passes, not 36; the next
+    canvas is scored when a retry asks for it, and every baseline comes out once, best first."""
+    image = torch.randn(1, 1, 16, 16, 16, generator=torch.Generator().manual_seed(0))
+    occluded = torch.ones(16, 16, 16, dtype=torch.bool)
+    scored = []
+
+    def score(batch):
+        scored.append(len(batch))
+        return [(0.0, False)] * len(batch)
+
+    canvases = ordered_canvases(image, occluded, Box((0, 0, 0), (16, 16, 16)), score)
+    kind, canvas, outcome = next(canvases)
+    assert (kind, outcome, sum(scored)) == ("constant", (0.0, False), PROBES + 1)
+    assert torch.equal(canvas, torch.zeros_like(image[0]))
+    assert [kind for kind, _, _ in canvases] == list(AUTO_ORDER[1:])
+    assert sum(scored) == len(AUTO_ORDER) * (PROBES + 1)
+
+
+def test_occlusion_auto_skips_a_baseline_that_keeps_the_decision():
+    image = torch.randn(1, 1, 16, 16, 16, generator=torch.Generator().manual_seed(0))
+    occluded = torch.ones(16, 16, 16, dtype=torch.bool)
+
+    def score(batch):  # the constant (all-zero) canvas still decides; every other canvas loses it
+        return [(1.0, bool((sample == 0).all())) for sample in batch]
+
+    kinds = [kind for kind, _, _ in ordered_canvases(image, occluded, Box((0, 0, 0), (16, 16, 16)), score)]
+    assert kinds == ["mean", "min", "blur", "constant"]
 
 
 def test_smallest_passing_none_when_even_everything_fails():

@@ -2,7 +2,7 @@
 
 Hand-set known-cause models (voxcause.testing.make_case): two equal spots that are both needed
 (conjunctive) or each enough (disjunctive), and one spot beside a same-brightness decoy. All at the
-explainer's defaults (12 iterations, occlusion auto), several seeds.
+explainer's defaults (10 iterations, occlusion auto), several seeds.
 """
 
 from __future__ import annotations

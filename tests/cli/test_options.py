@@ -91,12 +91,12 @@ def test_methods_lists_the_declared_defaults(capsys):
         declared = [o.describe() for o in declared_options(method) if not o.supplied]
         assert entry["options"] == json.loads(json.dumps(declared)), method
     rex = {o["name"]: o for o in described["methods"]["rex"]["options"]}
-    assert rex["iterations"]["default"] == 12 and rex["occlusion"]["default"] == "auto"
+    assert rex["iterations"]["default"] == 10 and rex["occlusion"]["default"] == "auto"
     assert described["methods"]["gradcam"]["needs_network"] is True
     assert described["methods"]["occlusion"]["needs_network"] is False
     assert main(["methods"]) == 0
     text = capsys.readouterr().out
-    assert "rex (default)" in text and "  iterations = 12: random partitions to merge" in text
+    assert "rex (default)" in text and "  iterations = 10: random partitions to merge" in text
 
 
 def test_a_method_that_cannot_load_is_reported_not_fatal(monkeypatch, capsys):

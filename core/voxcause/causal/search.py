@@ -17,22 +17,23 @@ from scipy import ndimage
 Predicate = Callable[[list[int]], list[bool]]
 
 
-def smallest_passing(predicate: Predicate, total: int) -> int | None:
-    """Smallest n in 1..total with predicate(n) true, assuming monotonicity; None if even ``total`` fails.
+def smallest_passing(predicate: Predicate, total: int, *, start: int = 1) -> int | None:
+    """Smallest n in start..total with predicate(n) true, assuming monotonicity; None if even ``total`` fails.
 
-    ``predicate`` takes a list of n values and returns their outcomes (so callers can batch them).
+    ``predicate`` takes a list of n values and returns their outcomes (so callers can batch them). Galloping
+    from ``start`` (start, start + 1, start + 3, start + 7, ...), then bisecting: O(log(answer - start)) calls.
     """
-    if total <= 0:
+    if total <= 0 or start > total:
         return None
-    previous, n = 0, 1
+    previous, step = start - 1, 1
     while True:
-        n = min(n, total)
+        n = min(start - 1 + step, total)
         if predicate([n])[0]:
             break
         if n == total:
             return None
-        previous, n = n, n * 2
-    low, high = previous, n  # predicate(low) false (or low = 0), predicate(high) true
+        previous, step = n, step * 2
+    low, high = previous, n  # predicate(low) false (or low = start - 1, below the range), predicate(high) true
     while high - low > 1:
         middle = (low + high) // 2
         if predicate([middle])[0]:

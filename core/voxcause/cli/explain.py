@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..explainers import DEFAULT_METHOD, METHODS
+from ..explainers import DEFAULT_METHOD, METHODS, declared_options
 from .common import (
     add_model_options,
     add_output_options,
@@ -39,7 +39,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="segmenters: the decision holds while the region score keeps this share (default 0.5)",
     )
     causal = parser.add_argument_group("causal responsibility (rex)")
-    causal.add_argument("--iterations", type=int, help="random partitions (default 12)")
+    iterations = next(option.default for option in declared_options("rex") if option.name == "iterations")
+    causal.add_argument("--iterations", type=int, help=f"random partitions (default {iterations})")
     causal.add_argument("--rule", choices=["rex", "formal"], help="responsibility rule (default rex)")
     causal.add_argument("--merge", choices=["additive", "multiplicative"], help="merging over iterations")
     causal.add_argument("--occlusion", help="auto (default) | constant | min | mean | blur | PATH to a healthy volume")
