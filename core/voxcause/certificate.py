@@ -95,7 +95,8 @@ def certify(
     seed: int = 0,
     reference: tuple[str, torch.Tensor] | None = None,
 ) -> Certificate:
-    """Test an explanation against the model in at most ``len(SHARES) + CONTROLS + 4`` forward passes.
+    """Test an explanation against the model in at most ``len(SHARES) + CONTROLS + 4`` forward passes (one more
+    with a ``reference`` canvas).
 
     Args:
         model: the `LoadedModel` that was explained.
