@@ -10,13 +10,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from .causal.baselines import occludable_region, occlusion_baseline, ordered_canvases
+from .causal.baselines import auto_canvas, occlusion_baseline
 from .certificate import certify, decisions
 from .errors import InputError
 from .explainers import declared_options, make_explainer
 from .explanation import Explanation, split_volumes
 from .io import Volume, read_image
 from .models import LoadedModel, load_model
+from .ops import foreground_mask
 from .targets import resolve_target
 
 ImageLike = str | Path | Sequence[str | Path] | Volume
@@ -199,15 +200,13 @@ def explain(
 def _certificate_baseline(model: LoadedModel, inputs: torch.Tensor, target, params: dict, seed: int) -> torch.Tensor:
     """What occluded voxels become in the certificate's mutants: the method's own baseline where it has one
     (a perturbation method is tested with what it removes with); else, for a gradient method, which removes
-    nothing, the canvas occlusion ``auto`` would choose (`causal.baselines.ordered_canvases`: one that loses the
+    nothing, the canvas occlusion ``auto`` would choose (`causal.baselines.auto_canvas`: one that loses the
     decision without faking evidence; constant 0 would keep "glioma" on the sample classifier)."""
-    foreground, box, occluded = occludable_region(inputs)
     kind = params.get("baseline")
     if kind in ("constant", "mean", "min", "blur"):
+        foreground = foreground_mask(inputs)
         return occlusion_baseline(inputs, kind, value=float(params.get("baseline_value") or 0.0), foreground=foreground)
-    best = ordered_canvases(inputs, occluded, box, lambda batch: decisions(model, target, batch),
-                            foreground=foreground, seed=seed)
-    return next(best)[1]
+    return auto_canvas(inputs, lambda batch: decisions(model, target, batch), seed=seed)[1]
 
 
 def _prediction(model: LoadedModel, probs: torch.Tensor) -> dict:

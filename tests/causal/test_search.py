@@ -14,14 +14,20 @@ from voxcause.errors import InputError
 from voxcause.ops import bounding_box, dilate, foreground_mask
 
 
-@pytest.mark.parametrize("answer,total", [(1, 10), (7, 10), (10, 10), (513, 1000)])
-def test_smallest_passing_finds_the_threshold_in_logarithmic_calls(answer, total):
-    calls = []
+def threshold_at(answer: int) -> tuple[list[int], object]:
+    """A monotone predicate that passes from ``answer`` on, and the list of every n it was asked about."""
+    calls: list[int] = []
 
     def predicate(ns):
         calls.extend(ns)
         return [n >= answer for n in ns]
 
+    return calls, predicate
+
+
+@pytest.mark.parametrize("answer,total", [(1, 10), (7, 10), (10, 10), (513, 1000)])
+def test_smallest_passing_finds_the_threshold_in_logarithmic_calls(answer, total):
+    calls, predicate = threshold_at(answer)
     assert smallest_passing(predicate, total) == answer
     assert len(calls) <= 2 * int(np.ceil(np.log2(total))) + 2
 
@@ -29,12 +35,7 @@ def test_smallest_passing_finds_the_threshold_in_logarithmic_calls(answer, total
 @pytest.mark.parametrize("start,answer", [(300, 300), (300, 301), (300, 340), (1, 513)])
 def test_smallest_passing_from_a_known_start_costs_the_log_of_the_distance(start, answer):
     """The contrastive search starts where the sufficient one ended: below ``start`` is never asked."""
-    calls = []
-
-    def predicate(ns):
-        calls.extend(ns)
-        return [n >= answer for n in ns]
-
+    calls, predicate = threshold_at(answer)
     assert smallest_passing(predicate, 1000, start=start) == answer
     assert min(calls) >= start
     assert len(calls) <= 2 * int(np.ceil(np.log2(answer - start + 2))) + 2

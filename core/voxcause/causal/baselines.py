@@ -131,6 +131,15 @@ def ordered_canvases(
         yield kind, canvas, outcome
 
 
+def auto_canvas(image: torch.Tensor, score: Scores, *, value: float = 0.0, seed: int = 0) -> tuple[str, torch.Tensor]:
+    """``(kind, canvas (C, *S))``: the canvas occlusion ``auto`` chooses for a (1, C, *S) image (the first of
+    `ordered_canvases` over its `occludable_region`) — what a method without its own baseline is certified on,
+    and the reference a forced baseline is checked against."""
+    foreground, box, occluded = occludable_region(image)
+    kind, canvas, _ = next(ordered_canvases(image, occluded, box, score, foreground=foreground, value=value, seed=seed))
+    return kind, canvas
+
+
 def probe_boxes(box: Box, rng: np.random.Generator) -> list[Box]:
     """`PROBES` random boxes inside ``box``, each `PROBE_SHARE` of its volume (same shape ratio)."""
     size = [max(1, round((hi - lo) * PROBE_SHARE ** (1 / len(box.lo)))) for lo, hi in zip(box.lo, box.hi, strict=True)]

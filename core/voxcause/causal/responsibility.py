@@ -68,7 +68,7 @@ from ..errors import InputError
 from ..explanation import Attribution
 from ..ops import dilate, gaussian_blur
 from ..targets import Target
-from .baselines import AUTO_ORDER, occludable_region, occlusion_baseline, ordered_canvases
+from .baselines import AUTO_ORDER, auto_canvas, occludable_region, occlusion_baseline, ordered_canvases
 from .partition import Box, split_box
 from .search import prune_components, rank_voxels, smallest_passing
 from .values import (
@@ -96,12 +96,13 @@ LEVEL_POWER = 3
 # that iteration's peak: a miss costs about as much as nine levels of refinement earn. Tuned once on the
 # benchmark ball at 64^3 (5, 9, 10, 11, 15 levels: rank accuracy 0.69, 0.72, 0.71, 0.71, 0.67).
 UNCREDITED_LEVELS = 9
-# Multiple explanations: an alternative is searched for among up to ALTERNATIVE_SEARCH_RATIO times the first's size
-# of the remaining voxels, ranked by the map blurred by ALTERNATIVE_SIGMA voxels. Measured on the disjunctive
-# known-cause pairs (32^3 and 48^3, seeds 0-4, 10 iterations): the raw map, or a search capped at
-# MAX_ALTERNATIVE_RATIO, missed the twin at 2 of 20 cases (first part's share 0.97-0.99); this finds it in all.
+# Explanations: the map blurred by SMOOTH_SIGMA voxels breaks ties in the ranking and ranks the search for each
+# alternative (multiple explanations), which looks among up to ALTERNATIVE_SEARCH_RATIO times the first's size of
+# the remaining voxels. Measured on the disjunctive known-cause pairs (32^3 and 48^3, seeds 0-4, 10 iterations):
+# the raw map, or a search capped at MAX_ALTERNATIVE_RATIO, missed the twin at 2 of 20 cases (first part's share
+# 0.97-0.99); this finds it in all.
+SMOOTH_SIGMA = 1.5
 ALTERNATIVE_SEARCH_RATIO = 4 * MAX_ALTERNATIVE_RATIO
-ALTERNATIVE_SIGMA = 1.5
 
 
 @dataclass
@@ -330,7 +331,7 @@ class CausalResponsibility(Explainer):
         certificate = certify(
             self.model, self._image[None], self._target, responsibility, explanation=masks.get("sufficient"),
             removal=union, baseline=self._canvas, searched=occluded, seed=self.seed,
-            reference=self._reference_canvas(occlusion, occluded),
+            reference=self._reference_canvas(),
         )
         timings["certificate"] = time.perf_counter() - step
         return _Run(occlusion, responsibility, masks, details, counts, depth_reached, timings, certificate)
@@ -350,17 +351,15 @@ class CausalResponsibility(Explainer):
         canvas = torch.where(occluded, baseline[0], image[0])
         yield self.occlusion, canvas, self._score(canvas[None])[0]
 
-    def _reference_canvas(self, occlusion: str, occluded: torch.Tensor) -> tuple[str, torch.Tensor] | None:
+    def _reference_canvas(self) -> tuple[str, torch.Tensor] | None:
         """The canvas occlusion ``auto`` would choose, to test an explanation built on a forced baseline against
         (certificate check ``minimal_on_reference``); None for ``auto`` itself (its canvas was chosen for not
-        adding evidence) and for a healthy ``context`` volume (the reference a user gave is the better one)."""
+        adding evidence), for a healthy ``context`` volume (the reference a user gave is the better one) and when
+        the forced baseline is the one auto chooses."""
         if self.occlusion in ("auto", "context"):
             return None
-        image = self._image[None]
-        foreground, root, _ = occludable_region(image)
-        kind, canvas, _ = next(ordered_canvases(image, occluded, root, self._score, foreground=foreground,
-                                                value=self.occlusion_value, seed=self.seed))
-        return None if kind == occlusion else (kind, canvas)
+        kind, canvas = auto_canvas(self._image[None], self._score, value=self.occlusion_value, seed=self.seed)
+        return None if kind == self.occlusion else (kind, canvas)
 
     def _occlusion_warnings(self, occluded_outcome: tuple[float, bool]) -> list[str]:
         """A warning when even the best canvas keeps the decision fully occluded (every one does, for auto)."""
@@ -624,7 +623,7 @@ class CausalResponsibility(Explainer):
         its search starts where the sufficient one ended. Every score reported is one the search already made.
         """
         # Ties (voxels of one box share a value) are broken by a lightly blurred map: blob centres first.
-        smooth = gaussian_blur(responsibility[None, None], 1.5)[0, 0]
+        smooth = gaussian_blur(responsibility[None, None], SMOOTH_SIGMA)[0, 0]
         peak = float(smooth.max()) or 1.0
         key = responsibility + 1e-3 * smooth / peak
         candidates = searched & (responsibility > 0)
@@ -695,7 +694,7 @@ class CausalResponsibility(Explainer):
 
         if "multiple" in wanted and first is not None:
             report("multiple explanations", 0.98)
-            blurred = gaussian_blur(responsibility[None, None], ALTERNATIVE_SIGMA)[0, 0] + 1e-6 * key
+            blurred = smooth + 1e-6 * key
             found = [(first, first_score)]
             excluded = dilate(first)
             while len(found) < self.max_explanations:
