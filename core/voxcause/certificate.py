@@ -185,9 +185,11 @@ def certify(
 
 def decisions(model, target, batch: torch.Tensor) -> list[tuple[float, bool]]:
     """(target score, decision holds) of each sample of a (B, C, *S) batch: what every mutant is judged by."""
+    box = getattr(target, "box", None)  # a region target reads only its box: the model computes only that
     with torch.no_grad():
         scored = model.predict(
-            batch, reduce=lambda probs: torch.stack([target.score(probs).float(), target.passes(probs).float()], 1)
+            batch, box=box,
+            reduce=lambda probs: torch.stack([target.score(probs).float(), target.passes(probs).float()], 1),
         )
     return [(float(score), bool(ok)) for score, ok in scored.cpu().tolist()]
 

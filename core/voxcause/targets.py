@@ -15,6 +15,7 @@ inside it keeps at least ``pass_fraction`` of its value on the unperturbed input
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -77,9 +78,19 @@ class RegionTarget:
             return probs[:, 0] if self.index == 1 else 1.0 - probs[:, 0]
         return probs[:, self.index]
 
+    @cached_property
+    def box(self) -> tuple[slice, ...]:
+        """The region's bounding box (spatial slices of the model grid): all of the output the target reads, so
+        a model may compute only that (`LoadedModel.predict(box=...)`)."""
+        coords = self.region.nonzero()
+        low, high = coords.min(0).values.tolist(), (coords.max(0).values + 1).tolist()
+        return tuple(slice(int(a), int(b)) for a, b in zip(low, high, strict=True))
+
     def score(self, probs: torch.Tensor) -> torch.Tensor:
-        """(B, K, *S) -> (B,) mean target probability inside the region."""
-        region = self.region.to(probs.device)
+        """(B, K, *S) -> (B,) mean target probability inside the region; ``probs`` may also be cropped to
+        `box`, (B, K, *box)."""
+        region = self.region if tuple(probs.shape[2:]) == tuple(self.region.shape) else self.region[self.box]
+        region = region.to(probs.device)
         values = self._class_probability(probs)
         return (values * region).flatten(1).sum(1) / region.sum().clamp(min=1)
 

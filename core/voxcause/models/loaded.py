@@ -33,6 +33,7 @@ from .backends import OnnxModel, RawModel
 from .card import ModelCard
 from .grid import to_image_grid, to_model_grid
 from .normalization import normalize
+from .windows import Slices, monai_layout, pad_like_monai, reach, shifted, stitch
 
 PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -181,23 +182,30 @@ class LoadedModel:
             choice = list(self.card.heads)[int(choice)]
         return self.card.heads.get(str(choice))
 
-    def forward_raw(self, inputs: torch.Tensor) -> torch.Tensor:
+    def forward_raw(self, inputs: torch.Tensor, *, box: Slices | None = None) -> torch.Tensor:
         """Raw output (logits) of the chosen head for a (B, C, *S) batch; differentiable for eager networks.
 
         Runs under autocast when a lower precision was asked for, and over sliding windows when the card says
         so. Models exported with a fixed batch of 1 (common for torch.export and ONNX files) are detected on the
-        first batched call and then fed one sample at a time.
+        first batched call and then fed one sample at a time. ``box`` (spatial slices): only the output inside
+        it is returned, (B, K, *box); a sliding-window model runs only the windows overlapping it
+        (`voxcause.models.windows`).
         """
         start = time.perf_counter()
         dtype = PRECISIONS[self.precision]
         with torch.autocast(torch.device(self.device).type, dtype=dtype, enabled=dtype is not None):
-            head = self._windowed(inputs) if self.sliding_window is not None else self._batched(inputs)
+            if self.sliding_window is not None:
+                head = self._windowed(inputs, box)
+            else:
+                head = self._batched(inputs)
+                head = head if box is None else head[(slice(None), slice(None), *box)]
         self.forward_passes += int(inputs.shape[0])
         self.forward_seconds += time.perf_counter() - start
         return head
 
-    def _windowed(self, inputs: torch.Tensor) -> torch.Tensor:
-        """Stitch the network's outputs over overlapping windows (MONAI), counting every window scored."""
+    def _windowed(self, inputs: torch.Tensor, box: Slices | None = None) -> torch.Tensor:
+        """Stitch the network's outputs over overlapping windows (MONAI), counting every window scored; with a
+        ``box``, only the windows overlapping it, in MONAI's layout."""
         # Layer-based methods read activations through forward hooks; over windows they would see one patch.
         if self.network is not None and any(module._forward_hooks for module in self.network.modules()):
             raise InputError(
@@ -212,9 +220,25 @@ class LoadedModel:
             self.window_passes += int(patches.shape[0])
             return self._batched(patches)
 
+        if box is not None:
+            layout = self._window_layout(tuple(inputs.shape[2:]), inputs.dtype)
+            return stitch(pad_like_monai(inputs, layout), layout.windows, layout.weight, shifted(box, layout.pad),
+                          predictor)
         return sliding_window_inference(
             inputs, window.roi_size, window.sw_batch_size, predictor, overlap=window.overlap, mode=window.mode
         )
+
+    def _window_layout(self, shape: tuple[int, ...], dtype: torch.dtype):
+        window = self.sliding_window
+        return monai_layout(shape, window.roi_size, window.overlap, window.mode, torch.device(self.device), dtype)
+
+    def reach(self, box: Slices, shape: tuple[int, ...]) -> Slices | None:
+        """The input voxels that can change this model's output inside ``box`` on an image of spatial ``shape``:
+        the windows overlapping it for a sliding-window model; None (the whole image) otherwise."""
+        if self.sliding_window is None:
+            return None
+        layout = self._window_layout(shape, torch.float32)
+        return reach(layout.windows, box, layout.pad, shape)
 
     def _batched(self, inputs: torch.Tensor) -> torch.Tensor:
         if self._one_at_a_time and inputs.shape[0] > 1:
@@ -267,17 +291,22 @@ class LoadedModel:
 
     @torch.no_grad()
     def predict(
-        self, inputs: torch.Tensor, reduce: Callable[[torch.Tensor], torch.Tensor] | None = None
+        self,
+        inputs: torch.Tensor,
+        reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        *,
+        box: Slices | None = None,
     ) -> torch.Tensor:
         """Probabilities of the chosen head for a (B, C, *S) batch, in chunks of ``batch_size``.
 
         ``reduce`` (e.g. a target's score) is applied per chunk so segmentation maps of a large batch never sit
-        in memory together.
+        in memory together. ``box`` (spatial slices): only the probabilities inside it are computed and
+        returned, (B, K, *box) — what a region target reads (`forward_raw`).
         """
         results = []
         for start in range(0, inputs.shape[0], self.batch_size):
             chunk = self._to_device(inputs[start : start + self.batch_size])
-            probs = self.activate(self.forward_raw(chunk))
+            probs = self.activate(self.forward_raw(chunk, box=box))
             results.append(reduce(probs) if reduce is not None else probs)
         return torch.cat(results)
 

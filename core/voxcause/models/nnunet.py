@@ -39,6 +39,7 @@ from ..errors import InputError
 from ..io import Volume
 from .card import ModelCard, SlidingWindow
 from .loaded import LoadedModel, auto_batch_size
+from .windows import Slices, reach, shifted, stitch
 
 CHECKPOINTS = ("checkpoint_final.pth", "checkpoint_best.pth")
 TILE_STEP = 0.5  # nnUNetPredictor's default tile_step_size
@@ -365,8 +366,9 @@ class NnUNetModel(LoadedModel):
         return full
 
     # ---- running the model ----------------------------------------------------------------------
-    def forward_raw(self, inputs: torch.Tensor) -> torch.Tensor:
-        """Logits for a (B, C, *S_model) batch: nnU-Net's sliding window, averaged over the folds.
+    def forward_raw(self, inputs: torch.Tensor, *, box: Slices | None = None) -> torch.Tensor:
+        """Logits for a (B, C, *S_model) batch: nnU-Net's sliding window, averaged over the folds (inside
+        ``box`` only, when given: the windows overlapping it, `voxcause.models.windows`).
 
         The windows, their padding and the Gaussian weights are nnU-Net's own (``pad_nd_image``,
         ``nnUNetPredictor._internal_get_sliding_window_slicers``, ``compute_gaussian``); the mutants of a batch
@@ -383,35 +385,58 @@ class NnUNetModel(LoadedModel):
         start = time.perf_counter()
         dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
         with torch.no_grad(), torch.autocast(torch.device(self.device).type, dtype=dtype, enabled=dtype is not None):
-            logits = self._windows(inputs.to(self.device))
+            logits = self._windows(inputs.to(self.device), box)
         self.forward_passes += int(inputs.shape[0])
         self.forward_seconds += time.perf_counter() - start
         return logits
 
-    def _windows(self, inputs: torch.Tensor) -> torch.Tensor:
+    def _layout(self, shape: tuple[int, ...]) -> tuple[tuple[int, ...], list[Slices]]:
+        """(padding before each spatial axis, window slices in padded coordinates) for an image of ``shape``:
+        nnU-Net's padding to the patch size (``pad_nd_image`` pads the difference, half below, on the patch's
+        axes) and its sliding-window slicers; a 2D configuration's slice index ``d`` becomes ``d:d+1``."""
+        patch = tuple(int(s) for s in self.configuration.patch_size)
+        lead = len(shape) - len(patch)
+        padded = tuple(shape[:lead]) + tuple(max(int(n), p) for n, p in zip(shape[lead:], patch, strict=True))
+        offsets = tuple((p - int(n)) // 2 for n, p in zip(shape, padded, strict=True))
+        slicers = self.predictor._internal_get_sliding_window_slicers(padded)
+        windows = [tuple(slice(s, s + 1) if isinstance(s, int) else s for s in slicer[1:]) for slicer in slicers]
+        return offsets, windows
+
+    def reach(self, box: Slices, shape: tuple[int, ...]) -> Slices:
+        """The model-grid voxels that can change the output inside ``box``: the windows overlapping it."""
+        offsets, windows = self._layout(shape)
+        return reach(windows, box, offsets, shape)
+
+    def _windows(self, inputs: torch.Tensor, box: Slices | None = None) -> torch.Tensor:
+        """nnU-Net's Gaussian-weighted windows, stitched inside ``box`` (default: the whole image) from only the
+        windows that overlap it (`voxcause.models.windows.stitch`)."""
         from acvl_utils.cropping_and_padding.padding import pad_nd_image
         from nnunetv2.inference.sliding_window_prediction import compute_gaussian
 
         patch = tuple(int(s) for s in self.configuration.patch_size)
-        data, revert = pad_nd_image(inputs, patch, "constant", {"value": 0}, True, None)
-        slicers = self.predictor._internal_get_sliding_window_slicers(tuple(data.shape[2:]))
+        data = pad_nd_image(inputs, patch, "constant", {"value": 0}, False, None)
+        offsets, windows = self._layout(tuple(inputs.shape[2:]))
         if self._gaussian is None:
             self._gaussian = compute_gaussian(
                 patch, sigma_scale=1.0 / 8, value_scaling_factor=10, dtype=torch.float32, device=torch.device(self.device)
             )
-        gaussian = self._gaussian
+        flat = inputs.ndim - 2 - len(patch)  # a 2D configuration on a 3D volume: windows are one slice thick
+        weight = self._gaussian.reshape((1,) * flat + patch)
         batch = int(data.shape[0])
-        heads = self.label_manager.num_segmentation_heads
-        total = torch.zeros((batch, heads, *data.shape[2:]), dtype=torch.float32, device=data.device)
-        weights = torch.zeros(data.shape[2:], dtype=torch.float32, device=data.device)
-        for slicer in slicers:
-            window = data[(slice(None), *slicer)]
+
+        def fold_mean(window: torch.Tensor) -> torch.Tensor:
+            window = window.flatten(1, 2) if flat else window  # (B, C, 1, h, w) -> (B, C, h, w)
+            total = None
             for network in self.fold_networks:
                 self.window_passes += batch
-                total[(slice(None), *slicer)] += network(window).float() * gaussian
-            weights[slicer[1:]] += gaussian
-        total /= weights * len(self.fold_networks)
-        return total[(slice(None), slice(None), *revert[2:])]
+                logits = network(window).float()
+                total = logits if total is None else total + logits
+            mean = total / len(self.fold_networks)
+            return mean[:, :, None] if flat else mean
+
+        if box is None:
+            box = tuple(slice(0, int(n)) for n in inputs.shape[2:])
+        return stitch(data, windows, weight, shifted(box, offsets), fold_mean)
 
     def predict_like_nnunet(self, inputs: torch.Tensor) -> torch.Tensor:
         """Logits of ``nnUNetPredictor.predict_sliding_window_return_logits`` itself (no mirroring), fold-averaged."""
