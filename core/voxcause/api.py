@@ -121,7 +121,7 @@ def explain(
     score = float(resolved.score(probs)[0])
     prediction = _prediction(loaded, probs)
 
-    supplied: dict[str, Any] = {"seed": seed, "spacing": _model_spacing(volume, loaded)}
+    supplied: dict[str, Any] = {"seed": seed, "spacing": loaded.grid_spacing(volume)}
     if context is not None:
         supplied["context"] = loaded.prepare(_as_volume(context))
         if "occlusion" in {option.name for option in declared_options(method)}:
@@ -222,16 +222,3 @@ def _prediction(model: LoadedModel, probs: torch.Tensor) -> dict:
     label_map = probs[0].argmax(0) if probs.shape[1] > 1 else (probs[0, 0] >= model.threshold).long()
     counts = torch.bincount(label_map.flatten(), minlength=len(labels)).tolist()
     return {"voxels_per_label": dict(zip(labels, counts, strict=False))}
-
-
-def _model_spacing(volume: Volume, model: LoadedModel) -> tuple[float, ...]:
-    """Physical voxel size in the model's grid (for weighting partition axes by physical extent); for an nnU-Net
-    model the plans' spacing, which its preprocessing resamples the image to (in its transposed axis order)."""
-    from .models.nnunet import NnUNetModel
-
-    if isinstance(model, NnUNetModel):
-        return model.grid_spacing(volume)
-    size = model.card.spatial_size
-    if size is None or model.card.resize != "resize":
-        return volume.spacing
-    return tuple(s * n / m for s, n, m in zip(volume.spacing, volume.spatial_shape, size, strict=True))

@@ -40,6 +40,7 @@ import torch
 
 from .errors import InputError
 from .explanation import Attribution
+from .models.protocol import Model, as_model, eager_network
 from .targets import Target
 
 Progress = Callable[[str, float], None] | None
@@ -88,16 +89,15 @@ class Explainer:
     the methods that work without one).
 
     Args:
-        model: a ``voxcause.models.LoadedModel`` or a plain ``nn.Module`` (wrapped with a softmax).
+        model: a `voxcause.models.Model` (``load_model``'s `LoadedModel`) or a plain ``nn.Module`` (wrapped by
+            `voxcause.models.as_model`).
     """
 
     name: ClassVar[str] = "explainer"
     options: ClassVar[tuple[Option, ...]] = ()
     needs_network: ClassVar[bool] = False
 
-    def __init__(self, model: Any) -> None:
-        from .saliency._model import as_model, eager_network
-
+    def __init__(self, model: Model | torch.nn.Module) -> None:
         self.model = as_model(model)
         self.network = eager_network(self.model, self.name) if self.needs_network else getattr(model, "network", None)
         self.backward_passes = 0

@@ -12,7 +12,7 @@ import importlib
 from typing import Any
 
 from .attribution import Option
-from .errors import InputError
+from .errors import ErrorCode, InputError
 
 #: The method run when none is named: ``voxcause explain`` / ``batch`` without ``--method``, a batch `Job`,
 #: ``counterfactual --mask-from-explanation`` without a METHOD; published as ``default_method`` by
@@ -64,12 +64,14 @@ def make_explainer(method: str, model: Any, options: dict | None = None, *, supp
     unknown = sorted(set(user) - names)
     if unknown:
         accepted = ", ".join(option.name for option in declared if not option.supplied) or "none"
-        raise InputError(f"method {method!r} has no option(s) {', '.join(unknown)} — its options are {accepted}")
+        raise InputError(f"method {method!r} has no option(s) {', '.join(unknown)} — its options are {accepted}",
+                         code=ErrorCode.BAD_OPTION)
     for option in declared:
         value = user.get(option.name)
         if option.choices and isinstance(value, str) and value not in option.choices:
             raise InputError(
-                f"unknown {option.name} {value!r} for method {method!r} — use one of {', '.join(option.choices)}"
+                f"unknown {option.name} {value!r} for method {method!r} — use one of {', '.join(option.choices)}",
+                code=ErrorCode.BAD_OPTION,
             )
     extra = {key: value for key, value in (supplied or {}).items() if key in names and key not in user}
     return cls(model, **user, **extra)

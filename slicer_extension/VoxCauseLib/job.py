@@ -151,7 +151,7 @@ class ExplainJob:
                 return self.machine.busy  # still busy when the report step has just started
             event = item.event
             if isinstance(event, Failed):
-                self._error = event.message
+                self._error = event.panel_message()
                 self.log.append(event.message)
             elif isinstance(event, Log):
                 self.log.append(event.text)

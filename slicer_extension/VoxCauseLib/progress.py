@@ -1,7 +1,8 @@
 """Read the progress lines the `voxcause` command prints with `--progress json`.
 
 The core prints one JSON object per line on stderr: `{"event": "progress", "stage": ..., "fraction": ...}`,
-then `{"event": "done", "out": DIR}` or `{"event": "error", "message": ...}`. Anything else (a warning, a
+then `{"event": "done", "out": DIR}` or `{"event": "error", "message": ..., "code": ...}` (`code`: the core's
+`voxcause.errors.ErrorCode` of bad input, which `Failed.panel_message` words in the panel's terms). Anything else (a warning, a
 traceback) is kept as a `Log` line so the panel can show it; nothing a process prints can raise here.
 """
 
@@ -10,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+
+from .options import Method
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,11 +30,26 @@ class Done:
     out: str
 
 
+#: The core's error codes (`voxcause.errors.ErrorCode` values) that the panel says in its own words: the core's
+#: message advises command-line flags, the panel names its own controls.
+PANEL_WORDING = {
+    "needs_network": "The chosen method reads the network's layers and gradients, which this model (TorchScript, "
+    f"ONNX or nnU-Net) does not expose. Choose '{Method.REX.label()}' or '{Method.OCCLUSION.label()}' as the "
+    "Method, or a model card that names the network.",
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class Failed:
-    """The run stopped with a message for the user (the core's one-line error)."""
+    """The run stopped with a message for the user (the core's one-line error) and the core's error code ("" when
+    the core gave none)."""
 
     message: str
+    code: str = ""
+
+    def panel_message(self) -> str:
+        """What the panel shows: its own wording for a code it knows, else the core's message."""
+        return PANEL_WORDING.get(self.code, self.message)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,7 +85,8 @@ def parse_line(line: str) -> Event | None:
     if kind == "done":
         return Done(out=str(data.get("out", "")))
     if kind == "error":
-        return Failed(message=str(data.get("message") or "the run failed without a message"))
+        return Failed(message=str(data.get("message") or "the run failed without a message"),
+                      code=str(data.get("code") or ""))
     return Log(text)
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 from voxcause.cli.main import main
+from voxcause.errors import ErrorCode, InputError
 from voxcause.testing import make_case, write_nifti
 
 
@@ -108,6 +111,23 @@ def test_process_exit_code_and_json_error_event(files, tmp_path):
     )
     assert done.returncode == 2
     assert '"event": "error"' in done.stderr.strip().splitlines()[-1]
+
+
+def test_json_error_event_carries_the_error_code(files, tmp_path, capsys):
+    """Front ends map refusals by the event's ``code``, never by the message text: a layer method on a
+    TorchScript model is ``needs_network`` (the Slicer panel and MONAI Label word it in their own terms)."""
+    argv = ["explain", str(files["image"]), "--model", str(files["model"]), "--method", "gradcam",
+            "--out", str(tmp_path / "o"), "--progress", "json"]
+    assert main(argv) == 2
+    event = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    assert event["event"] == "error" and event["code"] == "needs_network", event
+    assert not (tmp_path / "o").exists()
+
+
+def test_input_error_keeps_its_code_across_processes():
+    error = pickle.loads(pickle.dumps(InputError("no network — use rex", code=ErrorCode.NEEDS_NETWORK)))
+    assert isinstance(error, ValueError) and error.code is ErrorCode.NEEDS_NETWORK and str(error) == "no network — use rex"
+    assert InputError("anything").code is ErrorCode.BAD_INPUT
 
 
 #: An ASCII-only terminal, as on a CI runner without a UTF-8 locale: Python's UTF-8 mode and locale coercion off.

@@ -129,3 +129,16 @@ def test_same_seed_same_map_other_seed_other_partitions():
     np.testing.assert_array_equal(first.map, second.map)
     other = explain(volume_of(case.image), model=loaded(case.model), seed=7, iterations=ITERATIONS)
     assert not np.array_equal(first.map, other.map)
+
+
+def test_causal_method_on_a_bare_module():
+    """A plain ``nn.Module`` is a `voxcause.models.Model` through `as_model` (a `LoadedModel` with an empty card),
+    so the causal engine runs on it as the saliency methods do, and counts its passes the same way."""
+    import torch
+    from voxcause.causal import CausalResponsibility
+    from voxcause.testing import CauseClassifier, class_target, make_conv_case
+
+    x, cause, _ = make_conv_case(2)
+    result = CausalResponsibility(CauseClassifier(2), iterations=2, seed=0).attribute(x, target=class_target(1))
+    assert result.stats["forward_passes"] > 0
+    assert positive_share(result.map.numpy(), torch.as_tensor(cause).numpy()) > 0.5

@@ -17,7 +17,7 @@ import torch
 from voxcause.errors import InputError
 from voxcause.evaluate import Case, run_benchmark, write_report
 from voxcause.evaluate.benchmark import _shifted_target
-from voxcause.saliency._model import ModuleModel
+from voxcause.models import Model, as_model
 from voxcause.targets import ClassTarget, RegionTarget
 from voxcause.testing import CauseClassifier, CauseSegmenter, make_conv_case
 from voxcause.testing.files import png_size
@@ -26,7 +26,7 @@ FAST = {"steps": 5, "random_repeats": 2, "faithfulness_runs": 8}
 BALL = ClassTarget(1, "ball")  # class 1 of the two-class known-cause classifier: the ball is present
 
 
-def region_target(model: ModuleModel, x: torch.Tensor, region: torch.Tensor) -> RegionTarget:
+def region_target(model: Model, x: torch.Tensor, region: torch.Tensor) -> RegionTarget:
     """Class 1 inside ``region``, passing while it keeps half its score on ``x`` (as `resolve_target` sets it)."""
     target = RegionTarget(1, "ball", region)
     with torch.no_grad():
@@ -36,7 +36,7 @@ def region_target(model: ModuleModel, x: torch.Tensor, region: torch.Tensor) -> 
 
 def test_classifier_benchmark_rows_and_report(tmp_path):
     x, cause, _ = make_conv_case(2)
-    model = ModuleModel(CauseClassifier(2))
+    model = as_model(CauseClassifier(2))
     cases = [Case("ball", x, BALL, torch.from_numpy(cause))]
     result = run_benchmark(
         model, cases, ["gradcam", "occlusion"], options={"occlusion": {"cell": 10}},
@@ -73,7 +73,7 @@ def test_classifier_benchmark_rows_and_report(tmp_path):
 def test_segmenter_benchmark_moves_the_region_with_a_shift():
     x, cause, _ = make_conv_case(2)
     net = CauseSegmenter(2)
-    model = ModuleModel(net)
+    model = as_model(net)
     with torch.no_grad():
         region = net(x).argmax(1)[0].bool()
     target = region_target(model, x, region)
@@ -100,7 +100,7 @@ def test_shifted_target_moves_a_region_and_keeps_a_class():
 
 def test_benchmark_refuses_bad_requests():
     x, _, _ = make_conv_case(2)
-    model = ModuleModel(CauseClassifier(2))
+    model = as_model(CauseClassifier(2))
     with pytest.raises(InputError, match="unknown method 'magic'"):
         run_benchmark(model, [Case("a", x, BALL)], ["magic"])
     with pytest.raises(InputError, match="at least one case"):

@@ -98,13 +98,11 @@ def test_fold_selection(tmp_path):
 def test_explainers_get_the_plans_spacing(tmp_path):
     """The causal search weighs partition axes by physical extent on the model grid: nnU-Net resamples the case
     (2.2 x 1.6 x 1.6 mm) to the plans' spacing (2.0 x 1.5 x 1.5 mm), so that is the grid's voxel size."""
-    from voxcause.api import _model_spacing
-
     path, _ = _case(tmp_path, 9)
     model = load_model(MODEL, device="cpu", fold=0)
     volume = read_image(path)
     inputs = model.prepare(volume)
-    spacing = _model_spacing(volume, model)
+    spacing = model.grid_spacing(volume)
     assert spacing == pytest.approx((2.0, 1.5, 1.5)) and list(spacing) == list(model.configuration.spacing)
     assert volume.spacing == pytest.approx((2.2, 1.6, 1.6))
     assert len(spacing) == inputs.ndim - 2

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 from torch import nn
-from voxcause.errors import InputError
+from voxcause.errors import ErrorCode, InputError
 from voxcause.fusion import DualEvidence
+from voxcause.models import as_model
 from voxcause.saliency import GradCAM, GradCAMPlusPlus, LayerCAM, Occlusion, ScoreCAM, SegGradCAM
 from voxcause.saliency._hooks import hook_count
 from voxcause.saliency._layers import choose_from_trace, trace_layers
-from voxcause.saliency._model import ModuleModel
 from voxcause.targets import ClassTarget
 from voxcause.testing import CauseClassifier, CauseSegmenter, class_target, make_conv_case, region_target
 
@@ -21,7 +21,10 @@ class NoNetwork:
     """What load_model returns for ONNX/TorchScript: forward_raw/predict but ``network = None``."""
 
     network = None
+    device = "cpu"
+    batch_size = 16
     forward_passes = 0
+    forward_seconds = 0.0
 
     def forward_raw(self, x):
         return CauseClassifier(2)(x)
@@ -32,10 +35,11 @@ class NoNetwork:
 
 @pytest.mark.parametrize("cls", LAYER_METHODS, ids=lambda c: c.__name__)
 def test_layer_methods_refuse_models_without_gradients(cls):
-    with pytest.raises(InputError, match=r"rex.*occlusion"):
+    with pytest.raises(InputError, match=r"rex.*occlusion") as refused:
         cls(NoNetwork())
+    assert refused.value.code is ErrorCode.NEEDS_NETWORK
     with pytest.raises(InputError, match=r"TorchScript/ONNX"):
-        cls(ModuleModel(torch.jit.script(CauseClassifier(2))))
+        cls(as_model(torch.jit.script(CauseClassifier(2))))
 
 
 def test_occlusion_accepts_a_model_without_network():
@@ -102,8 +106,8 @@ def test_no_hook_stays_and_modes_are_restored_after_an_error(cls):
         cls(net, layer="features.conv2").attribute(x, target=Exploding(1, "1"))
     assert hook_count(net) == 0
     assert net.training and net.features.training and not net.features.conv2.training
-    boom = ExplodingNet(2)
-    with pytest.raises(RuntimeError, match="boom in the forward"):
+    boom = ExplodingNet(2)  # a bare module runs as a LoadedModel, which reports a failing forward as bad input
+    with pytest.raises((RuntimeError, InputError), match="boom in the forward"):
         cls(boom).attribute(x, target=class_target(1))
     assert hook_count(boom) == 0
 

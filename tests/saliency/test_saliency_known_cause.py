@@ -14,9 +14,9 @@ import pytest
 import torch
 from scipy import ndimage
 from voxcause.fusion import DualEvidence
+from voxcause.models import as_model
 from voxcause.saliency import GradCAM, GradCAMPlusPlus, LayerCAM, Occlusion, ScoreCAM, SegGradCAM
 from voxcause.saliency._hooks import hook_count
-from voxcause.saliency._model import ModuleModel
 from voxcause.testing import (
     CauseClassifier,
     CauseSegmenter,
@@ -160,7 +160,7 @@ def test_progress_reaches_one():
 
 def test_torchscript_model_gets_occlusion_only():
     net, x, target, cause, _ = _setup("classification", 2)
-    scripted = ModuleModel(torch.jit.script(net))
+    scripted = as_model(torch.jit.script(net))
     result = Occlusion(scripted, cell=5).attribute(x, target=target)
     assert positive_share(result.map, ndimage.binary_dilation(cause)) >= 0.45
     assert not math.isnan(float(result.map.sum()))

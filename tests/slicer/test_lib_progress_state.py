@@ -22,6 +22,7 @@ from VoxCauseLib.state import ExitCode, InvalidTransition, Outcome, RunMachine, 
             Failed("model does not load: choose a .ts file"),
         ),
         ('{"event": "error"}', Failed("the run failed without a message")),
+        ('{"event": "error", "message": "m", "code": "needs_network"}', Failed("m", code="needs_network")),
         ("Traceback (most recent call last):", Log("Traceback (most recent call last):")),
         ('{"event": "something new"}', Log('{"event": "something new"}')),
         ("{not json", Log("{not json")),
@@ -33,6 +34,12 @@ from VoxCauseLib.state import ExitCode, InvalidTransition, Outcome, RunMachine, 
 )
 def test_parse_line(line, expected):
     assert parse_line(line) == expected
+
+
+def test_panel_words_a_known_error_code_in_its_own_terms():
+    refused = Failed("method 'gradcam' needs an eager network — use --method rex", code="needs_network")
+    assert "'Causal responsibility (ReX)'" in refused.panel_message() and "--method" not in refused.panel_message()
+    assert Failed("model not found — check --model", code="bad_input").panel_message() == "model not found — check --model"
 
 
 def test_percent_rounds_to_the_bar():

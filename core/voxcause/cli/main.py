@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except InputError as error:
-        _fail(str(error), json_mode)
+        _fail(str(error), json_mode, code=error.code)
         return 2
     except KeyboardInterrupt:
         _fail("interrupted", json_mode)
@@ -70,12 +70,14 @@ def _printable_streams() -> None:
             stream.reconfigure(errors="backslashreplace")
 
 
-def _fail(message: str, json_mode: bool) -> None:
+def _fail(message: str, json_mode: bool, *, code: str | None = None) -> None:
+    """One error line: plain on stderr, or a JSON ``error`` event with the `voxcause.errors.ErrorCode` of bad
+    input (``code``), which the Slicer panel maps to its own words."""
     line = " ".join(message.split())
     if json_mode:
         from .progress import emit
 
-        emit({"event": "error", "message": line})
+        emit({"event": "error", "message": line, **({"code": str(code)} if code else {})})
     else:
         print(f"voxcause: error: {line}", file=sys.stderr)
 

@@ -148,6 +148,14 @@ class LoadedModel:
         """(*S_model) map or mask -> (*S_image) array on the image's voxels."""
         return to_image_grid(values, volume.spatial_shape, self.card.resize, order=order)
 
+    def grid_spacing(self, volume: Volume) -> tuple[float, ...]:
+        """Voxel size (mm) of the grid `prepare` puts ``volume`` on (the partition weighs axes by it): the image's
+        own spacing, scaled when the card resizes the image into ``spatial_size``."""
+        size = self.card.spatial_size
+        if size is None or self.card.resize != "resize":
+            return volume.spacing
+        return tuple(s * n / m for s, n, m in zip(volume.spacing, volume.spatial_shape, size, strict=True))
+
     # ---- running the model ----------------------------------------------------------------------
     def _select_head(self, output: Any) -> torch.Tensor:
         if isinstance(output, torch.Tensor):

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import InputError
+from ..errors import ErrorCode, InputError
 from ..io import Volume
 from .card import ModelCard, SlidingWindow
 from .loaded import LoadedModel, auto_batch_size
@@ -381,7 +381,7 @@ class NnUNetModel(LoadedModel):
             for module in network.modules()
         )
         if hooked or (torch.is_grad_enabled() and inputs.requires_grad):
-            raise InputError(LAYER_METHODS_REFUSED)
+            raise InputError(LAYER_METHODS_REFUSED, code=ErrorCode.NEEDS_NETWORK)
         start = time.perf_counter()
         dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
         with torch.no_grad(), torch.autocast(torch.device(self.device).type, dtype=dtype, enabled=dtype is not None):

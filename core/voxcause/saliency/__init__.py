@@ -15,8 +15,8 @@ from .scorecam import ScoreCAM
 def layer_candidates(model, inputs) -> list[dict]:
     """The CAM layer candidates of ``model`` on ``inputs`` (1, C, *spatial): ``{name, shape, convolution,
     automatic}`` in execution order (what ``--layer list`` prints)."""
+    from ..models.protocol import as_model, eager_network
     from ._layers import layer_candidates as _candidates
-    from ._model import as_model, eager_network
 
     wrapped = as_model(model)
     return _candidates(eager_network(wrapped, "layer list"), wrapped.forward_raw, inputs)

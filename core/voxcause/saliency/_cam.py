@@ -27,8 +27,8 @@ import torch
 
 from ..attribution import LAYER, Explainer, Option, Progress, report
 from ..errors import InputError
+from ..explanation import Attribution
 from ..targets import Target
-from ._attribution import Attribution
 from ._common import upsample
 from ._hooks import eval_mode, record_layer
 from ._layers import automatic_layers, get_layer, trace_layers

@@ -21,8 +21,8 @@ import torch
 
 from ..attribution import Progress
 from ..errors import InputError
+from ..explanation import Attribution
 from ..targets import Target
-from ._attribution import Attribution
 from ._cam import CAMBase
 from ._common import spatial_mean
 

@@ -26,8 +26,8 @@ import torch
 
 from ..attribution import Explainer, Option, Progress, report
 from ..errors import InputError
+from ..explanation import Attribution
 from ..targets import Target
-from ._attribution import Attribution
 from ._baselines import make_baseline
 from .scorecam import BASELINE, BATCH_SIZE
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 import torch
 
 from ..attribution import BASELINES, LAYER, Explainer, Option, Progress, report
+from ..explanation import Attribution
 from ..targets import Target
-from ._attribution import Attribution
 from ._baselines import make_baseline
 from ._cam import MIN_FRACTION
 from ._common import upsample

@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import voxcause
-from voxcause.errors import InputError
-from voxcause.models.nnunet import LAYER_METHODS_REFUSED
+from voxcause.errors import ErrorCode, InputError
 
 from ..labels import Segments, explanation_segments
 from ..options import MODEL_OPTION
@@ -23,13 +22,14 @@ DRAWN_MASKS = ("sufficient",)
 
 
 def _in_app_terms(error: InputError, *, task: str, method: str, role: str) -> InputError:
-    """The core's refusal of a layer/gradient method on an nnU-Net model, with the app's task and option names
-    in place of its command-line advice (``--method rex``); any other error unchanged."""
-    if str(error) != LAYER_METHODS_REFUSED:
+    """The core's refusal of a layer/gradient method on a model without an eager network (its code
+    ``needs_network``: TorchScript, ONNX, nnU-Net), with the app's task and option names in place of its
+    command-line advice (``--method rex``); any other error unchanged."""
+    if error.code is not ErrorCode.NEEDS_NETWORK:
         return error
-    reason = LAYER_METHODS_REFUSED.split(" — ")[0]
+    reason = str(error).partition(" — ")[0]  # the core's reason, without its command-line advice
     return InputError(f"{task} method={method} cannot explain the {role}: {reason} — use explain_rex, or "
-                      "explain_saliency with method=occlusion (or the counterfactual task)")
+                      "explain_saliency with method=occlusion (or the counterfactual task)", code=error.code)
 
 
 class ExplainTask(VoxcauseInferTask):
