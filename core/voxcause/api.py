@@ -18,6 +18,7 @@ from .explanation import Explanation, split_volumes
 from .io import Volume, read_image
 from .models import LoadedModel, load_model
 from .ops import foreground_mask
+from .probability import voxel_probability
 from .targets import resolve_target
 
 ImageLike = str | Path | Sequence[str | Path] | Volume
@@ -75,6 +76,7 @@ def explain(
     context: ImageLike | None = None,
     precision: str | None = None,
     compile: bool | None = None,
+    flips: bool = False,
     **options: Any,
 ) -> Explanation:
     """Explain one image.
@@ -96,6 +98,8 @@ def explain(
         precision: forward-pass precision, ``fp32`` (default), ``bf16`` or ``fp16`` (CUDA only); None keeps a
             `LoadedModel`'s own setting.
         compile: ``torch.compile`` the network for scoring (falls back to eager with a warning); None keeps it.
+        flips: segmenters: the uncertainty also spreads over test-time flips of each ensemble member
+            (`voxcause.probability`; without it, an ensemble's folds only, and none for a single model).
         **options: method options (e.g. ``iterations``, ``rule``, ``occlusion``).
 
     Returns:
@@ -143,6 +147,11 @@ def explain(
     details, extra_volumes = split_volumes(
         attribution.details, tuple(inputs.shape[2:]), lambda t, order: loaded.to_image_space(t, volume, order=order)
     )
+    voxel_maps = voxel_probability(loaded, inputs, probs, resolved.index, lambda t: loaded.to_image_space(t, volume),
+                                   flips=flips)
+    if voxel_maps is not None:
+        extra_volumes.update(voxel_maps.volumes())
+        details["probability"] = voxel_maps.describe()
     stats = dict(attribution.stats)
     stats.update(
         {

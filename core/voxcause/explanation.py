@@ -118,14 +118,7 @@ class Explanation:
         (``dicom=True``; refused without a DICOM input) or never (``dicom=False``)."""
         from .outputs import save_explanation
 
-        path = save_explanation(self, out_dir, dicom=dicom)
-        if self.extra_volumes and not getattr(save_explanation, "writes_extra_volumes", False):
-            # Until outputs.save_explanation writes them in its staging folder (then it sets the attribute).
-            from .io import write_image
-
-            for name, array in self.extra_volumes.items():
-                write_image(np.asarray(array), self.volume, Path(path) / f"{name}.nii.gz")
-        return path
+        return save_explanation(self, out_dir, dicom=dicom)
 
 
 SUMMARY_SCHEMA_VERSION = "1.0.0"

@@ -1,6 +1,8 @@
 """Writing an explanation folder: map.nii.gz, explanation.seg.nrrd, summary.json, overview.png (and, for
-segmenters, prediction.seg.nrrd: the model's own segmentation, to show beside the explanation; for a DICOM input,
-explanation.seg.dcm and map.pm.dcm, named in summary.json's ``volumes`` as ``explanation_dicom``/``map_dicom``).
+segmenters, prediction.seg.nrrd: the model's own segmentation, to show beside the explanation, with
+probability.nii.gz and, for ensembles, uncertainty.nii.gz: `voxcause.probability`; a method's further volumes as
+``<name>.nii.gz``; for a DICOM input, explanation.seg.dcm and map.pm.dcm (+ probability.pm.dcm,
+uncertainty.pm.dcm), named in summary.json's ``volumes`` as ``explanation_dicom``/``map_dicom``/``<name>_dicom``).
 
 Everything is written into a staging folder first and moved into place at the end, so a failing run leaves
 no half-written result.
@@ -14,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .io import atomic_directory, write_image, write_segmentation
-from .io.dicom_out import MAP_NAME, SEG_NAME, write_dicom_outputs
+from .io.dicom_out import PARAMETRIC_MAPS, SEG_NAME, write_dicom_outputs
 from .jsonio import dumps
 from .levels import grey_colour, heat_colour, responsibility_levels
 from .render import render_overview
@@ -29,7 +31,7 @@ MASK_STYLE = {
 }
 LEVELS = 5
 #: summary.json ``volumes`` names of the DICOM files written for a DICOM input (file -> name)
-DICOM_VOLUMES = {SEG_NAME: "explanation_dicom", MAP_NAME: "map_dicom"}
+DICOM_VOLUMES = {SEG_NAME: "explanation_dicom", **{kind.file: f"{name}_dicom" for name, kind in PARAMETRIC_MAPS.items()}}
 
 
 def explanation_segments(explanation: Explanation) -> list:
@@ -89,6 +91,8 @@ def save_explanation(explanation: Explanation, out_dir: str | Path, *, dicom: bo
     volume = explanation.volume
     with atomic_directory(out_dir) as staging:
         write_image(explanation.map, volume, staging / "map.nii.gz")
+        for name, array in explanation.extra_volumes.items():
+            write_image(np.asarray(array), volume, staging / f"{name}.nii.gz")
         segments = explanation_segments(explanation)
         if segments:
             write_segmentation(staging / "explanation.seg.nrrd", segments, volume)

@@ -205,7 +205,11 @@ def test_oblique_series_round_trip(tmp_path):
     value_map = np.random.default_rng(2).random(volume.spatial_shape).astype(np.float32)
     mask = np.zeros(volume.spatial_shape, bool)
     mask[2:5, 3:9, 1:4] = True
-    _explanation(volume, value_map, {"sufficient": mask}).save(tmp_path / "out")
+    explanation = _explanation(volume, value_map, {"sufficient": mask})
+    rng = np.random.default_rng(3)
+    explanation.extra_volumes = {"probability": rng.random(volume.spatial_shape).astype(np.float32),
+                                 "uncertainty": (rng.random(volume.spatial_shape) / 4).astype(np.float32)}
+    explanation.save(tmp_path / "out")
     seg = highdicom.seg.segread(tmp_path / "out" / "explanation.seg.dcm")
     assert seg.FrameOfReferenceUID == written["FrameOfReferenceUID"]
     labels = [item.SegmentLabel for item in seg.SegmentSequence]
@@ -217,11 +221,21 @@ def test_oblique_series_round_trip(tmp_path):
     assert np.array_equal(rebuilt, mask)
     volumes = json.loads((tmp_path / "out" / "summary.json").read_text())["volumes"]
     assert (volumes["explanation_dicom"], volumes["map_dicom"]) == ("explanation.seg.dcm", "map.pm.dcm")
-    pm = pydicom.dcmread(tmp_path / "out" / "map.pm.dcm")
-    back = np.full(volume.spatial_shape, np.nan, np.float32)
-    for frame, groups in zip(pm.pixel_array, pm.PerFrameFunctionalGroupsSequence, strict=True):
-        back[_slice_index(volume.reference, groups.PlanePositionSequence[0].ImagePositionPatient)] = frame
-    np.testing.assert_array_equal(back, value_map)
+    assert (volumes["probability_dicom"], volumes["uncertainty_dicom"]) == ("probability.pm.dcm", "uncertainty.pm.dcm")
+    series = set()
+    for name, expected, label in (("map", value_map, "RESPONSIBILITY"),
+                                  ("probability", explanation.extra_volumes["probability"], "PROBABILITY"),
+                                  ("uncertainty", explanation.extra_volumes["uncertainty"], "UNCERTAINTY")):
+        pm = pydicom.dcmread(tmp_path / "out" / f"{name}.pm.dcm")
+        assert pm.FrameOfReferenceUID == written["FrameOfReferenceUID"] and pm.Modality == "OT"
+        mapping = pm.SharedFunctionalGroupsSequence[0].RealWorldValueMappingSequence[0]
+        assert mapping.LUTLabel == label
+        series.add(pm.SeriesInstanceUID)
+        back = np.full(volume.spatial_shape, np.nan, np.float32)
+        for frame, groups in zip(pm.pixel_array, pm.PerFrameFunctionalGroupsSequence, strict=True):
+            back[_slice_index(volume.reference, groups.PlanePositionSequence[0].ImagePositionPatient)] = frame
+        np.testing.assert_array_equal(back, expected)
+    assert len(series) == 3
 
 
 def test_api_refuses_dicom_for_nifti_and_skips_it_by_default(tmp_path):

@@ -38,6 +38,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         default=0.5,
         help="segmenters: the decision holds while the region score keeps this share (default 0.5)",
     )
+    parser.add_argument("--flips", action="store_true", help="segmenters: uncertainty.nii.gz also spreads over "
+                        "test-time flips (mirrored copies) of each fold (default: across an ensemble's folds only)")
     causal = parser.add_argument_group("causal responsibility (rex)")
     iterations = next(option.default for option in declared_options("rex") if option.name == "iterations")
     causal.add_argument("--iterations", type=int, help=f"random partitions (default {iterations})")
@@ -114,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
             model_options=model_options(args),
             pass_fraction=args.pass_fraction,
             context=context,
+            flips=args.flips,
             **options,
         )
         progress("writing results", 0.99)

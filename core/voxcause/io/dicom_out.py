@@ -6,7 +6,8 @@ written: the core keeps importing where highdicom/pydicom 3 are absent, e.g. the
   (explanations and responsibility levels; segments may overlap), one frame per source slice that holds
   any of a segment, each frame positioned on its source slice.
 - ``map.pm.dcm``: a Parametric Map of the float32 map (FloatPixelData, identity real-world value mapping),
-  one frame per source slice.
+  one frame per source slice; for segmenters likewise ``probability.pm.dcm`` and, for ensembles,
+  ``uncertainty.pm.dcm`` (`voxcause.probability`; `PARAMETRIC_MAPS`).
 
 Both share the source's Study, Frame of Reference and patient, and list the source slices (the first
 channel's series: the geometry reference) as referenced SOP instances; the SEG also lists the other
@@ -19,6 +20,7 @@ from __future__ import annotations
 import inspect
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +32,25 @@ from .images import Volume
 SEG_NAME = "explanation.seg.dcm"
 MAP_NAME = "map.pm.dcm"
 SEG_SERIES_NUMBER = 9101
-MAP_SERIES_NUMBER = 9102
+
+
+@dataclass(frozen=True)
+class MapKind:
+    """A float volume voxcause writes as a Parametric Map: its file, series number and value meaning."""
+
+    file: str
+    series_number: int
+    lut_label: str
+    meaning: str  # LUT explanation; ``{method}``/``{target}`` filled in
+    fixed_range: tuple[float, float] | None = None  # display window; None: the values' own range
+
+
+#: The Parametric Maps, by volume name (summary.json ``volumes`` names each file ``<name>_dicom``).
+PARAMETRIC_MAPS = {
+    "map": MapKind(MAP_NAME, 9102, "RESPONSIBILITY", "voxcause {method} map (higher = more responsible)"),
+    "probability": MapKind("probability.pm.dcm", 9103, "PROBABILITY", "model probability of '{target}'", (0.0, 1.0)),
+    "uncertainty": MapKind("uncertainty.pm.dcm", 9104, "UNCERTAINTY", "std of P('{target}') across folds"),
+}
 POSITION_TOLERANCE_MM = 0.01
 REFUSAL = (
     "DICOM output needs a DICOM input series (the SEG and parametric map reference its slices) — pass the "
@@ -127,8 +147,10 @@ def write_explanation_dicom(
     *,
     method: str = "",
     target: str = "",
+    scalar_maps: dict[str, np.ndarray] | None = None,
 ) -> list[Path]:
-    """Write ``explanation.seg.dcm`` (the segments) and ``map.pm.dcm`` (the map) into ``folder``.
+    """Write ``explanation.seg.dcm`` (the segments), ``map.pm.dcm`` (the map) and a Parametric Map per
+    `PARAMETRIC_MAPS` entry of ``scalar_maps`` (the probability and uncertainty) into ``folder``.
 
     Args:
         folder: output folder (the staging folder of `voxcause.outputs.save_explanation`).
@@ -136,6 +158,7 @@ def write_explanation_dicom(
         segments: ``(name, mask, (r, g, b))`` as for `write_segmentation` (`outputs.explanation_segments`).
         value_map: float map on the volume's grid.
         method, target: recorded in the series descriptions and the algorithm identification.
+        scalar_maps: further float volumes on the volume's grid, by `PARAMETRIC_MAPS` name.
 
     Returns:
         The files written.
@@ -190,11 +213,24 @@ def write_explanation_dicom(
         )
         seg.save_as(str(Path(folder) / SEG_NAME))
         written.append(Path(folder) / SEG_NAME)
-    values = _frames(np.asarray(value_map, dtype=np.float32), depth)
-    low, high = float(values.min()), float(values.max())
+    for key, values in {"map": value_map, **(scalar_maps or {})}.items():
+        written.append(_write_parametric_map(hd, folder, datasets, key, values, method=method, target=target,
+                                             why=why, common=common))
+    return written
+
+
+def _write_parametric_map(hd, folder, datasets, key, values, *, method, target, why, common) -> Path:
+    """One float volume as a Parametric Map (FloatPixelData, identity real-world value mapping), one frame
+    per source slice."""
+    from pydicom.sr.codedict import codes
+
+    kind = PARAMETRIC_MAPS[key]
+    frames = _frames(np.asarray(values, dtype=np.float32), len(datasets))
+    low, high = kind.fixed_range or (float(frames.min()), float(frames.max()))
+    meaning = kind.meaning.format(method=method, target=target)
     mapping = hd.pm.RealWorldValueMapping(
-        lut_label="RESPONSIBILITY",
-        lut_explanation=f"voxcause {method} map (higher = more responsible)"[:64],
+        lut_label=kind.lut_label,
+        lut_explanation=meaning[:64],
         unit=codes.UCUM.NoUnits,
         value_range=(low, high if high > low else low + 1.0),
         slope=1.0,
@@ -202,21 +238,21 @@ def write_explanation_dicom(
     )
     pm = hd.pm.ParametricMap(
         source_images=datasets,
-        pixel_array=values,
+        pixel_array=frames,
         series_instance_uid=hd.UID(),
-        series_number=MAP_SERIES_NUMBER,
+        series_number=kind.series_number,
         sop_instance_uid=hd.UID(),
         contains_recognizable_visual_features=False,
         real_world_value_mappings=[mapping],
         **_window(hd, (low + high) / 2, max(high - low, 1e-6)),
-        series_description=f"{why} (map)"[:64],
+        series_description=f"{why} ({key})"[:64],
         content_label="VOXCAUSE",
-        content_description=f"voxcause {method} responsibility map"[:64],
+        content_description=meaning[:64],
         **common,
     )
-    pm.save_as(str(Path(folder) / MAP_NAME))
-    written.append(Path(folder) / MAP_NAME)
-    return written
+    path = Path(folder) / kind.file
+    pm.save_as(str(path))
+    return path
 
 
 def write_dicom_outputs(folder: str | Path, explanation, segments, dicom: bool | None = None) -> list[Path]:
@@ -232,6 +268,7 @@ def write_dicom_outputs(folder: str | Path, explanation, segments, dicom: bool |
         return write_explanation_dicom(
             folder, volume, segments, explanation.map, method=explanation.method,
             target=str(explanation.target.get("label", "")),
+            scalar_maps={key: value for key, value in explanation.extra_volumes.items() if key in PARAMETRIC_MAPS},
         )
     except Exception as error:  # automatic output never costs the rest of the results
         if dicom:
