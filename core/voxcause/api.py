@@ -151,7 +151,7 @@ def explain(
                                    flips=flips)
     if voxel_maps is not None:
         extra_volumes.update(voxel_maps.volumes())
-        details["probability"] = voxel_maps.describe()
+        details["model_probability"] = voxel_maps.describe()
     stats = dict(attribution.stats)
     stats.update(
         {

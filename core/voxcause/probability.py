@@ -56,7 +56,7 @@ class VoxelProbability:
         return maps
 
     def describe(self) -> dict[str, Any]:
-        """The summary.json entry: what each file holds."""
+        """summary.json's ``model_probability``: what each file holds (and, for the uncertainty, over what)."""
         entry: dict[str, Any] = {"probability": "the explained label's probability (model activation, unperturbed)"}
         if self.uncertainty is not None:
             entry.update({"uncertainty": UNCERTAINTY_MEANING, "members": self.members, "folds": self.folds,

@@ -71,7 +71,8 @@ def test_dea_volumes_leave_the_summary():
     x, _, _ = make_conv_case(3, size=64)
     image = volume_of(x[0].numpy())
     result = explain(image, model=_model("dea"), method="dea", seed=0, cell=16, n_noise=1)
-    assert set(result.extra_volumes) == {"gradient", "intervention", "stability", "agreement", "weight", "labels"}
+    assert set(result.extra_volumes) == {"gradient", "intervention", "stability", "agreement", "weight", "labels",
+                                         "probability"}  # the segmenter's own (voxcause.probability)
     for array in result.extra_volumes.values():
         assert array.shape == image.spatial_shape
     summary = result.summary()
