@@ -129,3 +129,9 @@ def test_no_dead_code():
     assert done.returncode == 0 and not done.stdout.strip(), (
         "unused code (delete it; list a framework hook in .vulture_whitelist.py):\n" + done.stdout + done.stderr
     )
+
+
+def test_the_causal_engine_modules_stay_small():
+    """One job per module (issue 22): the engine is split by stage, none over 450 lines."""
+    sizes = {path.name: len(path.read_text(encoding="utf-8").splitlines()) for path in (PACKAGE / "causal").glob("*.py")}
+    assert max(sizes.values()) <= 450, sizes

@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .causal.baselines import auto_canvas, occlusion_baseline
+from .causal.auto import auto_canvas
+from .causal.baselines import occlusion_baseline
 from .certificate import certify, decisions
 from .errors import InputError
 from .explainers import declared_options, make_explainer
@@ -209,7 +210,7 @@ def explain(
 def _certificate_baseline(model: LoadedModel, inputs: torch.Tensor, target, params: dict, seed: int) -> torch.Tensor:
     """What occluded voxels become in the certificate's mutants: the method's own baseline where it has one
     (a perturbation method is tested with what it removes with); else, for a gradient method, which removes
-    nothing, the canvas occlusion ``auto`` would choose (`causal.baselines.auto_canvas`: one that loses the
+    nothing, the canvas occlusion ``auto`` would choose (`causal.auto.auto_canvas`: one that loses the
     decision without faking evidence; constant 0 would keep "glioma" on the sample classifier)."""
     kind = params.get("baseline")
     if kind in ("constant", "mean", "min", "blur"):

@@ -6,9 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from voxcause.causal.baselines import AUTO_ORDER, PROBES, occlusion_baseline, ordered_canvases, probe_boxes
+from voxcause.causal.auto import AUTO_ORDER, PROBES, ordered_canvases, probe_boxes
+from voxcause.causal.baselines import occlusion_baseline
+from voxcause.causal.mutants import batch_lanes
 from voxcause.causal.partition import Box, split_box
-from voxcause.causal.responsibility import _lanes, _Part, _resolved_depths
+from voxcause.causal.responsibility import _Part, _resolved_depths
 from voxcause.causal.search import prune_components, rank_voxels, smallest_passing
 from voxcause.errors import InputError
 from voxcause.ops import bounding_box, dilate, foreground_mask
@@ -110,7 +112,7 @@ def test_split_box_makes_four_disjoint_children_covering_the_box():
 def test_lanes_keep_a_context_in_one_lane_and_fill_every_slot():
     first, second = (Box((0,), (1,)),), (Box((1,), (2,)),)
     contexts = [first] * 6 + [second] * 2
-    lanes = _lanes(contexts, 4)
+    lanes = batch_lanes(contexts, 4)
     assert sorted(index for lane in lanes for index in lane) == list(range(8))
     assert len(lanes) == 4 and max(map(len, lanes)) == 2  # an even share: full batches
     for lane in lanes:

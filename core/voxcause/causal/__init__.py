@@ -1,5 +1,5 @@
 """Causal responsibility (ReX / 3D ReX) and the minimal explanations built on it."""
 
-from .responsibility import CausalResponsibility
+from .explainer import CausalResponsibility
 
 __all__ = ["CausalResponsibility"]

@@ -1,0 +1,205 @@
+"""`CausalResponsibility`: causal responsibility maps and minimal explanations, certified (the explainer).
+
+The stages, in order, on each canvas tried (`auto`): the partition search and merge (`responsibility`), the
+explanations read off its ranking (`extract`), the values set by the parts' degrees of responsibility
+(`values`), and the certificate (`voxcause.certificate`). Every mutant is scored by one per-call
+`mutants.MutantScorer`. The algorithm is told in `voxcause.causal.responsibility`'s docstring.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+
+import torch
+
+from ..attribution import OCCLUSIONS, SEED, Explainer, Option, Progress
+from ..certificate import certify
+from ..errors import InputError
+from ..explanation import Attribution
+from ..targets import Target
+from .auto import Attempt, Canvas, attempts, best_attempt, candidate_canvases, occluded_warnings, reference_canvas
+from .baselines import occludable_region
+from .extract import extract
+from .mutants import MutantScorer, peak_memory_mb
+from .partition import Box
+from .responsibility import MERGES, RULES, PartitionSearch
+from .values import break_ties, degrees_of_responsibility, explanation_parts, responsibility_values
+
+
+class CausalResponsibility(Explainer):
+    """Causal responsibility maps and minimal explanations for any classifier or segmenter.
+
+    Args:
+        model: a `voxcause.models.LoadedModel` (any format: the method needs forward passes only).
+        iterations: random partitions to merge (default 10; ReX uses 20, but each of ours refines up to
+            ``max_jobs`` boxes per level and still costs about half of its passes).
+        rule: ``"rex"`` (1/|S| for parts of a passing subset) or ``"formal"`` (1/(1+k), minimal contingency).
+        merge: ``"multiplicative"`` (default: geometric mean, keeps what every iteration found; measured rank
+            accuracy 0.70 vs 0.51 additive on the benchmark ball at 64^3) or ``"additive"``.
+        occlusion: ``auto`` (default: the baseline of constant, mean, min, blur that removes evidence without
+            adding any, by random-box probes, and the next one when the explanation's certificate fails) |
+            ``constant`` | ``min`` | ``mean`` | ``blur`` | ``context``; ``occlusion_value`` for constant;
+            ``context`` is a (1, C, *S) healthy volume in the model's grid for ``occlusion="context"``.
+        min_part_voxels: parts smaller than this are not split further (default: 1/2000 of the searched box,
+            at least 8 voxels).
+        max_jobs: boxes an iteration refines per level (default 2): every part of the chosen passing subset
+            (a conjunction: all are needed), then one part of each other, disjoint passing subset (a disjunction:
+            either suffices), so that interchangeable and jointly needed parts are all refined in every iteration.
+        explanations: which explanations to extract: any of ``sufficient``, ``contrastive``, ``multiple``.
+        max_explanations: at most this many disjoint sufficient explanations for ``multiple``.
+        seed: makes the random partitions (and so the map) reproducible.
+
+    Example:
+        >>> explainer = CausalResponsibility(model, iterations=20, seed=0)  # doctest: +SKIP
+        >>> result = explainer.attribute(model.prepare(volume), target=target)  # doctest: +SKIP
+        >>> result.map.shape  # (D, H, W) in the model's grid  # doctest: +SKIP
+    """
+
+    name = "rex"
+    options = (
+        Option("iterations", 10, "random partitions to merge"),
+        Option("rule", "rex", "responsibility rule", choices=RULES),
+        Option("merge", "multiplicative", "merging over iterations", choices=MERGES),
+        Option("occlusion", "auto", "what an occluded voxel becomes", choices=OCCLUSIONS),
+        Option("occlusion_value", 0.0, "value for occlusion 'constant'"),
+        Option("context", None, "a healthy volume (model grid) for occlusion 'context'", supplied=True),
+        Option("min_part_voxels", None, "parts smaller than this are not split further"),
+        Option("max_jobs", 2, "boxes an iteration refines per level"),
+        Option("explanations", ("sufficient", "contrastive", "multiple"), "which explanations to extract"),
+        Option("max_explanations", 3, "at most this many disjoint sufficient explanations"),
+        SEED,
+        Option("spacing", None, "physical voxel size on the model grid", supplied=True),
+    )
+
+    def __init__(
+        self,
+        model,
+        *,
+        iterations: int = 10,
+        rule: str = "rex",
+        merge: str = "multiplicative",
+        occlusion: str = "auto",
+        occlusion_value: float = 0.0,
+        context: torch.Tensor | None = None,
+        min_part_voxels: int | None = None,
+        max_jobs: int = 2,
+        explanations: tuple[str, ...] = ("sufficient", "contrastive", "multiple"),
+        max_explanations: int = 3,
+        seed: int = 0,
+        spacing: tuple[float, ...] | None = None,
+    ) -> None:
+        if rule not in RULES:
+            raise InputError(f"unknown responsibility rule {rule!r} — use 'rex' or 'formal'")
+        if merge not in MERGES:
+            raise InputError(f"unknown merge {merge!r} — use 'additive' or 'multiplicative'")
+        if iterations < 1:
+            raise InputError("--iterations must be at least 1")
+        super().__init__(model)
+        self.iterations = int(iterations)
+        self.rule = rule
+        self.merge = merge
+        self.occlusion = occlusion
+        self.occlusion_value = float(occlusion_value)
+        self.context = context
+        self.min_part_voxels = min_part_voxels
+        self.max_jobs = int(max_jobs)
+        self.explanations = tuple(explanations)
+        self.max_explanations = int(max_explanations)
+        self.seed = int(seed)
+        self.spacing = spacing
+
+    # ------------------------------------------------------------------------------------------------
+    def _attribute(self, inputs: torch.Tensor, target: Target, progress: Progress) -> Attribution:
+        """The responsibility map (*S) and masks ``sufficient``, ``contrastive``, ``multiple_k``, certified;
+        inputs (1, C, *S) in the model's grid (the base's `attribute` checks them and counts the passes)."""
+        started = time.perf_counter()
+        passes_before = self.model.forward_passes
+        model_seconds_before = self.model.forward_seconds
+        report = progress or (lambda stage, fraction: None)
+        image = inputs.to(self.model.device)
+        spatial = tuple(image.shape[2:])
+        foreground, root, occluded = occludable_region(image)
+        searched = torch.zeros(spatial, dtype=torch.bool, device=image.device)
+        searched[root.slices()] = True
+        scorer = MutantScorer(self.model, target, image)
+        candidates = candidate_canvases(self.occlusion, image, foreground, occluded, root, scorer.score,
+                                        value=self.occlusion_value, context=self.context, seed=self.seed)
+        first = next(candidates)
+        warnings = occluded_warnings(self.occlusion, target.label, first.outcome)
+        scorer.set_canvas(first.image)
+        if not bool(scorer.boxes([()], [[root]])[0][1]):
+            raise InputError(
+                f"the model does not decide '{target.label}' on this image, so nothing can be responsible for it — "
+                "explain the predicted class (omit --target) or use --method occlusion"
+            )
+
+        minimum = self.min_part_voxels or max(8, math.ceil(root.volume / 2000))
+
+        def attempt(index: int, canvas: Canvas) -> Attempt:
+            scorer.set_canvas(canvas.image)
+            label = "responsibility" if index == 0 else f"responsibility (occlusion {canvas.kind}, try {index + 1})"
+            return self._run(scorer, canvas, root, minimum, searched, occluded, lambda stage, f, label=label:
+                             report(label if stage == "responsibility" else stage, f))
+
+        run, tried_warnings, tried = best_attempt(attempts(itertools.chain([first], candidates), attempt))
+        warnings.extend(tried_warnings)
+        details = dict(run.details)
+        details["occlusion_tried"] = tried
+        stats = {
+            "forward_passes": self.model.forward_passes - passes_before,
+            "model_seconds": self.model.forward_seconds - model_seconds_before,
+            "passing_mutants": run.counts["passing"],
+            "failing_mutants": run.counts["failing"],
+            "depth_reached": run.depth,
+            "min_part_voxels": minimum,
+            "searched_box": {"lo": list(root.lo), "hi": list(root.hi)},
+            "seconds": time.perf_counter() - started,
+            "stage_seconds": run.timings,
+            "peak_memory_mb": peak_memory_mb(image.device),
+            "occlusion_used": run.occlusion,
+            "warnings": warnings,
+        }
+        return Attribution(
+            map=run.map, masks=run.masks, stats=stats, details=details, certificate=run.certificate.to_dict()
+        )
+
+    def _run(self, scorer: MutantScorer, canvas: Canvas, root: Box, minimum: int, searched: torch.Tensor,
+             occluded: torch.Tensor, report: Progress) -> Attempt:
+        """One search, extraction and certificate on ``canvas`` (the scorer's)."""
+        started = time.perf_counter()
+        search = PartitionSearch(self.iterations, self.rule, self.merge, self.max_jobs, self.seed, self.spacing)
+        merged, counts, depth_reached = search.run(scorer, canvas.outcome, root, minimum, report)
+        # Only occluded voxels were ever intervened on: air inside a credited box (never hidden) is no cause.
+        responsibility = merged * occluded
+        timings = {"responsibility": time.perf_counter() - started}
+        masks, details = {}, {}
+        if self.explanations:
+            step = time.perf_counter()
+            masks, details = extract(responsibility, searched, scorer, wanted=self.explanations,
+                                     max_explanations=self.max_explanations, report=report)
+            timings["extraction"] = time.perf_counter() - step
+            explained = [mask for key, mask in masks.items() if key == "sufficient" or key.startswith("multiple_")]
+            found = explanation_parts(explained, responsibility)
+            degrees = degrees_of_responsibility(found, lambda shown: [ok for _, ok in scorer.masks(shown)])
+            responsibility = break_ties(responsibility_values(responsibility, found, degrees))
+            details["parts"] = [
+                {"voxels": int(part.sum()), "responsibility": degree} for part, degree in zip(found, degrees, strict=True)
+            ]
+        step = time.perf_counter()
+        union = None
+        for key, mask in masks.items():
+            if key.startswith("multiple_") or key == "contrastive":
+                union = mask if union is None else union | mask
+        reference = reference_canvas(self.occlusion, scorer.image[None], scorer.score, value=self.occlusion_value,
+                                     seed=self.seed)
+        certificate = certify(
+            self.model, scorer.image[None], scorer.target, responsibility, explanation=masks.get("sufficient"),
+            removal=union, baseline=canvas.image, searched=occluded, seed=self.seed, reference=reference,
+        )
+        timings["certificate"] = time.perf_counter() - step
+        return Attempt(canvas.kind, responsibility, masks, details, counts, depth_reached, timings, certificate)
+
+
+__all__ = ["CausalResponsibility"]
