@@ -169,6 +169,8 @@ def explain(
         stats["window_passes"] = loaded.window_passes - windows_before
         stats["sliding_window"] = {"roi_size": list(loaded.sliding_window.roi_size),
                                    "overlap": loaded.sliding_window.overlap}
+    if loaded.notes:
+        stats["model_notes"] = list(loaded.notes)
     if loaded.warnings:
         stats["warnings"] = [*stats.get("warnings", []), *loaded.warnings]
     params = explainer.params()

@@ -29,6 +29,8 @@ def add_model_options(
     group.add_argument("--model", required=required, help=model_help)
     group.add_argument("--task", choices=["classification", "segmentation"])
     group.add_argument("--labels", help="comma-separated label names, in output-channel order")
+    group.add_argument("--layout", help="input layout: channels_first (NCHW/NCDHW) or channels_last (NHWC/NDHWC) "
+                       "(default: the card's, else the model file's signature, else found on the first call)")
     group.add_argument("--spatial-size", help="model input grid, e.g. 96,96,96 (default: the image's own grid)")
     group.add_argument("--normalize", help="none | zscore | minmax (default: the card's, else none)")
     group.add_argument("--activation", choices=["softmax", "sigmoid", "none"])
@@ -44,7 +46,7 @@ def model_options(args: argparse.Namespace) -> dict:
     Reads the flags of `add_model_options` and `add_speed_options`; raises InputError for a malformed list.
     """
     options: dict = {}
-    for key in ("task", "normalize", "activation"):
+    for key in ("task", "normalize", "activation", "layout"):
         if getattr(args, key, None):
             options[key] = getattr(args, key)
     if getattr(args, "labels", None):

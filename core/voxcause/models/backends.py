@@ -18,6 +18,7 @@ import torch
 
 from ..errors import InputError
 from .card import ModelCard, SlidingWindow
+from .layout import InputSignature, signature_from_shape
 
 RawModel = Callable[[torch.Tensor], Any]
 
@@ -47,8 +48,16 @@ def load_exported(path: Path, device: str) -> torch.nn.Module:
     return program.module().to(device)  # exported modules are already in inference form (no .eval())
 
 
+class OnnxRunError(RuntimeError):
+    """onnxruntime refused an input (its own exception classes are not RuntimeErrors)."""
+
+
 class OnnxModel:
-    """An onnxruntime session called like a torch module (no gradients)."""
+    """An onnxruntime session called like a torch module (no gradients).
+
+    Its intra-op thread pool takes torch's thread count (``--threads``, see `set_threads`): left to itself,
+    onnxruntime takes every core whatever the user asked for.
+    """
 
     def __init__(self, path: Path, device: str) -> None:
         try:
@@ -57,6 +66,8 @@ class OnnxModel:
             raise InputError("ONNX models need onnxruntime — pip install 'voxcause[onnx]'") from None
         options = ort.SessionOptions()
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.intra_op_num_threads = torch.get_num_threads()
+        options.inter_op_num_threads = 1
         providers = (
             ["CUDAExecutionProvider", "CPUExecutionProvider"] if device.startswith("cuda") else ["CPUExecutionProvider"]
         )
@@ -71,10 +82,18 @@ class OnnxModel:
         self.fixed_batch = isinstance(self.input_shape[0], int) and self.input_shape[0] == 1
         self.device = device
 
+    @property
+    def signature(self) -> InputSignature:
+        """Layout, channels and fixed grid as the file's first input declares them."""
+        return signature_from_shape(self.input_shape)
+
     def __call__(self, tensor: torch.Tensor) -> Any:
         array = tensor.detach().float().cpu().numpy()
         batches = [array[i : i + 1] for i in range(len(array))] if self.fixed_batch else [array]
-        results = [self.session.run(self.output_names, {self.input_name: part}) for part in batches]
+        try:
+            results = [self.session.run(self.output_names, {self.input_name: part}) for part in batches]
+        except Exception as error:  # onnxruntime's InvalidArgument, Fail, ... derive from Exception only
+            raise OnnxRunError(f"onnxruntime: {_short(error)}") from None
         outputs = [
             torch.from_numpy(np.concatenate([r[i] for r in results])).to(tensor.device)
             for i in range(len(self.output_names))

@@ -1,8 +1,8 @@
 """Model cards: what a model expects and what its outputs mean.
 
 A card is a JSON or YAML file beside the weights. It names the model (a file, or a network ``_target_`` plus
-a state dict) and says what the bare file cannot: the task, the label names, the input channels, the grid
-(``spatial_size``), the intensity normalisation and the output activation. Paths inside a card are relative
+a state dict) and says what the bare file cannot: the task, the label names, the input channels and their ``layout``
+(``channels_first``/NCHW, or ``channels_last``/NHWC for Keras-style exports), the grid (``spatial_size``), the intensity normalisation and the output activation. Paths inside a card are relative
 to the card's folder. Bare model files get the defaults of docs/design.md#models (task from the output
 rank, no normalisation, the image's own grid, softmax for C>1 and sigmoid for C=1).
 
@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from ..errors import InputError
+from .layout import parse_layout
 
 TASKS = ("classification", "segmentation")
 ACTIVATIONS = ("softmax", "sigmoid", "none")
@@ -67,6 +68,7 @@ class ModelCard:
     task: str | None = None
     labels: tuple[str, ...] | None = None
     channels: tuple[str, ...] | int | None = None
+    layout: str | None = None
     spatial_size: tuple[int, ...] | None = None
     normalize: Any = None
     activation: str | None = None
@@ -94,6 +96,8 @@ class ModelCard:
             values["labels"] = tuple(values["labels"])
         if "spatial_size" in values:
             values["spatial_size"] = tuple(int(v) for v in values["spatial_size"])
+        if "layout" in values:
+            values["layout"] = parse_layout(values["layout"])
         card = replace(self, **values)
         card.validate()
         return card
@@ -173,6 +177,7 @@ def read_card(path: str | Path) -> ModelCard:
         task=data.get("task"),
         labels=tuple(data["labels"]) if data.get("labels") else None,
         channels=channels if isinstance(channels, int) or channels is None else tuple(channels),
+        layout=parse_layout(data.get("layout"), f" in {source}"),
         # A windowed model sees the image on its own grid: spatial_size only gave the default roi_size.
         spatial_size=None if window else spatial_size,
         normalize=data.get("normalize"),

@@ -13,6 +13,7 @@ from typing import Any
 from ..errors import InputError
 from .backends import card_from_bundle, load_file, load_from_card
 from .card import ModelCard, read_card
+from .layout import InputSignature
 from .loaded import LoadedModel, resolve_device
 from .nnunet import is_nnunet_folder, load_nnunet  # nnU-Net v2: its own preprocessing and predictor
 
@@ -23,6 +24,7 @@ def load_model(
     task: str | None = None,
     labels: Sequence[str] | None = None,
     channels: int | Sequence[str] | None = None,
+    layout: str | None = None,
     spatial_size: Sequence[int] | None = None,
     normalize: Any = None,
     activation: str | None = None,
@@ -39,8 +41,10 @@ def load_model(
         path: a TorchScript file (``.ts``/``.pt``/``.pth``), a ``.pt2`` exported program, an ``.onnx`` file, a
             MONAI bundle folder, a model card (``.json``/``.yaml``) naming one of these or a network, or an
             nnU-Net v2 results folder (``dataset.json``, ``plans.json``, ``fold_N/checkpoint_final.pth``).
-        task, labels, channels, spatial_size, normalize, activation, output: override the card (or give
-            bare files what they lack). ``output`` picks the head of a model with several outputs.
+        task, labels, channels, layout, spatial_size, normalize, activation, output: override the card (or give
+            bare files what they lack). ``layout`` is ``channels_first`` (NCHW/NCDHW) or ``channels_last``
+            (NHWC/NDHWC); an ONNX file's input signature supplies layout, channels and a fixed grid the card
+            leaves out, and a TorchScript model that only runs channels-last is found so on its first call. ``output`` picks the head of a model with several outputs.
         device: ``"auto"`` (default: CUDA when a GPU is visible, else the CPU), ``"cpu"``, ``"cuda"`` or
             ``"cuda:N"`` (see `resolve_device`).
         batch_size: mutants per forward call (default: chosen from the volume size and free memory).
@@ -67,6 +71,9 @@ def load_model(
     else:
         raw, network = load_file(source, device)
         card = ModelCard(name=source.stem, source=source.resolve())
+    signature = getattr(raw, "signature", None)
+    if isinstance(signature, InputSignature):
+        card = _complete_from_signature(card, signature)
     if network is not None:
         raw = network.to(device).eval()
     if isinstance(channels, Sequence) and not isinstance(channels, str):
@@ -75,6 +82,7 @@ def load_model(
         task=task,
         labels=labels,
         channels=channels,
+        layout=layout,
         spatial_size=spatial_size,
         normalize=normalize,
         activation=activation,
@@ -82,4 +90,13 @@ def load_model(
     )
     return LoadedModel(
         raw, card, network=network, device=device, batch_size=batch_size, precision=precision, compile=compile
+    )
+
+
+def _complete_from_signature(card: ModelCard, signature: InputSignature) -> ModelCard:
+    """Fill what the card leaves out with what the model file declares (a windowed model keeps its own grid)."""
+    return card.with_overrides(
+        layout=card.layout or signature.layout,
+        channels=card.channels if card.channels is not None else signature.channels,
+        spatial_size=card.spatial_size or (None if card.sliding_window else signature.spatial_size),
     )

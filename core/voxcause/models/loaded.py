@@ -29,9 +29,11 @@ import torch
 
 from ..errors import InputError
 from ..io import Volume
+from .activation import outputs_are_probabilities
 from .backends import OnnxModel, RawModel
 from .card import ModelCard
 from .grid import to_image_grid, to_model_grid
+from .layout import CHANNELS_FIRST, CHANNELS_LAST, from_model_layout, layout_name, to_model_layout
 from .normalization import normalize
 from .windows import Slices, monai_layout, pad_like_monai, reach, shifted, stitch
 
@@ -62,6 +64,8 @@ class LoadedModel:
         self.window_passes = 0
         self.forward_seconds = 0.0
         self.warnings: list[str] = []
+        self.notes: list[str] = []  # what voxcause read from the model itself (layout, activation)
+        self._activation_checked = False
         self.precision = "fp32"
         self.compiled: Callable[[torch.Tensor], Any] | None = None
         self._one_at_a_time = False
@@ -123,6 +127,12 @@ class LoadedModel:
                 f"model takes {len(size)}D input (spatial_size {list(size)}) but the image is {volume.spatial_dims}D — "
                 "use an image of the model's dimension or fix --spatial-size / the card's 'spatial_size'"
             )
+        signature = getattr(self.raw, "signature", None)
+        if signature is not None and signature.spatial_dims not in (None, volume.spatial_dims):
+            raise InputError(
+                f"model takes {signature.spatial_dims}D input (it declares {self.raw.input_shape}) but the image is "
+                f"{volume.spatial_dims}D — use an image of the model's dimension"
+            )
         window = self.sliding_window
         if window is not None and len(window.roi_size) != volume.spatial_dims:
             raise InputError(
@@ -137,7 +147,21 @@ class LoadedModel:
         array = normalize(tensor[0].numpy(), self.card.normalize)
         if self.auto_batch:
             self.batch_size = auto_batch_size(array.shape, self.device)
-        return torch.from_numpy(array)[None].to(self.device)
+        inputs = torch.from_numpy(array)[None].to(self.device)
+        self._check_activation(inputs)
+        return inputs
+
+    def _check_activation(self, inputs: torch.Tensor) -> None:
+        """Once, with no activation given: a model whose outputs are already probabilities is not activated again."""
+        if self._activation_checked or self.activation is not None:
+            return
+        self._activation_checked = True
+        if outputs_are_probabilities(self.forward_raw, inputs):
+            self.card = self.card.with_overrides(activation="none")
+            self.notes.append(
+                "the model's outputs are already probabilities (in [0, 1], summing to 1 on the image and on probes): "
+                "no softmax applied — set activation in the card or --activation to override"
+            )
 
     def mask_to_model_space(self, mask: np.ndarray) -> torch.Tensor:
         """(*S_image) mask -> (*S_model) bool tensor (nearest neighbour)."""
@@ -259,20 +283,53 @@ class LoadedModel:
             self._one_at_a_time = True
             return torch.cat([self._call(inputs[i : i + 1]) for i in range(inputs.shape[0])])
 
+    @property
+    def layout(self) -> str:
+        """The model's input layout: the card's or the model file's, else channels-first (PyTorch's)."""
+        return self.card.layout or CHANNELS_FIRST
+
     def _call(self, inputs: torch.Tensor) -> torch.Tensor:
         try:
-            output = self._network_output(inputs)
+            output = self._network_output(inputs, self.layout)
         except (RuntimeError, AssertionError) as error:
             if inputs.shape[0] > 1:
                 raise
-            lines = [line for line in str(error).strip().splitlines() if line.strip()]
-            raise InputError(
-                f"model failed on input of shape {tuple(inputs.shape)} ({lines[-1][:160] if lines else 'error'}) — "
-                "check the channels, dimension and spatial size it expects (--spatial-size, model card)"
-            ) from None
+            output = self._probe_channels_last(inputs, error)
         return self._select_head(output)
 
-    def _network_output(self, inputs: torch.Tensor) -> Any:
+    def _probe_channels_last(self, inputs: torch.Tensor, error: BaseException) -> Any:
+        """A model with no declared layout that fails channels-first is tried channels-last; else one clear error."""
+        if self.card.layout is None:
+            try:
+                output = self._network_output(inputs, CHANNELS_LAST)
+            except (RuntimeError, AssertionError):
+                pass
+            else:
+                self.card = self.card.with_overrides(layout=CHANNELS_LAST)
+                self.notes.append(
+                    "the model takes channels-last input "
+                    f"({layout_name(CHANNELS_LAST, inputs.ndim - 2)}: it failed channels-first and ran channels-last)"
+                )
+                return output
+        spatial_dims = inputs.ndim - 2
+        shape = tuple(to_model_layout(inputs, self.layout).shape)
+        other = CHANNELS_FIRST if self.layout == CHANNELS_LAST else CHANNELS_LAST
+        lines = [line for line in str(error).strip().splitlines() if line.strip()]
+        declared = getattr(self.raw, "input_shape", None)
+        raise InputError(
+            f"model failed on {layout_name(self.layout, spatial_dims)} input of shape {shape}"
+            f"{f' (it declares {declared})' if declared else ''} "
+            f"({lines[-1][:160] if lines else 'error'}) — check the channels, dimension and spatial size it expects "
+            f"(--spatial-size, the card's channels), or its layout (--layout "
+            f"{layout_name(other, spatial_dims)} / the card's 'layout: {other}')"
+        ) from None
+
+    def _network_output(self, inputs: torch.Tensor, layout: str) -> Any:
+        """Run the model on a (B, C, *S) batch in its layout; per-voxel outputs come back as (B, C, *S)."""
+        output = self._run(to_model_layout(inputs, layout))
+        return from_model_layout(output, layout, inputs.ndim)
+
+    def _run(self, inputs: torch.Tensor) -> Any:
         """The compiled network for no-grad scoring when there is one (else, or on its failure, the eager one)."""
         if self.compiled is not None and not torch.is_grad_enabled():
             try:
