@@ -7,6 +7,8 @@
 
 # ---- Python protocols --------------------------------------------------------------------------------------
 __getattr__  # voxcause/__init__.py: lazy attributes of the package (PEP 562)
+_.intra_op_num_threads  # models.backends.OnnxModel: onnxruntime.SessionOptions read by onnxruntime
+_.inter_op_num_threads  # models.backends.OnnxModel: onnxruntime.SessionOptions read by onnxruntime
 
 # ---- public API: fields and helpers callers and the tests read ---------------------------------------------
 hash  # batch.results.CaseResult.hash: the content hash a result was computed with (set by batch.execute)
