@@ -17,6 +17,7 @@ from .errors import InputError
 from .explainers import declared_options, make_explainer
 from .explanation import Explanation, split_volumes
 from .io import Volume, read_image
+from .io.channel_names import check_channel_order
 from .models import LoadedModel, load_model
 from .ops import foreground_mask
 from .probability import voxel_probability
@@ -78,6 +79,7 @@ def explain(
     precision: str | None = None,
     compile: bool | None = None,
     flips: bool = False,
+    channel_order_checked: bool = False,
     **options: Any,
 ) -> Explanation:
     """Explain one image.
@@ -101,6 +103,8 @@ def explain(
         compile: ``torch.compile`` the network for scoring (falls back to eager with a warning); None keeps it.
         flips: segmenters: the uncertainty also spreads over test-time flips of each ensemble member
             (`voxcause.probability`; without it, an ensemble's folds only, and none for a single model).
+        channel_order_checked: go on when channel file names name another slot's channel of the card (refused
+            by default: `voxcause.io.channel_names`).
         **options: method options (e.g. ``iterations``, ``rule``, ``occlusion``).
 
     Returns:
@@ -113,6 +117,8 @@ def explain(
     started = time.perf_counter()
     volume = _as_volume(image)
     loaded = _as_model(model, device, model_options or {}, precision, compile)
+    if not channel_order_checked and isinstance(loaded.card.channels, tuple):
+        check_channel_order(volume.paths, loaded.card.channels)
     inputs = loaded.prepare(volume)
     region_image = _region_mask(region, volume)
     region_model = loaded.mask_to_model_space(region_image) if region_image is not None else None

@@ -92,6 +92,7 @@ class Explanation:
                 "version": __version__,
                 "input": self.volume.paths,
                 "images": self.volume.paths,
+                **({"input_series": self.volume.series_uid} if getattr(self.volume, "series_uid", None) else {}),
                 "model": self.model,
                 "params": _small(self.params, "params", warnings),
                 "warnings": warnings,

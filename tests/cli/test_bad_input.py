@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
 import os
 import pickle
@@ -46,7 +48,89 @@ def files(tmp_path_factory) -> dict[str, Path]:
     paths["card4"].write_text('{"model": "model.ts", "channels": ["T1", "T1c", "T2", "FLAIR"]}')
     paths["file"] = folder / "a_file"
     paths["file"].write_text("x")
+    paths.update(_hostile_cards(folder))
+    paths.update(_lying_inputs(folder, single.image[0]))
     return paths
+
+
+def _card(path: Path, network: dict, weights: str = "weights.pt") -> Path:
+    path.write_text(json.dumps({"network": network, "weights": weights}))
+    return path
+
+
+def _hostile_cards(folder: Path) -> dict[str, Path]:
+    """Cards and weights that would run a command (touching ``marker``) if anything in them were executed."""
+    marker = folder / "marker"
+    linear = {"_target_": "torch.nn.Linear", "in_features": 2, "out_features": 2}
+    torch.save(torch.nn.Linear(2, 2).state_dict(), folder / "weights.pt")
+    (folder / "not_weights.pt").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(200))
+    (folder / "evil.pt").write_bytes(_reduce_pickle(marker))
+    return {
+        "marker": marker,
+        "card_system": _card(folder / "system.json", {"_target_": "os.system", "command": f"touch {marker}"}),
+        "card_subprocess": _card(folder / "subprocess.json",
+                                 {"_target_": "subprocess.run", "args": ["touch", str(marker)]}),
+        "card_nested": _card(folder / "nested.json", {"_target_": "torch.nn.Sequential", "args": [
+            linear, {"_target_": "subprocess.run", "args": ["touch", str(marker)]}]}),
+        "card_nested_kwarg": _card(folder / "nested_kwarg.json", {**linear, "device": {
+            "_target_": "builtins.exec", "source": f"open({str(marker)!r}, 'w')"}}),
+        "card_function": _card(folder / "function.json", {"_target_": "torch.load", "f": str(folder / "evil.pt"),
+                                                          "weights_only": False}),
+        "card_escape": _card(folder / "escape.json", linear, "../../../../etc/passwd"),
+        "card_not_weights": _card(folder / "not_weights.json", linear, "not_weights.pt"),
+        "card_evil_pickle": _card(folder / "evil_pickle.json", linear, "evil.pt"),
+    }
+
+
+def _reduce_pickle(marker: Path) -> bytes:
+    """A torch checkpoint whose unpickling would run ``os.system("touch MARKER")``."""
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    buffer = io.BytesIO()
+    torch.save({"weight": Payload()}, buffer)
+    return buffer.getvalue()
+
+
+def _lying_inputs(folder: Path, array: np.ndarray) -> dict[str, Path]:
+    """Files whose headers promise more than they hold, skewed axes, one voxel, two DICOM series, misnamed channels."""
+    import SimpleITK as sitk
+    from voxcause.io.dicom_series import write_dicom_series
+
+    whole = Path(write_nifti(array, folder / "whole.nii.gz")).read_bytes()
+    (folder / "truncated.nii.gz").write_bytes(whole[: len(whole) // 2])
+    plain = gzip.decompress(whole)
+    (folder / "short_payload.nii.gz").write_bytes(gzip.compress(plain[: len(plain) * 3 // 4]))
+    (folder / "short.nii").write_bytes(plain[: len(plain) * 3 // 4])
+    image = sitk.GetImageFromArray(array.astype(np.float32))
+    sitk.WriteImage(image, str(folder / "whole.nrrd"), useCompression=False)
+    nrrd = (folder / "whole.nrrd").read_bytes()
+    (folder / "short.nrrd").write_bytes(nrrd[: len(nrrd) * 3 // 4])
+    skewed = sitk.GetImageFromArray(array.astype(np.float32))
+    skewed.SetDirection((1.0, 0.0, 0.0, 0.5, 1.0, 0.0, 0.0, 0.0, 1.0))
+    sitk.WriteImage(skewed, str(folder / "oblique.nrrd"))
+    two = folder / "two_series"
+    two.mkdir()
+    for number in (1, 2):
+        series = folder / f"series{number}"
+        write_dicom_series(sitk.Cast(image * number, sitk.sitkInt16), series, series_number=number,
+                           study_uid="1.2.826.0.1.3680043.8.498.1", uid_seed=f"two-{number}")
+        for file in series.iterdir():
+            file.rename(two / f"s{number}_{file.name}")
+    channels = {}
+    for name in ("FLAIR", "T1", "T1c", "T2"):
+        channels[f"channel_{name}"] = Path(write_nifti(array, folder / f"case_{name}.nii.gz"))
+    return {
+        "truncated": folder / "truncated.nii.gz",
+        "short_payload": folder / "short_payload.nii.gz",
+        "short_nii": folder / "short.nii",
+        "short_nrrd": folder / "short.nrrd",
+        "oblique": folder / "oblique.nrrd",
+        "one_voxel": Path(write_nifti(np.ones((1, 1, 1)), folder / "one_voxel.nii.gz")),
+        "two_series": two,
+        **channels,
+    }
 
 
 CASES = {
@@ -66,6 +150,29 @@ CASES = {
     "empty region": (["explain", "{image}", "--model", "{seg_model}", "--region", "{empty_mask}"], "mask is empty"),
     "all-image region": (["explain", "{image}", "--model", "{seg_model}", "--region", "{full_mask}"], "whole image"),
     "unwritable output": (["explain", "{image}", "--model", "{model}", "--out", "{file}/out"], "cannot write to"),
+    # a card is data: nothing it names runs (the marker file stays absent)
+    "card runs os.system": (["explain", "{image}", "--model", "{card_system}"], "'os.system', which is not a network"),
+    "card runs subprocess.run": (["explain", "{image}", "--model", "{card_subprocess}"], "'subprocess.run'"),
+    "card nests subprocess.run": (["explain", "{image}", "--model", "{card_nested}"], "'subprocess.run'"),
+    "card nests builtins.exec": (["explain", "{image}", "--model", "{card_nested_kwarg}"], "'builtins.exec'"),
+    "card calls a torch function": (["explain", "{image}", "--model", "{card_function}"], "not an nn.Module class"),
+    "card path escapes": (["explain", "{image}", "--model", "{card_escape}"], "leaves the card's folder"),
+    "weights not a checkpoint": (["explain", "{image}", "--model", "{card_not_weights}"], "not a torch checkpoint"),
+    "weights run code": (["explain", "{image}", "--model", "{card_evil_pickle}"], "hold posix.system"),
+    "untrusted module name": (["explain", "{image}", "--model", "{card_system}", "--trust-module", "os;rm"],
+                              "is not a package name"),
+    # inputs that cannot lie
+    "truncated gzip": (["explain", "{truncated}", "--model", "{model}"], "ends before its end marker"),
+    "short nifti in valid gzip": (["explain", "{short_payload}", "--model", "{model}"], "its header promises"),
+    "short plain nifti": (["explain", "{short_nii}", "--model", "{model}"], "its header promises"),
+    "short nrrd": (["explain", "{short_nrrd}", "--model", "{model}"], "cannot read image"),
+    "skewed axes": (["explain", "{oblique}", "--model", "{model}"], "skewed axes"),
+    "one voxel": (["explain", "{one_voxel}", "--model", "{model}"], "1x1x1 voxels, too few"),
+    "two dicom series": (["explain", "{two_series}", "--model", "{model}"], "holds 2 DICOM series"),
+    "unknown dicom series": (["explain", "{two_series}", "--model", "{model}", "--series", "1.2.3"],
+                             "DICOM series 1.2.3 is not in"),
+    "channels in glob order": (["explain", "{channel_FLAIR}", "{channel_T1}", "{channel_T1c}", "{channel_T2}",
+                                "--model", "{card4}"], "case_FLAIR.nii.gz is passed as channel 1 (T1) but its name says FLAIR — the model expects the files in the order T1, T1c, T2, FLAIR"),
 }
 
 
@@ -78,12 +185,15 @@ def test_bad_input_one_line_exit_2_no_output(name, files, tmp_path, capsys):
         argv += ["--out", str(tmp_path / "out")]
     argv += ["--iterations", "2", "--progress", "none"]
     before = {p: p.stat().st_mtime_ns for p in files.values() if p.is_file()}
+    listing = sorted(path.name for path in files["image"].parent.iterdir())
     assert main(argv) == 2
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and error[0].startswith("voxcause: error:") and expected in error[0], error
     assert " — " in error[0], "the message names the fix"
     assert not (tmp_path / "out").exists()
     assert before == {p: p.stat().st_mtime_ns for p in files.values() if p.is_file()}
+    assert not files["marker"].exists(), "nothing the input names may run"
+    assert listing == sorted(path.name for path in files["image"].parent.iterdir()), "nothing written beside inputs"
 
 
 def test_process_exit_code_and_json_error_event(files, tmp_path):
@@ -153,3 +263,24 @@ def test_an_ascii_terminal_gets_escapes_not_a_crash(files, tmp_path):
     assert refused.returncode == 2 and len(error) == 1 and "NaN/inf voxels" in error[0], refused.stderr
     assert error[0].startswith("voxcause: error:") and " \\u2014 " in error[0]
     assert not (tmp_path / "o").exists()
+
+
+def test_series_picks_one_of_several_and_the_summary_records_it(files, tmp_path):
+    import SimpleITK as sitk
+
+    uids = sorted(sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(files["two_series"])))
+    assert len(uids) == 2
+    out = tmp_path / "out"
+    argv = ["explain", str(files["two_series"]), "--model", str(files["model"]), "--series", uids[1],
+            "--out", str(out), "--iterations", "2", "--progress", "none"]
+    assert main(argv) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["input_series"] == uids[1]
+
+
+def test_channel_order_checked_goes_past_the_name_check(files, tmp_path, capsys):
+    argv = ["explain", *(str(files[f"channel_{name}"]) for name in ("FLAIR", "T1", "T1c", "T2")),
+            "--model", str(files["card4"]), "--channel-order-checked", "--out", str(tmp_path / "out"),
+            "--iterations", "2", "--progress", "none"]
+    main(argv)  # the 1-channel test model then refuses 4 channels: what matters is which check speaks
+    assert "its name says" not in capsys.readouterr().err

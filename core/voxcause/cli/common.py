@@ -17,7 +17,11 @@ def add_model_options(
     parser: argparse.ArgumentParser,
     *,
     required: bool = True,
-    model_help: str = "TorchScript/.pt2/.onnx file, MONAI bundle folder, model card or nnU-Net v2 results folder",
+    model_help: str = (
+        "TorchScript/.pt2/.onnx file, model card (data: it may only name trusted network classes), MONAI bundle "
+        "folder or nnU-Net v2 results folder (both are code by design: their configs import and run Python; load "
+        "only ones you trust)"
+    ),
     batch_size: int | None = None,
     batch_size_help: str = "mutants per forward call (default: from volume size and memory)",
 ) -> None:
@@ -38,6 +42,13 @@ def add_model_options(
     group.add_argument("--fold", help="nnU-Net v2 results folder: one fold, e.g. 0 or all (default: every fold with weights, averaged as nnU-Net's ensemble)")
     group.add_argument("--device", default="auto", help=DEVICE_HELP)
     group.add_argument("--batch-size", type=int, default=batch_size, help=batch_size_help)
+    group.add_argument(
+        "--trust-module",
+        action="append",
+        metavar="PKG",
+        help="also let model cards build nn.Module classes of package PKG (imports its code; repeatable; default: "
+        "torch, monai.networks and voxcause only; env VOXCAUSE_TRUST_MODULES=PKG,PKG does the same)",
+    )
 
 
 def model_options(args: argparse.Namespace) -> dict:
@@ -45,6 +56,10 @@ def model_options(args: argparse.Namespace) -> dict:
 
     Reads the flags of `add_model_options` and `add_speed_options`; raises InputError for a malformed list.
     """
+    if getattr(args, "trust_module", None):
+        from ..models.trust import trust_modules
+
+        trust_modules(args.trust_module)  # in the environment, so batch workers trust them too
     options: dict = {}
     for key in ("task", "normalize", "activation", "layout"):
         if getattr(args, key, None):

@@ -23,7 +23,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description="Explain why a model decides what it does on IMAGE. Writes map.nii.gz, explanation.seg.nrrd, "
         "summary.json and overview.png into --out, in the image's geometry.",
     )
-    parser.add_argument("image", nargs="+", help="image file(s) (one per channel) or a DICOM folder")
+    parser.add_argument("image", nargs="+", help="image file(s) (one per channel, in the card's channel order) or "
+                        "a DICOM folder")
+    parser.add_argument("--series", metavar="UID", help="the SeriesInstanceUID to read from a DICOM folder that "
+                        "holds several series (refused without it)")
+    parser.add_argument("--channel-order-checked", action="store_true", help="go on although a channel file's "
+                        "name names another channel of the card (refused by default)")
     add_model_options(parser)
     add_speed_options(parser)
     add_threads_option(parser, "CPU threads of torch and SimpleITK (default: every core)")
@@ -103,6 +108,10 @@ def run(args: argparse.Namespace) -> int:
     out = check_writable(args.out)
     options, context = method_options(args)
     image = args.image if len(args.image) > 1 else args.image[0]
+    if args.series:
+        from ..io import read_image
+
+        image = read_image(image, series=args.series)
     with progress_reporter(args.progress, "explaining") as progress:
         result = explain(
             image,
@@ -117,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
             pass_fraction=args.pass_fraction,
             context=context,
             flips=args.flips,
+            channel_order_checked=args.channel_order_checked,
             **options,
         )
         progress("writing results", 0.99)

@@ -17,6 +17,7 @@ import SimpleITK as sitk
 
 from ..errors import InputError
 from .atomic import atomic_path
+from .verify import check_geometry, choose_series, verify_payload
 
 PathLike = str | os.PathLike
 _IMAGE_2D_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
@@ -30,6 +31,7 @@ class Volume:
     array: np.ndarray
     reference: sitk.Image
     paths: list[str] = field(default_factory=list)
+    series_uid: str | None = None  # the DICOM SeriesInstanceUID read, for a DICOM folder
 
     @property
     def spatial_shape(self) -> tuple[int, ...]:
@@ -49,18 +51,18 @@ class Volume:
         return tuple(reversed(self.reference.GetSpacing()))
 
 
-def _read_one(path: PathLike) -> sitk.Image:
+def _read_one(path: PathLike, series: str | None = None) -> tuple[sitk.Image, str | None]:
+    """One file or DICOM folder -> (image, SeriesInstanceUID or None), its payload verified first."""
     source = Path(path)
     if not source.exists():
         raise InputError(f"image not found: {source} — check the path")
     try:
         if source.is_dir():
             reader = sitk.ImageSeriesReader()
-            series = reader.GetGDCMSeriesIDs(str(source))
-            if not series:
-                raise InputError(f"{source} is a folder without a DICOM series — pass an image file or a DICOM folder")
-            reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(source), series[0]))
-            return reader.Execute()
+            uid = choose_series(source, reader.GetGDCMSeriesIDs(str(source)), series)
+            reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(source), uid))
+            return reader.Execute(), uid
+        verify_payload(source)
         image = sitk.ReadImage(str(source))
     except RuntimeError as error:
         first_line = str(error).strip().splitlines()[-1] if str(error).strip() else "unknown error"
@@ -69,7 +71,7 @@ def _read_one(path: PathLike) -> sitk.Image:
         ) from None
     if source.name.lower().endswith(_NIFTI_SUFFIXES):
         _check_nifti_payload(source)
-    return image
+    return image, None
 
 
 def _check_nifti_payload(source: Path) -> None:
@@ -112,13 +114,18 @@ def _channels_of(image: sitk.Image) -> tuple[np.ndarray, sitk.Image]:
     return array[None], image
 
 
-def read_image(paths: PathLike | Sequence[PathLike]) -> Volume:
+def read_image(paths: PathLike | Sequence[PathLike], *, series: str | None = None) -> Volume:
     """Read an image (or one file per channel) into a `Volume`.
 
     Args:
         paths: a file SimpleITK reads (NIfTI, NRRD, MHA, PNG/JPEG ...), a DICOM series folder, or a list of
             such files with the same geometry, one per channel (e.g. T1, T1c, T2, FLAIR). 4D files and vector
             images (RGB) become channels.
+        series: the SeriesInstanceUID to read from a DICOM folder holding several series (refused without it).
+
+    Raises:
+        InputError: a missing or unreadable file, a payload shorter than its header promises, a folder with
+            several DICOM series and no ``series``, skewed axes no output format keeps, too few voxels.
 
     Returns:
         A `Volume` with a float32 array (C, *spatial). 2D images are 2D (no singleton axis).
@@ -126,9 +133,10 @@ def read_image(paths: PathLike | Sequence[PathLike]) -> Volume:
     items = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
     if not items:
         raise InputError("no image given — pass at least one image path")
-    arrays, reference = [], None
+    arrays, reference, uids = [], None, []
     for item in items:
-        image = _read_one(item)
+        image, uid = _read_one(item, series)
+        uids.append(uid)
         if Path(item).suffix.lower() in _IMAGE_2D_SUFFIXES and image.GetDimension() == 3 and image.GetSize()[2] == 1:
             image = image[:, :, 0]
         array, geometry = _channels_of(image)
@@ -144,7 +152,10 @@ def read_image(paths: PathLike | Sequence[PathLike]) -> Volume:
     if not np.isfinite(array).all():
         bad = int((~np.isfinite(array)).sum())
         raise InputError(f"image has {bad} NaN/inf voxels — replace them (e.g. with 0) before explaining")
-    return Volume(array=array, reference=reference, paths=[str(p) for p in items])
+    check_geometry(reference, items[0])
+    found = [uid for uid in uids if uid]
+    return Volume(array=array, reference=reference, paths=[str(p) for p in items],
+                  series_uid=",".join(found) if found else None)
 
 
 def image_like(array: np.ndarray, reference: Volume | sitk.Image) -> sitk.Image:

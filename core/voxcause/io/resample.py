@@ -56,4 +56,4 @@ def resample_mask(mask_image: sitk.Image, volume: Volume) -> np.ndarray:
 
 def read_mask_like(path: str | os.PathLike, volume: Volume) -> np.ndarray:
     """Read a mask file (any grid that overlaps the image physically) as a bool array on ``volume``'s grid."""
-    return resample_mask(_read_one(path), volume)
+    return resample_mask(_read_one(path)[0], volume)

@@ -7,8 +7,8 @@ network, or a MONAI bundle) expose named layers for the gradient methods.
 
 from __future__ import annotations
 
-import importlib
 import json
+import pickle
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ import torch
 from ..errors import InputError
 from .card import ModelCard, SlidingWindow
 from .layout import InputSignature, signature_from_shape
+from .trust import build, refused_global
 
 RawModel = Callable[[torch.Tensor], Any]
 
@@ -103,39 +104,35 @@ class OnnxModel:
         return dict(zip(self.output_names, outputs, strict=True))
 
 
-def instantiate(spec: dict) -> torch.nn.Module:
-    """Build ``{"_target_": "package.Class", **kwargs}`` (the MONAI bundle convention, without references)."""
-    if "_target_" not in spec:
-        raise InputError(
-            "the card's 'network' has no '_target_' — name the class, e.g. monai.networks.nets.DenseNet121"
-        )
-    target = spec["_target_"]
-    module_name, _, class_name = target.rpartition(".")
-    try:
-        cls = getattr(importlib.import_module(module_name), class_name)
-    except (ImportError, AttributeError, ValueError):
-        raise InputError(f"network class {target} cannot be imported — install its package (e.g. monai)") from None
-    kwargs = {
-        key: (instantiate(value) if isinstance(value, dict) and "_target_" in value else value)
-        for key, value in spec.items()
-        if key != "_target_"
-    }
-    try:
-        return cls(**kwargs)
-    except TypeError as error:
-        raise InputError(f"cannot build {target}: {_short(error)} — fix the card's network arguments") from None
+def instantiate(spec: dict, where: str = "") -> torch.nn.Module:
+    """Build ``{"_target_": "package.Class", **kwargs}`` (the MONAI bundle convention, without references), only
+    for trusted network classes, every nested target checked first (`voxcause.models.trust`)."""
+    return build(spec, where)
 
 
 def load_state(network: torch.nn.Module, weights: Path, device: str) -> torch.nn.Module:
+    if not Path(weights).is_file():
+        raise InputError(f"weights not found: {weights} — check the card's 'weights' path")
     try:
         state = torch.load(str(weights), map_location=device, weights_only=True)
-    except (OSError, RuntimeError, ValueError) as error:
-        raise InputError(f"weights {weights} do not load ({_short(error)}) — check the 'weights' path") from None
+    except pickle.UnpicklingError as error:
+        refused = refused_global(error)
+        raise InputError(
+            f"weights {weights} hold {refused}, which a weights-only load refuses (a pickle can run code) — save the "
+            "network's state_dict with torch.save(model.state_dict(), path)"
+            if refused
+            else f"weights {weights} are not a torch checkpoint (not a pickle) — check the card's 'weights' path"
+        ) from None
+    except Exception as error:  # noqa: BLE001 - a non-checkpoint file fails as IndexError, EOFError, KeyError ...
+        raise InputError(
+            f"weights {weights} are not a torch checkpoint ({type(error).__name__}: {_short(error)}) — check the "
+            "'weights' path; save them with torch.save(model.state_dict(), path)"
+        ) from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     try:
         network.load_state_dict(state)
-    except RuntimeError as error:
+    except (RuntimeError, TypeError, AttributeError) as error:
         raise InputError(
             f"weights {weights} do not fit the network ({_short(error)}) — check the card's network"
         ) from None
@@ -164,7 +161,7 @@ def load_from_card(card: ModelCard, device: str) -> tuple[RawModel, torch.nn.Mod
     """Load what a card names: a model file, or a network plus its state dict."""
     if card.model is not None:
         return load_file(card.model, device)
-    network = instantiate(dict(card.network or {}))
+    network = instantiate(dict(card.network or {}), f" {card.source}" if card.source else "")
     if card.weights is None:
         raise InputError(f"card {card.source} names a network but no 'weights' — add the state-dict file")
     network = load_state(network, card.weights, device)

@@ -3,7 +3,9 @@
 A card is a JSON or YAML file beside the weights. It names the model (a file, or a network ``_target_`` plus
 a state dict) and says what the bare file cannot: the task, the label names, the input channels and their ``layout``
 (``channels_first``/NCHW, or ``channels_last``/NHWC for Keras-style exports), the grid (``spatial_size``), the intensity normalisation and the output activation. Paths inside a card are relative
-to the card's folder. Bare model files get the defaults of docs/design.md#models (task from the output
+to the card's folder and may not leave it with ``..`` (absolute paths are taken as written); the ``network``
+may only name trusted nn.Module classes (`voxcause.models.trust`): a card is data, never code. Bare model files
+get the defaults of docs/design.md#models (task from the output
 rank, no normalisation, the image's own grid, softmax for C>1 and sigmoid for C=1).
 
 Models trained on patches (most MONAI segmenters) declare ``inference: {sliding_window: {roi_size: [..],
@@ -15,6 +17,7 @@ over overlapping windows with MONAI's ``sliding_window_inference``, as the model
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -23,6 +26,7 @@ import yaml
 
 from ..errors import InputError
 from .layout import parse_layout
+from .trust import check_card_targets
 
 TASKS = ("classification", "segmentation")
 ACTIVATIONS = ("softmax", "sigmoid", "none")
@@ -141,8 +145,19 @@ def sliding_window_from(spec: Any, spatial_size: tuple[int, ...] | None, where: 
     return window
 
 
-def _relative(folder: Path, value: Any) -> Path | None:
-    return None if value in (None, "") else (folder / str(value)).resolve()
+def _relative(folder: Path, value: Any, key: str) -> Path | None:
+    """A path written in the card: absolute as written, else inside the card's folder (``..`` may not leave it)."""
+    if value in (None, ""):
+        return None
+    written = Path(str(value))
+    if written.is_absolute():
+        return written.resolve()
+    if ".." in Path(os.path.normpath(written)).parts:  # lexically: a link the user made inside the folder is theirs
+        raise InputError(
+            f"the card's {key!r} path {str(value)[:120]!r} leaves the card's folder {folder} — put the file beside "
+            "the card, or write its absolute path"
+        )
+    return (folder / written).resolve()
 
 
 def read_card(path: str | Path) -> ModelCard:
@@ -157,6 +172,7 @@ def read_card(path: str | Path) -> ModelCard:
         raise InputError(f"model card {source} is not a mapping — write 'key: value' fields (see README)")
     if not any(key in data for key in ("model", "network")):
         raise InputError(f"model card {source} names no model — add 'model: FILE' or 'network' + 'weights'")
+    check_card_targets(data.get("network"), f" {source}")  # before anything else: a card never runs code
     channels = data.get("channels")
     spatial_size = tuple(int(v) for v in data["spatial_size"]) if data.get("spatial_size") else None
     inference = data.get("inference") or {}
@@ -187,9 +203,9 @@ def read_card(path: str | Path) -> ModelCard:
         output=data.get("output"),
         heads=heads,
         sliding_window=window,
-        model=_relative(source.parent, data.get("model")),
+        model=_relative(source.parent, data.get("model"), "model"),
         network=data.get("network"),
-        weights=_relative(source.parent, data.get("weights")),
+        weights=_relative(source.parent, data.get("weights"), "weights"),
         description=str(data.get("description", "")),
         source=source.resolve(),
     )

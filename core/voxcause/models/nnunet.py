@@ -15,8 +15,11 @@ between the image and the logits is the ``nnunetv2`` package's own code:
   correct_shape`` does for nnU-Net's own predictions. Maps and masks therefore land on the input's voxels.
 
 The network is built from the plans (``get_network_from_plans``), not by looking the trainer class up: a
-custom trainer that keeps nnU-Net's architecture loads without its code. Checkpoints are pickles read with
-``torch.load(weights_only=False)``, as nnU-Net reads them: load only models you trust. Perturbation methods (rex, occlusion,
+custom trainer that keeps nnU-Net's architecture loads without its code. Checkpoints are pickles: they are read
+with the weights-only unpickler (tensors, numbers, numpy scalars: what ``nnUNetv2_train`` writes), and one that
+needs more is refused unless ``VOXCAUSE_TRUST_PICKLES=1`` (`voxcause.models.trust.load_checkpoint`). The plans'
+``network_arch_class_name`` is imported and built, as nnU-Net does: an nnU-Net folder is code; load only
+folders you trust. Perturbation methods (rex, occlusion,
 counterfactual) score mutants through this path. Layer and gradient methods are refused: nnU-Net runs each
 window under ``torch.inference_mode`` and stitches windows, so no activation or gradient covers the image.
 """
@@ -39,6 +42,7 @@ from ..errors import ErrorCode, InputError
 from ..io import Volume
 from .card import ModelCard, SlidingWindow
 from .loaded import LoadedModel, auto_batch_size
+from .trust import load_checkpoint
 from .windows import Slices, reach, shifted, stitch
 
 CHECKPOINTS = ("checkpoint_final.pth", "checkpoint_best.pth")
@@ -127,7 +131,7 @@ class NnUNetModel(LoadedModel):
         dataset_json = _read_json(folder / "dataset.json", folder)
         plans = _read_json(folder / "plans.json", folder)
         folds = _folds(folder, fold, checkpoint)
-        checkpoints = [torch.load(path, map_location="cpu", weights_only=False) for _, path in folds]
+        checkpoints = [load_checkpoint(path, what="nnU-Net checkpoint") for _, path in folds]
         first = checkpoints[0]
         try:
             configuration_name = first["init_args"]["configuration"]

@@ -7,7 +7,6 @@ the samples can be checked without the core.
 
 from __future__ import annotations
 
-import importlib
 import json
 from pathlib import Path
 
@@ -45,10 +44,10 @@ def read_card(name_or_path: str | Path) -> dict:
 
 
 def build_network(spec: dict) -> torch.nn.Module:
-    """Instantiate ``{"_target_": "module.Class", **kwargs}``."""
-    config = dict(spec)
-    module_name, _, attr = config.pop("_target_").rpartition(".")
-    return getattr(importlib.import_module(module_name), attr)(**config)
+    """Instantiate ``{"_target_": "module.Class", **kwargs}`` (trusted network classes only)."""
+    from ..models.trust import build
+
+    return build(dict(spec))
 
 
 def load_network(name_or_path: str | Path) -> tuple[torch.nn.Module, dict]:
