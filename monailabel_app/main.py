@@ -6,9 +6,11 @@ Start it with::
 
 This file only wires: it reads the settings once (lib/settings.py), finds the TaskConfigs in lib/configs
 (one per model or explainer, picked with ``--conf models``; the explain ones are short declarations on
-lib/config_base.py), and asks each for its infer task. Two MONAI Label behaviours are adjusted on the way in (lib/guard.py): every infer request's image is checked
-before MONAI Label resolves it, and batch inference on a machine without CUDA uses the CPU instead of
-an empty GPU list.
+lib/config_base.py), and asks each for its infer task. Three MONAI Label behaviours are adjusted on the way:
+when the server starts, its ``/infer/{model}`` route is swapped for the app's (lib/serving.py: inference off
+the event loop, queued per model, cancelled when the client leaves) and ``/logs`` is taken away unless
+``--conf logs on``; every infer request's image is checked before MONAI Label resolves it (lib/guard.py); and
+batch inference on a machine without CUDA uses the CPU instead of an empty GPU list.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import lib.configs
 import torch
 from lib.catalog import model_facts
 from lib.guard import check_request, input_errors_as_422
+from lib.jobs import current_job
 from lib.settings import AppSettings
 from monailabel.config import settings
 from monailabel.interfaces.app import MONAILabelApp
@@ -119,12 +122,26 @@ class VoxcauseApp(MONAILabelApp):
     def init_trainers(self) -> dict[str, TrainTask]:
         return {}
 
+    def task_names(self) -> list[str]:
+        """The infer tasks the server offers (the names ``/infer/<task>`` takes)."""
+        return list(self._infers)
+
+    def on_init_complete(self) -> None:
+        """MONAI Label's start-up work, then the app's endpoints on the FastAPI app being served."""
+        super().on_init_complete()
+        from lib.serving import install
+        from monailabel.app import app  # the server's FastAPI app: it is starting us from its lifespan
+
+        install(app, logs=self.settings.logs)
+        logger.info(f"voxcause: /infer runs off the event loop (at most {self.settings.max_requests} requests); "
+                    f"/logs {'served' if self.settings.logs else 'off'}; authentication "
+                    f"{'on' if settings.MONAI_LABEL_AUTH_ENABLE else 'OFF'}; CORS origins "
+                    f"{[str(o) for o in settings.MONAI_LABEL_CORS_ORIGINS] or 'ANY'}")
+
     def infer(self, request: dict[str, Any], datastore: Any = None) -> dict[str, Any]:
         """MONAI Label's infer, after the image checks of lib/guard.py."""
-        sessions = self.sessions()
         with input_errors_as_422():  # a DICOMweb series the model cannot take is refused while it is looked up
-            check_request(request, datastore or self.datastore(), self.settings,
-                          session_store=getattr(sessions, "store_path", None))
+            check_request(request, datastore or self.datastore(), self.settings, job=current_job())
         request = dict(request)
         image = request.get("image")
         # the checked studies id names the folder the float map is kept in; an upload gets a content hash

@@ -5,12 +5,16 @@ exists as a path on the server as that file (``MONAILabelApp.infer``: ``if os.pa
 ``?image=../../etc/passwd`` would be read. The app therefore checks each request before MONAI Label
 looks it up:
 
-- an image id must be a plain name (request ``params`` may override ``image``, so the check runs on the
-  final request) known to the studies (400 for a path, 404 for an unknown id; on a DICOMweb server the
-  id is a SeriesInstanceUID, and a series the models cannot take is refused by lib/dicomweb.py with 422);
-- an uploaded file (MONAI Label stores it as ``<tmp>/tmpXXXX<ext>``) must be at most ``max_upload_mb``
-  and its header must promise at most ``max_voxels`` voxels, checked before any voxel is read (413);
-  a file whose header cannot be read is refused with 415;
+- an image is either a plain id known to the studies (request ``params`` may override ``image``, so the check
+  runs on the final request; 400 for a path, 404 for an unknown id; on a DICOMweb server the id is a
+  SeriesInstanceUID, and a series the models cannot take is refused by lib/dicomweb.py with 422), or exactly
+  the file the app stored for this request — its upload or its session's image, as recorded on the request's
+  `Job` (lib/jobs.py). Any other path is refused with the same 400 whether or not a file is there, so the
+  answer tells nothing about other users' files;
+- a ``label`` is exactly the file uploaded with this request (form field ``label``), else 400;
+- an upload's header must promise at most ``max_voxels`` voxels, checked before any voxel is read (413);
+  a file whose header cannot be read is refused with 415 (its size was checked as it was stored:
+  lib/serving.py);
 - anything the tasks refuse as `voxcause.errors.InputError` (wrong shape, bad option values, a target the
   model does not have) becomes 422 with the same one-line message.
 """
@@ -19,8 +23,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,21 +32,11 @@ import SimpleITK as sitk
 from fastapi import HTTPException
 from voxcause.errors import InputError
 
+from .boundary import shown
+from .jobs import Job
 from .settings import AppSettings
 
 _LOG_LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
-_UPLOAD_NAME = re.compile(r"^tmp[A-Za-z0-9_]+(\.[A-Za-z0-9]+){1,2}$")
-
-
-def _is_upload(image: str) -> bool:
-    """True for the temporary file MONAI Label's /infer endpoint writes an uploaded image to."""
-    path = Path(image)
-    return (
-        path.is_absolute()
-        and path.parent == Path(tempfile.gettempdir())
-        and _UPLOAD_NAME.match(path.name) is not None
-        and path.is_file()
-    )
 
 
 def _looks_like_path(image: str) -> bool:
@@ -52,15 +44,7 @@ def _looks_like_path(image: str) -> bool:
 
 
 def check_upload(path: Path, settings: AppSettings) -> None:
-    """Refuse an uploaded image that is too large in bytes or voxels, or unreadable, before reading voxels."""
-    size = path.stat().st_size
-    if size > settings.max_upload_bytes:
-        raise HTTPException(
-            status_code=413,
-            detail=f"upload is {size / 2**20:.1f} MiB, above the server's limit of "
-            f"{settings.max_upload_bytes / 2**20:.0f} MiB — crop or downsample the image, "
-            "or raise --conf max_upload_mb",
-        )
+    """Refuse an uploaded image whose header promises too many voxels, or is unreadable, before reading voxels."""
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     try:
@@ -80,50 +64,41 @@ def check_upload(path: Path, settings: AppSettings) -> None:
         )
 
 
-def _inside(path: str, folder: str | None) -> bool:
-    if not folder:
-        return False
-    real, root = os.path.realpath(path), os.path.realpath(folder)
-    return os.path.commonpath([real, root]) == root
+def check_request(request: dict[str, Any], datastore: Any, settings: AppSettings, *, job: Job | None) -> None:
+    """Check the ``image`` and ``label`` of an infer request (see the module docstring); raise HTTPException if bad.
 
-
-def check_request(
-    request: dict[str, Any], datastore: Any, settings: AppSettings, *, session_store: str | None = None
-) -> None:
-    """Check the ``image`` of an infer request (see the module docstring); raise HTTPException if bad.
-
-    ``session_store`` is the folder of MONAI Label's sessions: a request naming a session gets that session's
-    image path from the server, and only paths inside that folder are accepted as such (a client can put
-    any key in ``params``, ``session`` and ``image`` included).
+    ``job`` is the request's `Job` (None outside the app's /infer endpoint: batch inference, the command line),
+    which records the files the server stored for it; a client can put any key in ``params``, ``image`` and
+    ``label`` included, so nothing else in the request is taken as an upload.
     """
     level = request.get("logging")
     if level is not None and str(level).upper() not in _LOG_LEVELS:
-        raise HTTPException(status_code=422, detail=f"logging={level!r} is not a log level — use one of "
+        raise HTTPException(status_code=422, detail=f"logging={shown(level)} is not a log level — use one of "
                             f"{', '.join(sorted(_LOG_LEVELS))}")
     label = request.get("label")
-    if label is not None and not (isinstance(label, str) and _is_upload(label)):
+    if label is not None and (job is None or label != job.label_path):
         raise HTTPException(status_code=400, detail="'label' must be a file uploaded with the request (form field "
                             "'label'), not a value in params")
     image = request.get("image")
     if not isinstance(image, str):
         return  # arrays handed over by a pipeline inside the server
-    if request.get("session") and _inside(image, session_store):
+    if job is not None and image == job.upload_path:
+        check_upload(Path(image), settings)
+        return
+    if job is not None and image == job.session_image:
         return
     if not image:
         raise HTTPException(status_code=400, detail="no image given — pass ?image=<id> or upload a file")
-    if _is_upload(image):
-        check_upload(Path(image), settings)
-        return
     if _looks_like_path(image):
         raise HTTPException(
             status_code=400,
-            detail=f"image {image!r} is a path, not an image id — pass the id of an image in the studies folder "
+            detail=f"image {shown(image)} is a path, not an image id — pass the id of an image in the studies folder "
             "(GET /datastore/?output=all lists them) or upload the file",
         )
     uri = datastore.get_image_uri(image)
     if not uri:
         hint = getattr(datastore, "not_found_hint", None)  # the DICOMweb datastore (lib/dicomweb.py)
-        detail = hint(image) if hint else (f"no image with id {image!r} in the studies folder — GET "
+        detail = hint(image) if hint else (f"no image with id {shown(image)} in the studies folder — GET "
                                            "/datastore/?output=all lists the ids")
         raise HTTPException(status_code=404, detail=detail)
 

@@ -16,6 +16,9 @@ Conf keys (all optional):
     max_voxels               images with more voxels (all channels) are refused with 413 (default 64 M).
     default_levels           number of heat levels an explain task draws by default (default 5).
     default_iterations       causal-responsibility iterations by default (default 10).
+    max_requests             /infer requests held at once, queued and running (default 16); more get 503.
+    logs                     ``on`` serves MONAI Label's /logs (the server log: every image id and request);
+                             default ``off``. With authentication on it needs the admin role.
 """
 
 from __future__ import annotations
@@ -38,6 +41,13 @@ def _int_conf(conf: Mapping[str, str], key: str, default: int, *, low: int, high
     if not low <= value <= high:
         raise ValueError(f"--conf {key} {value} is outside {low}..{high} — pass a value in that range")
     return value
+
+
+def _switch_conf(conf: Mapping[str, str], key: str, default: bool) -> bool:
+    raw = str(conf.get(key, "on" if default else "off")).strip().lower()
+    if raw not in ("on", "off", "true", "false"):
+        raise ValueError(f"--conf {key} {raw!r} is not on or off — pass --conf {key} on or --conf {key} off")
+    return raw in ("on", "true")
 
 
 def _sample_model(names: tuple[str, ...]) -> Path | None:
@@ -88,6 +98,8 @@ class AppSettings:
     max_voxels: int
     default_levels: int
     default_iterations: int
+    max_requests: int = 16
+    logs: bool = False
     #: the studies are on a DICOMweb server (``--studies http(s)://...``), not in a folder
     remote: bool = False
 
@@ -107,6 +119,8 @@ class AppSettings:
             max_voxels=_int_conf(conf, "max_voxels", 64 * 1024 * 1024, low=1024, high=2**34),
             default_levels=_int_conf(conf, "default_levels", 5, low=1, high=10),
             default_iterations=_int_conf(conf, "default_iterations", 10, low=1, high=200),
+            max_requests=_int_conf(conf, "max_requests", 16, low=1, high=256),
+            logs=_switch_conf(conf, "logs", False),
             remote=remote,
         )
 

@@ -62,9 +62,8 @@ def test_path_smuggled_in_params_is_400(server):
     assert_still_serving(server)
 
 
-def test_unknown_task_is_refused(server):
-    reply = server.infer("no_such_task", CASE)
-    assert 400 <= reply.status < 600 and reply.status != 200
+def test_unknown_task_is_404_naming_the_tasks(server):
+    assert_refused(server.infer("no_such_task", CASE), 404, "no_such_task", "segmentation", "/info/")
     assert_still_serving(server)
 
 

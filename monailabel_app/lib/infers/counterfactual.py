@@ -15,6 +15,7 @@ from voxcause.counterfactual import counterfactual
 from voxcause.errors import InputError
 from voxcause.levels import heat_colour
 
+from ..jobs import report_progress
 from ..labels import Segments
 from ..options import MODEL_OPTION
 from .base import VoxcauseInferTask
@@ -39,6 +40,7 @@ class CounterfactualTask(VoxcauseInferTask):
             "dilate_mm": float(options["dilate_mm"]),
             "seed": options["seed"],
             "device": device,
+            "progress": report_progress,  # stops the computation when the request is cancelled
         }
         if region == "upload":
             label = data.get("label")

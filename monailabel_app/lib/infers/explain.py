@@ -13,6 +13,7 @@ from typing import Any
 import voxcause
 from voxcause.errors import ErrorCode, InputError
 
+from ..jobs import report_progress
 from ..labels import Segments, explanation_segments
 from ..options import MODEL_OPTION
 from .base import VoxcauseInferTask
@@ -76,6 +77,7 @@ class ExplainTask(VoxcauseInferTask):
                     method=method,
                     seed=options.get("seed", 0),
                     device=device,
+                    progress=report_progress,  # stops the computation when the request is cancelled
                     **extra,
                 )
             except InputError as error:
