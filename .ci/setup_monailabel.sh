@@ -31,7 +31,14 @@ check_nnunet='import importlib.util as u, importlib.metadata as m
 assert m.version("nnunetv2") == "2.8.0", m.version("nnunetv2")
 assert all(u.find_spec(name) for name in ("dynamic_network_architectures", "acvl_utils", "batchgenerators",
            "batchgeneratorsv2", "blosc2", "einops", "yacs", "nibabel", "pandas", "sklearn")), "an nnU-Net dependency is missing"'
+# highdicom 0.22, the last release for pydicom 2: the app writes the explanation's DICOM SEG and Parametric Maps
+# (voxcause.io.dicom_out) and stores them in the PACS (lib/dicomweb.py)
+check_dicom='import importlib.metadata as m
+assert m.version("highdicom") == "0.22.0", m.version("highdicom")'
 pip=("$venv/bin/python" -m pip)
+install_dicom() {
+    "${pip[@]}" install --quiet -c "$constraints" 'numpy<2' 'pydicom<3' highdicom==0.22.0
+}
 # nnU-Net v2 without timm/torchvision: --no-deps for nnunetv2 and its network library, whose timm dependency pulls
 # torchvision, which fails to import beside the CPU torch pin (the U-Nets nnU-Net plans never import timm); then
 # the rest of their dependencies, numpy and pydicom held below 2 and 3 for monailabel (as scripts/setup.sh does for
@@ -43,14 +50,17 @@ install_nnunet() {
         pandas scikit-learn nibabel
 }
 if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "$check" 2>/dev/null; then
-    if "$venv/bin/python" -c "$check_nnunet" 2>/dev/null; then
-        echo "setup_monailabel: $venv already has monailabel 0.8.5, voxcause and nnU-Net v2"
+    if "$venv/bin/python" -c "$check_nnunet
+$check_dicom" 2>/dev/null; then
+        echo "setup_monailabel: $venv already has monailabel 0.8.5, voxcause, nnU-Net v2 and highdicom"
         exit 0
     fi
     start=$(date +%s)
-    install_nnunet
+    "$venv/bin/python" -c "$check_nnunet" 2>/dev/null || install_nnunet
+    "$venv/bin/python" -c "$check_dicom" 2>/dev/null || install_dicom
     "$venv/bin/python" -c "$check; $check_nnunet
-print('setup_monailabel: added nnunetv2', m.version('nnunetv2'), 'numpy', numpy.__version__, 'pydicom', m.version('pydicom'))"
+$check_dicom
+print('setup_monailabel: added nnunetv2', m.version('nnunetv2'), 'highdicom', m.version('highdicom'), 'numpy', numpy.__version__, 'pydicom', m.version('pydicom'))"
     echo "setup_monailabel: updated $venv in $(( $(date +%s) - start )) s"
     exit 0
 fi
@@ -64,7 +74,9 @@ SAM2_BUILD_CUDA=0 "${pip[@]}" install --quiet -c "$constraints" \
 "${pip[@]}" install --quiet -c "$constraints" 'numpy<2' -e "$repo[samples]"
 "${pip[@]}" install --quiet -c "$constraints" 'numpy<2' pytest requests psutil
 install_nnunet
+install_dicom
 "$venv/bin/python" -c "$check; $check_nnunet
+$check_dicom
 print('setup_monailabel: monailabel', m.version('monailabel'), 'nnunetv2', m.version('nnunetv2'), 'numpy', numpy.__version__,
       'pydicom', m.version('pydicom'))"
 echo "setup_monailabel: built $venv in $(( $(date +%s) - start )) s"

@@ -139,6 +139,31 @@ def _window(hd, centre: float, width: float) -> dict:
     return {"window_center": centre, "window_width": width}
 
 
+def _further(hd, further: list) -> dict:
+    """The other channels' slices as further source images, where this highdicom version takes them (0.22,
+    for pydicom 2, references the geometry series only)."""
+    if further and "further_source_images" in inspect.signature(hd.seg.Segmentation.__init__).parameters:
+        return {"further_source_images": further}
+    return {}
+
+
+def _coloured(hd, colour: Sequence[float], **description):
+    """A SegmentDescription with its display colour (CIELab), in the form this highdicom version takes:
+    highdicom 0.22, the last for pydicom 2 (the MONAI Label environment), has no ``display_color`` argument
+    nor ``CIELabColor.from_rgb``, so the colour is converted with scikit-image and set on the dataset."""
+    rgb = tuple(float(c) for c in colour)
+    if hasattr(hd.color.CIELabColor, "from_rgb"):
+        return hd.seg.SegmentDescription(**description, display_color=hd.color.CIELabColor.from_rgb(*rgb))
+    from skimage.color import rgb2lab
+
+    lightness, a, b = rgb2lab(np.array([[rgb]], dtype=float))[0, 0]
+    lab = hd.color.CIELabColor(float(np.clip(lightness, 0, 100)), float(np.clip(a, -128, 127)),
+                               float(np.clip(b, -128, 127)))
+    segment = hd.seg.SegmentDescription(**description)
+    segment.RecommendedDisplayCIELabValue = list(lab.value)
+    return segment
+
+
 def write_explanation_dicom(
     folder: str | Path,
     volume: Volume,
@@ -185,15 +210,11 @@ def write_explanation_dicom(
     if segments:
         category = hd.sr.CodedConcept("VXC-EXPL", "99VOXCAUSE", "Explanation region")
         descriptions = [
-            hd.seg.SegmentDescription(
-                segment_number=number,
-                segment_label=name[:64],
-                segmented_property_category=category,
-                segmented_property_type=hd.sr.CodedConcept(f"VXC-{number}", "99VOXCAUSE", name[:64]),
-                algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
-                algorithm_identification=algorithm,
-                display_color=hd.color.CIELabColor.from_rgb(*(float(c) for c in colour)),
-            )
+            _coloured(hd, colour, segment_number=number, segment_label=name[:64],
+                      segmented_property_category=category,
+                      segmented_property_type=hd.sr.CodedConcept(f"VXC-{number}", "99VOXCAUSE", name[:64]),
+                      algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
+                      algorithm_identification=algorithm)
             for number, (name, _, colour) in enumerate(segments, start=1)
         ]
         stacked = np.stack([_frames(np.asarray(mask, dtype=bool), depth) for _, mask, _ in segments], axis=-1)
@@ -208,7 +229,7 @@ def write_explanation_dicom(
             series_description=f"{why} (segments)"[:64],
             content_label="VOXCAUSE",
             content_description="explanations and responsibility levels",
-            further_source_images=further or None,
+            **_further(hd, further),
             **common,
         )
         seg.save_as(str(Path(folder) / SEG_NAME))
