@@ -9,7 +9,8 @@
 # template), then pytest, requests and psutil for the tests, then nnU-Net v2 (the app serves nnU-Net results
 # folders as its segmenter; tests/monailabel/test_nnunet_app.py). Skips everything if the venv already works;
 # a working venv that only lacks nnU-Net gets nnU-Net installed into it (not rebuilt).
-# Usage: bash .ci/setup_monailabel.sh [VENV_DIR]   (default: <repo>/.venv-monailabel)
+# Usage: bash .ci/setup_monailabel.sh [VENV_DIR]   (default: <repo>/.venv-monailabel); users run
+# scripts/setup_monailabel.sh, which calls this and says what to do next.
 # Then:  <venv>/bin/python -m pytest tests/monailabel -q
 # Known: pip reports pydicom-seg 0.4.1 (a monailabel dependency; the app writes DICOM SEG with it for the PACS
 # path, monailabel_app/lib/dicomweb.py) wanting jsonschema<4 while voxcause needs jsonschema>=4; it works with
@@ -36,6 +37,12 @@ assert all(u.find_spec(name) for name in ("dynamic_network_architectures", "acvl
 check_dicom='import importlib.metadata as m
 assert m.version("highdicom") == "0.22.0", m.version("highdicom")'
 pip=("$venv/bin/python" -m pip)
+# An environment that already holds pydicom 3 or numpy 2 (e.g. voxcause[dicom] installed beside monailabel) is
+# refused with the reason, not silently downgraded under what put them there: monailabel_app/check_environment.py
+if [ -x "$venv/bin/python" ] && ! "$venv/bin/python" "$repo/monailabel_app/check_environment.py" --conflicts; then
+    echo "setup_monailabel: not changing $venv (use another VENV_DIR, or fix it as said above)" >&2
+    exit 2
+fi
 install_dicom() {
     "${pip[@]}" install --quiet -c "$constraints" 'numpy<2' 'pydicom<3' highdicom==0.22.0
 }
