@@ -18,6 +18,7 @@ from .explainers import declared_options, make_explainer
 from .explanation import Explanation, split_volumes
 from .io import Volume, read_image
 from .io.channel_names import check_channel_order
+from .io.photo import fit_photo
 from .models import LoadedModel, load_model
 from .ops import foreground_mask
 from .probability import voxel_probability
@@ -119,6 +120,9 @@ def explain(
     loaded = _as_model(model, device, model_options or {}, precision, compile)
     if not channel_order_checked and isinstance(loaded.card.channels, tuple):
         check_channel_order(volume.paths, loaded.card.channels)
+    volume, fitted = fit_photo(volume, loaded.card.channel_count)
+    if fitted:
+        loaded.notes.append(fitted)
     inputs = loaded.prepare(volume)
     region_image = _region_mask(region, volume)
     region_model = loaded.mask_to_model_space(region_image) if region_image is not None else None

@@ -1,4 +1,5 @@
-"""Writing an explanation folder: map.nii.gz, explanation.seg.nrrd, summary.json, overview.png (and, for
+"""Writing an explanation folder: map.nii.gz, explanation.seg.nrrd, summary.json, overview.png (for 2D inputs
+also map.png and explanation.png at the picture's pixels: `voxcause.overlays`; for
 segmenters, prediction.seg.nrrd: the model's own segmentation, to show beside the explanation, with
 probability.nii.gz and, for ensembles, uncertainty.nii.gz: `voxcause.probability`; a method's further volumes as
 ``<name>.nii.gz``; for a DICOM input, explanation.seg.dcm and map.pm.dcm (+ probability.pm.dcm,
@@ -19,6 +20,7 @@ from .io import atomic_directory, write_image, write_segmentation
 from .io.dicom_out import PARAMETRIC_MAPS, SEG_NAME, write_dicom_outputs
 from .jsonio import dumps
 from .levels import grey_colour, heat_colour, responsibility_levels
+from .overlays import write_overlays
 from .render import render_overview
 
 if TYPE_CHECKING:  # for annotations only: `Explanation.save` imports this module, never the other way round
@@ -34,9 +36,8 @@ LEVELS = 5
 DICOM_VOLUMES = {SEG_NAME: "explanation_dicom", **{kind.file: f"{name}_dicom" for name, kind in PARAMETRIC_MAPS.items()}}
 
 
-def explanation_segments(explanation: Explanation) -> list:
-    """Named, coloured segments: the explanations, then the responsibility levels (`voxcause.levels` bands;
-    greys named "UNTRUSTED (certificate fail)" when the explanation's certificate fails)."""
+def mask_segments(explanation: Explanation) -> list:
+    """Named, coloured segments of the explanations (and target region) that hold any voxel."""
     segments = []
     for key, mask in explanation.masks.items():
         if key.startswith("multiple_"):
@@ -45,6 +46,13 @@ def explanation_segments(explanation: Explanation) -> list:
             name, colour = MASK_STYLE.get(key, (key.replace("_", " "), (0.6, 0.6, 0.6)))
         if mask.any():
             segments.append((name, mask, colour))
+    return segments
+
+
+def explanation_segments(explanation: Explanation) -> list:
+    """Named, coloured segments: the explanations (`mask_segments`), then the responsibility levels
+    (`voxcause.levels` bands; greys named "UNTRUSTED (certificate fail)" when the certificate fails)."""
+    segments = mask_segments(explanation)
     # A map whose certificate fails must not look like a heat map where only segments are shown (Slicer).
     untrusted = (explanation.certificate or {}).get("verdict") == "fail"
     prefix = "UNTRUSTED (certificate fail) responsibility level" if untrusted else "responsibility level"
@@ -109,6 +117,9 @@ def save_explanation(explanation: Explanation, out_dir: str | Path, *, dicom: bo
                 write_segmentation(staging / "prediction.seg.nrrd", predicted, volume)
         summary = explanation.summary()
         summary["volumes"].update({DICOM_VOLUMES[path.name]: path.name for path in dicom_files})
+        if volume.spatial_dims == 2:  # a 2D picture or slice: the results as pictures too
+            summary["volumes"].update(write_overlays(staging, volume.array, display_channel(
+                volume.array, explanation.map), explanation.map, mask_segments(explanation)))
         (staging / "summary.json").write_text(dumps(summary), encoding="utf-8")
         render_overview(
             staging / "overview.png",

@@ -33,6 +33,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     add_speed_options(parser)
     add_threads_option(parser, "CPU threads of torch and SimpleITK (default: every core)")
     parser.add_argument("--target", help="label name or index (default: the predicted class)")
+    parser.add_argument("--grayscale", action="store_true", help="read a colour picture (JPEG/PNG/TIFF/BMP) as grey "
+                        "luminance (default: as stored; a 1-channel model's card converts it anyway)")
     others = "|".join(name for name in METHODS if name != DEFAULT_METHOD)
     parser.add_argument("--method", default=DEFAULT_METHOD, help=f"{DEFAULT_METHOD} (default), or {others}")
     parser.add_argument("--region", help="segmenters: mask whose mean target probability is explained")
@@ -112,6 +114,8 @@ def run(args: argparse.Namespace) -> int:
         from ..io import read_image
 
         image = read_image(image, series=args.series)
+    if args.grayscale:
+        image = grey_picture(image)
     with progress_reporter(args.progress, "explaining") as progress:
         result = explain(
             image,
@@ -145,6 +149,17 @@ def run(args: argparse.Namespace) -> int:
         if certificate:
             print(f"certificate {certificate['verdict'].upper()}: {certificate['reason']}")
     return 0
+
+
+def grey_picture(image):
+    """``--grayscale``: the picture (a path or a `Volume`) converted to its luminance, keeping the file's path."""
+    from dataclasses import replace
+
+    from ..io import Volume, read_image
+    from ..io.photo import to_grayscale
+
+    volume = image if isinstance(image, Volume) else read_image(image)
+    return replace(volume, array=to_grayscale(volume.array))
 
 
 def list_layers(args: argparse.Namespace) -> int:

@@ -17,10 +17,10 @@ import SimpleITK as sitk
 
 from ..errors import InputError
 from .atomic import atomic_path
+from .photo import PHOTO_SUFFIXES, is_photo, read_photo
 from .verify import check_geometry, choose_series, verify_payload
 
 PathLike = str | os.PathLike
-_IMAGE_2D_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 _NIFTI_SUFFIXES = (".nii", ".nii.gz")
 
 
@@ -120,7 +120,7 @@ def read_image(paths: PathLike | Sequence[PathLike], *, series: str | None = Non
     Args:
         paths: a file SimpleITK reads (NIfTI, NRRD, MHA, PNG/JPEG ...), a DICOM series folder, or a list of
             such files with the same geometry, one per channel (e.g. T1, T1c, T2, FLAIR). 4D files and vector
-            images (RGB) become channels.
+            images become channels; pictures (JPEG/PNG/TIFF/BMP) have 1 or 3 channels as stored (`io.photo`).
         series: the SeriesInstanceUID to read from a DICOM folder holding several series (refused without it).
 
     Raises:
@@ -135,11 +135,15 @@ def read_image(paths: PathLike | Sequence[PathLike], *, series: str | None = Non
         raise InputError("no image given — pass at least one image path")
     arrays, reference, uids = [], None, []
     for item in items:
-        image, uid = _read_one(item, series)
-        uids.append(uid)
-        if Path(item).suffix.lower() in _IMAGE_2D_SUFFIXES and image.GetDimension() == 3 and image.GetSize()[2] == 1:
-            image = image[:, :, 0]
-        array, geometry = _channels_of(image)
+        photo = read_photo(item) if is_photo(item) and Path(item).is_file() else None
+        if photo is not None:
+            array, geometry = photo
+        else:
+            image, uid = _read_one(item, series)
+            uids.append(uid)
+            if Path(item).suffix.lower() in PHOTO_SUFFIXES and image.GetDimension() == 3 and image.GetSize()[2] == 1:
+                image = image[:, :, 0]
+            array, geometry = _channels_of(image)
         if reference is None:
             reference = geometry
         elif geometry.GetSize() != reference.GetSize():

@@ -316,11 +316,12 @@ class LoadedModel:
         other = CHANNELS_FIRST if self.layout == CHANNELS_LAST else CHANNELS_LAST
         lines = [line for line in str(error).strip().splitlines() if line.strip()]
         declared = getattr(self.raw, "input_shape", None)
+        grey = ", --grayscale for a colour picture" if inputs.shape[1] == 3 else ""
         raise InputError(
             f"model failed on {layout_name(self.layout, spatial_dims)} input of shape {shape}"
             f"{f' (it declares {declared})' if declared else ''} "
             f"({lines[-1][:160] if lines else 'error'}) — check the channels, dimension and spatial size it expects "
-            f"(--spatial-size, the card's channels), or its layout (--layout "
+            f"(--spatial-size, the card's channels{grey}), or its layout (--layout "
             f"{layout_name(other, spatial_dims)} / the card's 'layout: {other}')"
         ) from None
 
