@@ -31,7 +31,7 @@ from slicer.util import VTKObservationMixin
 from VoxCauseLib import display, mrml
 from VoxCauseLib.command import LAUNCHER, ExplainRequest
 from VoxCauseLib.defaults import CoreDefaultsReader
-from VoxCauseLib.deps import missing_requirements
+from VoxCauseLib.deps import install_arguments, missing_requirements
 from VoxCauseLib.job import ExplainJob, Finished
 from VoxCauseLib.models import list_sample_models, read_model
 from VoxCauseLib.options import DEFAULT_METHOD, Device, Method, Occlusion
@@ -83,7 +83,7 @@ class VoxCauseParameterNode:
     filled at run time, which the automatic binding does not support).
 
     iterations 0 and occlusion DEFAULT mean "the core's default": no flag is sent, so the run gets whatever the
-    installed voxcause declares (`voxcause methods --json`); the panel only names it ("Default (12)").
+    installed voxcause declares (`voxcause methods --json`); the panel only names it ("Default (10)" today).
     """
 
     inputVolume: vtkMRMLScalarVolumeNode
@@ -594,7 +594,8 @@ class VoxCauseLogic(ScriptedLoadableModuleLogic):
         return missing_requirements(self.requirementsPath())
 
     def installDependencies(self) -> None:
-        """Install torch (through the PyTorch extension when present) and then the rest."""
+        """Install torch (through the PyTorch extension when present) and then the rest (voxcause from the wheel
+        the extension ships or the repository the module sits in: `install_arguments`)."""
         missing = self.missingDependencies()
         if any(line.startswith("torch") for line in missing):
             try:
@@ -606,7 +607,7 @@ class VoxCauseLogic(ScriptedLoadableModuleLogic):
                 slicer.util.pip_install("torch")
         rest = [line for line in self.missingDependencies() if not line.startswith("torch")]
         if rest:
-            slicer.util.pip_install(rest)
+            slicer.util.pip_install(install_arguments(rest, os.path.dirname(__file__)))
 
 
 #

