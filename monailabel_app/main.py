@@ -129,14 +129,16 @@ class VoxcauseApp(MONAILabelApp):
     def on_init_complete(self) -> None:
         """MONAI Label's start-up work, then the app's endpoints on the FastAPI app being served."""
         super().on_init_complete()
-        from lib.serving import install
+        from lib import auth, serving
         from monailabel.app import app  # the server's FastAPI app: it is starting us from its lifespan
 
-        install(app, logs=self.settings.logs)
+        serving.install(app, logs=self.settings.logs, cors_origins=self.settings.cors_origins)
+        if settings.MONAI_LABEL_AUTH_ENABLE:
+            auth.install()
         logger.info(f"voxcause: /infer runs off the event loop (at most {self.settings.max_requests} requests); "
-                    f"/logs {'served' if self.settings.logs else 'off'}; authentication "
-                    f"{'on' if settings.MONAI_LABEL_AUTH_ENABLE else 'OFF'}; CORS origins "
-                    f"{[str(o) for o in settings.MONAI_LABEL_CORS_ORIGINS] or 'ANY'}")
+                    f"/logs {'served' if self.settings.logs else 'off'}; sign-in "
+                    f"{'on' if settings.MONAI_LABEL_AUTH_ENABLE else 'OFF'}; browsers may call from "
+                    f"{', '.join(self.settings.cors_origins) or 'ANY page'}")
 
     def infer(self, request: dict[str, Any], datastore: Any = None) -> dict[str, Any]:
         """MONAI Label's infer, after the image checks of lib/guard.py."""

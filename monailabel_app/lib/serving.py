@@ -39,6 +39,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
+from fastapi.middleware import Middleware
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import Response
 from monailabel.config import RBAC_USER, settings
 from monailabel.endpoints.infer import send_response
@@ -235,8 +237,22 @@ def _included_from(route: BaseRoute, router: APIRouter) -> bool:
     return (getattr(route, "path", None), frozenset(getattr(route, "methods", None) or ())) in own
 
 
-def install(app: FastAPI, *, logs: bool) -> None:
-    """Swap MONAI Label's /infer/{model} for `infer`, add /queue/, and take /logs away unless ``logs``."""
+def _limit_cors(app: FastAPI, origins: tuple[str, ...]) -> None:
+    """Let browsers call the server only from ``origins``: MONAI Label's CORS middleware allows any page, and
+    its own setting for the list (``MONAI_LABEL_CORS_ORIGINS``) makes 0.8.5's ``start_server`` crash (it logs
+    its settings with ``json.dumps``, which cannot write the list's URL objects). The middleware is given the
+    list and the stack is rebuilt for the next request (Starlette builds it on the first call: the lifespan)."""
+    app.user_middleware = [
+        Middleware(CORSMiddleware, allow_origins=list(origins), allow_credentials=True, allow_methods=["*"],
+                   allow_headers=["*"]) if middleware.cls is CORSMiddleware else middleware
+        for middleware in app.user_middleware
+    ]
+    app.middleware_stack = None
+
+
+def install(app: FastAPI, *, logs: bool, cors_origins: tuple[str, ...]) -> None:
+    """Swap MONAI Label's /infer/{model} for `infer`, add /queue/, take /logs away unless ``logs``, and limit
+    CORS to ``cors_origins`` when given."""
     from monailabel.endpoints import infer as monailabel_infer
     from monailabel.endpoints import logs as monailabel_logs
 
@@ -244,3 +260,5 @@ def install(app: FastAPI, *, logs: bool) -> None:
     app.router.routes = [route for route in app.router.routes
                          if not any(_included_from(route, router) for router in removed)]
     app.include_router(router, prefix=settings.MONAI_LABEL_API_STR)
+    if cors_origins:
+        _limit_cors(app, cors_origins)

@@ -19,11 +19,17 @@ Conf keys (all optional):
     max_requests             /infer requests held at once, queued and running (default 16); more get 503.
     logs                     ``on`` serves MONAI Label's /logs (the server log: every image id and request);
                              default ``off``. With authentication on it needs the admin role.
+
+Environment (a settings file can carry it, e.g. shared-server.env):
+    VOXCAUSE_CORS_ORIGINS    comma list of the web pages' origins (``https://viewer.example.org``) browsers may
+                             call the server from; unset: any (MONAI Label's default). MONAI Label's own
+                             ``MONAI_LABEL_CORS_ORIGINS`` crashes its 0.8.5 ``start_server``.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +54,19 @@ def _switch_conf(conf: Mapping[str, str], key: str, default: bool) -> bool:
     if raw not in ("on", "off", "true", "false"):
         raise ValueError(f"--conf {key} {raw!r} is not on or off — pass --conf {key} on or --conf {key} off")
     return raw in ("on", "true")
+
+
+#: An origin as browsers send it: scheme, host, optional port; nothing after.
+_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
+
+
+def _origins(raw: str) -> tuple[str, ...]:
+    origins = tuple(origin.strip().rstrip("/") for origin in raw.split(",") if origin.strip())
+    bad = [origin for origin in origins if not _ORIGIN.match(origin)]
+    if bad:
+        raise ValueError(f"VOXCAUSE_CORS_ORIGINS {bad[0]!r} is not an origin — give scheme://host[:port], "
+                         "e.g. https://viewer.example.org, comma-separated")
+    return origins
 
 
 def _sample_model(names: tuple[str, ...]) -> Path | None:
@@ -100,6 +119,8 @@ class AppSettings:
     default_iterations: int
     max_requests: int = 16
     logs: bool = False
+    #: origins browsers may call from; empty: any
+    cors_origins: tuple[str, ...] = ()
     #: the studies are on a DICOMweb server (``--studies http(s)://...``), not in a folder
     remote: bool = False
 
@@ -121,6 +142,7 @@ class AppSettings:
             default_iterations=_int_conf(conf, "default_iterations", 10, low=1, high=200),
             max_requests=_int_conf(conf, "max_requests", 16, low=1, high=256),
             logs=_switch_conf(conf, "logs", False),
+            cors_origins=_origins(os.environ.get("VOXCAUSE_CORS_ORIGINS", "")),
             remote=remote,
         )
 

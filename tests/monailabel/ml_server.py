@@ -211,10 +211,11 @@ def assert_certificate(params: dict) -> dict:
     return certificate
 
 
-def launch(studies: str, work: Path, conf: dict[str, str], *, files_at: Path, env: dict[str, str] | None = None
-           ) -> Server:
-    """``python -m monailabel.main start_server`` over ``studies`` (a folder or a DICOMweb URL) on a free port of
-    127.0.0.1; returns once ``/info/`` answers (fails the test with the server log otherwise)."""
+def launch(studies: str, work: Path, conf: dict[str, str], *, files_at: Path, env: dict[str, str] | None = None,
+           start_script: Path | None = None, probe_headers: dict[str, str] | None = None) -> Server:
+    """``python -m monailabel.main start_server`` (or ``bash start_script STUDIES``, e.g. scripts/start_monailabel.sh)
+    over ``studies`` (a folder or a DICOMweb URL) on a free port of 127.0.0.1; returns once ``/info/`` answers
+    (asked with ``probe_headers``, e.g. a sign-in token), else fails the test with the server log."""
     port = free_port()
     log = work / "server.log"
     environment = dict(os.environ)
@@ -224,8 +225,9 @@ def launch(studies: str, work: Path, conf: dict[str, str], *, files_at: Path, en
         "PYTHONUNBUFFERED": "1",
         **(env or {}),
     })
-    command = [sys.executable, "-m", "monailabel.main", "start_server", "--app", str(APP), "--studies", studies,
-               "--host", "127.0.0.1", "--port", str(port)]
+    command = ([sys.executable, "-m", "monailabel.main", "start_server", "--app", str(APP), "--studies", studies]
+               if start_script is None else ["bash", str(start_script), studies])
+    command += ["--host", "127.0.0.1", "--port", str(port)]
     for key, value in conf.items():
         command += ["--conf", key, value]
     with open(log, "wb") as sink:
@@ -237,7 +239,7 @@ def launch(studies: str, work: Path, conf: dict[str, str], *, files_at: Path, en
         if process.poll() is not None:
             pytest.fail(f"server exited with {process.returncode} while starting:\n{running.log_tail()}")
         try:
-            if running.get("/info/", timeout=5).status_code == 200:
+            if running.get("/info/", timeout=5, headers=probe_headers).status_code == 200:
                 return running
         except requests.ConnectionError:
             pass
