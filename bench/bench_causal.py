@@ -321,25 +321,26 @@ def profile_breakdown(profiler, *, wall_seconds: float) -> dict:
     by_name: dict[str, float] = {}
     for (filename, _, name), (_, _, _, cumtime, _) in rows.items():
         if "voxcause" in filename or "onnxruntime" in filename or name in ("run",):
-            key = name
+            owner = {"mutants.py": "MutantScorer.", "responsibility.py": "PartitionSearch."}
+            key = owner.get(filename.replace("\\", "/").rsplit("/", 1)[-1], "") + name
             by_name[key] = max(by_name.get(key, 0.0), cumtime)
     forward = sum(own for (_, _, name), (_, _, own, _, _) in rows.items()
                   if "onnxruntime" in name and name.endswith(".run>"))
-    building = sum(by_name.get(n, 0.0) for n in ("_evaluate", "_mutants_from_rank", "_mask_passes"))
-    score = by_name.get("_score", 0.0)
+    building = sum(by_name.get(f"MutantScorer.{n}", 0.0) for n in ("boxes", "ranked", "masks"))
+    score = by_name.get("MutantScorer.score", 0.0)
     out = {
         "total_profiled (CPU)": sum(row[2] for row in rows.values()),
         "wall (inflated by profiling)": wall_seconds,
         "model_forward": forward,
         "mutant_building": max(0.0, building - score),
         "scoring_overhead": max(0.0, score - forward),
-        "search_total (_search)": by_name.get("_search", 0.0),
+        "search_total (PartitionSearch.run)": by_name.get("PartitionSearch.run", 0.0),
         "ranking (rank_voxels)": by_name.get("rank_voxels", 0.0),
-        "extraction total (_extract)": by_name.get("_extract", 0.0),
-        "merging (_merge)": by_name.get("_merge", 0.0),
+        "extraction total (extract)": by_name.get("extract", 0.0),
+        "merging (_merged)": by_name.get("PartitionSearch._merged", 0.0),
         "partitioning (split_box)": by_name.get("split_box", 0.0),
         "pruning (prune_components)": by_name.get("prune_components", 0.0),
-        "foreground + baseline": by_name.get("foreground_mask", 0.0) + by_name.get("occlusion_baseline", 0.0),
+        "foreground + baseline": by_name.get("foreground_mask", 0.0) + by_name.get("canvas", 0.0),
         "blur (gaussian_blur)": by_name.get("gaussian_blur", 0.0),
         "read_image": by_name.get("read_image", 0.0),
         "prepare": by_name.get("prepare", 0.0),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +11,6 @@ import numpy as np
 import torch
 
 from .causal.auto import auto_canvas
-from .causal.baselines import occlusion_baseline
 from .certificate import certify, decisions
 from .errors import InputError
 from .explainers import declared_options, make_explainer
@@ -20,12 +19,12 @@ from .io import Volume, read_image
 from .io.channel_names import check_channel_order
 from .io.photo import fit_photo
 from .models import LoadedModel, load_model
-from .ops import foreground_mask
 from .probability import voxel_probability
+from .removal import canvas
 from .targets import resolve_target
+from .typing import Progress
 
 ImageLike = str | Path | Sequence[str | Path] | Volume
-Progress = Callable[[str, float], None]
 
 
 def _as_volume(image: ImageLike) -> Volume:
@@ -220,14 +219,13 @@ def explain(
 
 
 def _certificate_baseline(model: LoadedModel, inputs: torch.Tensor, target, params: dict, seed: int) -> torch.Tensor:
-    """What occluded voxels become in the certificate's mutants: the method's own baseline where it has one
-    (a perturbation method is tested with what it removes with); else, for a gradient method, which removes
-    nothing, the canvas occlusion ``auto`` would choose (`causal.auto.auto_canvas`: one that loses the
-    decision without faking evidence; constant 0 would keep "glioma" on the sample classifier)."""
-    kind = params.get("baseline")
-    if kind in ("constant", "mean", "min", "blur"):
-        foreground = foreground_mask(inputs)
-        return occlusion_baseline(inputs, kind, value=float(params.get("baseline_value") or 0.0), foreground=foreground)
+    """What occluded voxels become in the certificate's mutants: the method's own declared removal where it has
+    one (a perturbation method is tested with what it removes with, `removal.canvas`, ``zero`` included); else,
+    for a gradient method, which removes nothing, the canvas occlusion ``auto`` would choose
+    (`causal.auto.auto_canvas`: one that loses the decision without faking evidence; constant 0 would keep
+    "glioma" on the sample classifier)."""
+    if params.get("baseline") is not None:
+        return canvas(inputs, params["baseline"])
     return auto_canvas(inputs, lambda batch: decisions(model, target, batch), seed=seed)[1]
 
 

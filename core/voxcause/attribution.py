@@ -32,7 +32,6 @@ and one line in ``voxcause.explainers.METHODS``.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -41,15 +40,15 @@ import torch
 from .errors import InputError
 from .explanation import Attribution
 from .models.protocol import Model, as_model, eager_network
-from .targets import Target
-
-Progress = Callable[[str, float], None] | None
+from .removal import REMOVALS
+from .typing import Progress, Target
 
 # One vocabulary of "what removed means" for every method (core, CLI, Slicer, MONAI Label). The causal engine
 # accepts all of them as ``occlusion``; the perturbation saliency methods (occlusion, Score-CAM, dea) take the
 # ones that do not need a search (every name but ``auto``) as ``baseline``. ``zero`` is ``constant`` with value 0.
-OCCLUSIONS: tuple[str, ...] = ("auto", "constant", "mean", "min", "blur", "context")
-BASELINES: tuple[str, ...] = ("zero", "constant", "mean", "min", "blur")
+# The names are `voxcause.removal.REMOVALS` (their meaning is written there, once).
+OCCLUSIONS: tuple[str, ...] = ("auto", *(name for name in REMOVALS if name != "zero"))
+BASELINES: tuple[str, ...] = tuple(name for name in REMOVALS if name != "context")
 
 
 @dataclass(frozen=True)
@@ -116,7 +115,7 @@ class Explainer:
         return values
 
     # -- the one verb ----------------------------------------------------------------------------------------
-    def attribute(self, inputs: torch.Tensor, *, target: Target, progress: Progress = None) -> Attribution:
+    def attribute(self, inputs: torch.Tensor, *, target: Target, progress: Progress | None = None) -> Attribution:
         """Explain ``target`` on ``inputs``.
 
         Args:
@@ -154,7 +153,7 @@ class Explainer:
         """Record ``n`` backward passes (forward passes are counted by the model)."""
         self.backward_passes += int(n)
 
-    def _attribute(self, inputs: torch.Tensor, target: Target, progress: Progress) -> Attribution:
+    def _attribute(self, inputs: torch.Tensor, target: Target, progress: Progress | None) -> Attribution:
         """The method itself: inputs are checked (1, C, *spatial) float32; return the raw `Attribution`."""
         raise NotImplementedError
 
@@ -190,7 +189,7 @@ def check_target(target: Target) -> torch.Tensor | None:
     return region
 
 
-def report(progress: Progress, stage: str, fraction: float) -> None:
+def report(progress: Progress | None, stage: str, fraction: float) -> None:
     """Send one progress event if the caller asked for them."""
     if progress is not None:
         progress(stage, float(min(max(fraction, 0.0), 1.0)))

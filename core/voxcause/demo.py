@@ -16,14 +16,13 @@ from __future__ import annotations
 import importlib.util
 import json
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from .api import explain
 from .errors import InputError
 from .explainers import METHODS
+from .typing import Progress
 
-Progress = Callable[[str, float], None]
 DEMO_ITERATIONS = 12
 
 

@@ -3,25 +3,29 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 
 
-def gaussian_blur(tensor: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur of a (B, C, *spatial) tensor, reflect-padded, any number of spatial axes."""
-    if sigma <= 0:
-        return tensor
-    radius = max(1, int(math.ceil(3 * sigma)))
-    offsets = torch.arange(-radius, radius + 1, dtype=torch.float32, device=tensor.device)
-    kernel = torch.exp(-(offsets**2) / (2 * sigma**2))
-    kernel = kernel / kernel.sum()
+def gaussian_blur(tensor: torch.Tensor, sigma: float | Sequence[float]) -> torch.Tensor:
+    """Separable Gaussian blur of a (B, C, *spatial) tensor, reflect-padded, any number of spatial axes; ``sigma``
+    in voxels, one for every axis or one per axis (an anisotropic grid blurred by the same millimetres)."""
     batch, channels, *spatial = tensor.shape
+    sigmas = [float(sigma)] * len(spatial) if isinstance(sigma, int | float) else [float(s) for s in sigma]
+    if max(sigmas) <= 0:
+        return tensor
     out = tensor.float().reshape(batch * channels, 1, *spatial)
     conv = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}[len(spatial)]
-    for axis in range(len(spatial)):
+    for axis, axis_sigma in enumerate(sigmas):
+        if axis_sigma <= 0:
+            continue
+        radius = max(1, int(math.ceil(3 * axis_sigma)))
+        offsets = torch.arange(-radius, radius + 1, dtype=torch.float32, device=tensor.device)
+        kernel = torch.exp(-(offsets**2) / (2 * axis_sigma**2))
+        kernel = kernel / kernel.sum()
         shape = [1, 1] + [1] * len(spatial)
-        shape[2 + axis] = kernel.numel()
         pad = [0, 0] * len(spatial)
         # F.pad lists padding from the last axis backwards.
         position = 2 * (len(spatial) - 1 - axis)

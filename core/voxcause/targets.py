@@ -16,11 +16,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from .errors import InputError
+
+if TYPE_CHECKING:
+    from .typing import Target
 
 
 @dataclass
@@ -115,7 +119,6 @@ class RegionTarget:
         }
 
 
-Target = ClassTarget | RegionTarget
 
 
 def _index_of(target: int | str | None, labels: tuple[str, ...]) -> int | None:

@@ -1,5 +1,5 @@
-"""Unit tests of the causal engine's parts: ranking search, pruning, partition, batching lanes, occlusion
-baselines and the shared ops (issue 16: a test per package)."""
+"""Unit tests of the causal engine's parts: ranking search, pruning, partition, batching lanes, occlusion auto
+and the shared ops (issue 16: a test per package)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,10 @@ import numpy as np
 import pytest
 import torch
 from voxcause.causal.auto import AUTO_ORDER, PROBES, ordered_canvases, probe_boxes
-from voxcause.causal.baselines import occlusion_baseline
 from voxcause.causal.mutants import batch_lanes
 from voxcause.causal.partition import Box, split_box
 from voxcause.causal.responsibility import _Part, _resolved_depths
 from voxcause.causal.search import prune_components, rank_voxels, smallest_passing
-from voxcause.errors import InputError
 from voxcause.ops import bounding_box, dilate, foreground_mask
 
 
@@ -134,23 +132,6 @@ def test_probe_boxes_lie_inside_the_root_with_the_probe_share():
     for box in boxes:
         assert all(r_lo <= lo and hi <= r_hi for lo, hi, r_lo, r_hi in zip(box.lo, box.hi, root.lo, root.hi, strict=True))
         assert 0.02 <= box.volume / root.volume <= 0.08
-
-
-def test_occlusion_baselines():
-    image = torch.arange(2 * 4 * 4, dtype=torch.float32).reshape(1, 2, 4, 4)
-    assert bool((occlusion_baseline(image, "constant", value=3.0) == 3.0).all())
-    minimum = occlusion_baseline(image, "min")
-    assert minimum[0, 0].unique().tolist() == [0.0] and minimum[0, 1].unique().tolist() == [16.0]
-    foreground = torch.zeros(4, 4, dtype=torch.bool)
-    foreground[0, :2] = True
-    mean = occlusion_baseline(image, "mean", foreground=foreground)
-    assert mean[0, 0, 3, 3] == pytest.approx(0.5) and mean[0, 1, 0, 0] == pytest.approx(16.5)
-    blurred = occlusion_baseline(image, "blur")
-    assert blurred.shape == image.shape and float(blurred.std()) < float(image.std())
-    with pytest.raises(InputError, match="resample it first"):
-        occlusion_baseline(image, "context", context=torch.zeros(1, 1, 4, 4))
-    with pytest.raises(InputError, match="unknown occlusion"):
-        occlusion_baseline(image, "noise")
 
 
 def test_ops_foreground_box_and_dilation():

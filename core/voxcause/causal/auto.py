@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from ..certificate import Certificate
-from .baselines import occludable_region, occlusion_baseline
+from ..ops import bounding_box, dilate, foreground_mask
+from ..removal import canvas as removed
 from .partition import Box
 
 Outcome = tuple[float, bool]
@@ -55,6 +56,17 @@ class Attempt:
     depth: int
     timings: dict
     certificate: Certificate
+
+
+def occludable_region(image: torch.Tensor) -> tuple[torch.Tensor, Box, torch.Tensor]:
+    """``(foreground, box, occluded)`` of a (1, C, *S) image: the body, its bounding box, and the voxels a canvas
+    replaces — the body (one voxel grown) inside the box. Air inside the box stays air: filling it with tissue
+    would add a cube the model has never seen."""
+    foreground = foreground_mask(image)
+    box = Box(*bounding_box(foreground))
+    occluded = torch.zeros_like(foreground)
+    occluded[box.slices()] = True
+    return foreground, box, occluded & dilate(foreground, 1)
 
 
 def ordered_canvases(
@@ -94,8 +106,7 @@ def ordered_canvases(
     while pending or ranked:
         while pending:
             index, kind = pending.pop(0)
-            baseline = occlusion_baseline(image, kind, value=value, foreground=foreground)
-            canvas = torch.where(occluded, baseline[0], image[0])
+            canvas = removed(image, kind, where=occluded, value=value, foreground=foreground)[0]
             batch = canvas.expand(len(probes) + 1, *canvas.shape).clone()
             for slot, probe in enumerate(probes, start=1):
                 batch[(slot, slice(None), *probe.slices())] = image[(0, slice(None), *probe.slices())]
@@ -146,9 +157,8 @@ def candidate_canvases(
     if occlusion == "auto":
         yield from ordered_canvases(image, occluded, root, score, foreground=foreground, value=value, seed=seed)
         return
-    baseline = occlusion_baseline(image, occlusion, value=value, foreground=foreground, context=context)
-    canvas = torch.where(occluded, baseline[0], image[0])
-    yield Canvas(occlusion, canvas, score(canvas[None])[0])
+    canvas = removed(image, occlusion, where=occluded, value=value, foreground=foreground, context=context)
+    yield Canvas(occlusion, canvas[0], score(canvas)[0])
 
 
 def reference_canvas(
@@ -208,6 +218,7 @@ __all__ = [
     "auto_canvas",
     "best_attempt",
     "candidate_canvases",
+    "occludable_region",
     "occluded_warnings",
     "ordered_canvases",
     "reference_canvas",

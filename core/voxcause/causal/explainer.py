@@ -14,13 +14,21 @@ import time
 
 import torch
 
-from ..attribution import OCCLUSIONS, SEED, Explainer, Option, Progress
+from ..attribution import OCCLUSIONS, SEED, Explainer, Option
 from ..certificate import certify
 from ..errors import InputError
 from ..explanation import Attribution
-from ..targets import Target
-from .auto import Attempt, Canvas, attempts, best_attempt, candidate_canvases, occluded_warnings, reference_canvas
-from .baselines import occludable_region
+from ..typing import Progress, Target
+from .auto import (
+    Attempt,
+    Canvas,
+    attempts,
+    best_attempt,
+    candidate_canvases,
+    occludable_region,
+    occluded_warnings,
+    reference_canvas,
+)
 from .extract import extract
 from .mutants import MutantScorer, peak_memory_mb
 from .partition import Box
@@ -111,7 +119,7 @@ class CausalResponsibility(Explainer):
         self.spacing = spacing
 
     # ------------------------------------------------------------------------------------------------
-    def _attribute(self, inputs: torch.Tensor, target: Target, progress: Progress) -> Attribution:
+    def _attribute(self, inputs: torch.Tensor, target: Target, progress: Progress | None) -> Attribution:
         """The responsibility map (*S) and masks ``sufficient``, ``contrastive``, ``multiple_k``, certified;
         inputs (1, C, *S) in the model's grid (the base's `attribute` checks them and counts the passes)."""
         started = time.perf_counter()

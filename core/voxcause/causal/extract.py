@@ -13,8 +13,8 @@ from collections.abc import Callable, Collection
 
 import torch
 
-from ..attribution import Progress
 from ..ops import dilate, gaussian_blur
+from ..typing import Progress
 from .mutants import MutantScorer, Outcome
 from .search import prune_components, rank_voxels, smallest_passing
 from .values import MAX_ALTERNATIVE_RATIO

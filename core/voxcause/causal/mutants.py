@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import torch
 
 from ..certificate import decisions
-from ..targets import Target
+from ..typing import Target
 from .partition import Box
 
 Outcome = tuple[float, bool]

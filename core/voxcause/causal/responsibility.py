@@ -64,7 +64,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..attribution import Progress
+from ..typing import Progress
 from .mutants import MutantScorer, Outcome
 from .partition import Box, split_box
 

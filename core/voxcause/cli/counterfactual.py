@@ -18,12 +18,12 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..counterfactual.region_only import BASELINES
 from ..errors import InputError
 from ..explainers import DEFAULT_METHOD
 from .common import add_model_options, add_output_options, check_writable, model_options
 
 REMOVALS = ("harmonic", "navier-stokes", "telea", "context", "constant")
-BASELINES = ("mean", "constant", "min", "blur")
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:

@@ -11,13 +11,13 @@
 
 from .case import Counterfactual, counterfactual, resolve_region
 from .dataset import DatasetResult, run_manifest
-from .inpaint import Removal, remove_region
+from .inpaint import Infill, remove_region
 from .masks import mask_from_explanation, mask_from_file, mask_from_segmenter
 from .metrics import CounterfactualScores, deltas, score_variants
 from .region_only import keep_region
 
 __all__ = [
-    "Counterfactual", "CounterfactualScores", "DatasetResult", "Removal", "counterfactual", "deltas", "keep_region",
+    "Counterfactual", "CounterfactualScores", "DatasetResult", "Infill", "counterfactual", "deltas", "keep_region",
     "mask_from_explanation", "mask_from_file", "mask_from_segmenter", "remove_region", "resolve_region",
     "run_manifest", "score_variants",
 ]

@@ -17,7 +17,7 @@ Example (3D, runnable with the sample models installed):
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,15 +30,14 @@ from ..io import Volume, atomic_directory, read_image, write_image, write_segmen
 from ..jsonio import dumps
 from ..models import LoadedModel, load_model
 from ..targets import resolve_target
+from ..typing import Progress
 from .evaluate import model_inputs
-from .inpaint import Removal, remove_region
+from .inpaint import Infill, remove_region
 from .masks import mask_from_array, mask_from_explanation, mask_from_file, mask_from_segmenter
 from .metrics import CounterfactualScores, score_variants
 from .overview import render_counterfactual
 from .region_only import keep_region
 from .regions import bounding_box, dilate, mm_to_voxels
-
-Progress = Callable[[str, float], None]
 
 
 @dataclass
@@ -48,7 +47,7 @@ class Counterfactual:
     Attributes:
         volume: the input image.
         region: bool (*S), the region as given (mask, segmenter or explanation).
-        removal: the `Removal` (``.array`` the removed image, ``.filled`` the replaced voxels).
+        removal: the `Infill` (``.array`` the removed image, ``.filled`` the replaced voxels).
         only: float32 (C, *S), the region-only image.
         scores: `CounterfactualScores` (p_orig, p_remove, p_only, ΔDrop, ΔFocus, predicted classes).
         params, stats, model, mask_source: what was done, with which settings, at what cost.
@@ -56,7 +55,7 @@ class Counterfactual:
 
     volume: Volume
     region: np.ndarray
-    removal: Removal
+    removal: Infill
     only: np.ndarray
     scores: CounterfactualScores
     params: dict[str, Any]

@@ -33,8 +33,8 @@ from ..errors import InputError
 from ..io import atomic_path
 from ..jsonio import dumps
 from ..models import LoadedModel, load_model
+from ..typing import Progress
 
-Progress = Callable[[str, float], None]
 CASE_COLUMNS = ("id", "patient", "image", "mask", "label", "target", "predicted", "correct", "p_orig", "p_remove",
                 "p_only", "delta_drop", "delta_focus", "relative_drop", "class_remove", "class_only", "flips",
                 "filled_voxels", "seconds", "status", "error")

@@ -51,7 +51,7 @@ _DIRECT_SOLVE_LIMIT = 2_000  # unknowns; above this conjugate gradients is faste
 
 
 @dataclass
-class Removal:
+class Infill:
     """The result of `remove_region`.
 
     Attributes:
@@ -84,7 +84,7 @@ def remove_region(
     axis: int = 0,
     radius: float = 3.0,
     seed: int = 0,
-) -> Removal:
+) -> Infill:
     """Replace ``region`` (dilated by ``dilate_mm``) in ``image`` so that it looks like surrounding tissue.
 
     Args:
@@ -103,7 +103,7 @@ def remove_region(
         seed: seed of the noise generator (the same seed gives the same image).
 
     Returns:
-        A `Removal` holding the new array and the mask of replaced voxels.
+        An `Infill` holding the new array and the mask of replaced voxels.
 
     Raises:
         InputError: empty mask, mask outside the foreground, mask covering all of it, unknown method,
@@ -144,7 +144,7 @@ def remove_region(
     out_crop[:, where.fill] = filled.astype(np.float32)
     mask = np.zeros(source.shape[1:], dtype=bool)
     mask[where.box] = where.fill
-    return Removal(array=out, filled=mask, method=method, seconds=time.perf_counter() - start, details=details)
+    return Infill(array=out, filled=mask, method=method, seconds=time.perf_counter() - start, details=details)
 
 
 def _laplace_system(known: np.ndarray, where: RegionBox, spacing: Sequence[float]):

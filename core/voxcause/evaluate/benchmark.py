@@ -28,7 +28,8 @@ import torch
 from ..errors import InputError
 from ..explainers import explainer_class, make_explainer
 from ..models.loaded import resolve_device
-from ..targets import RegionTarget, Target
+from ..targets import RegionTarget
+from ..typing import Target
 from .curves import BASELINES, Curve, curves_for, random_reference
 from .metrics import (
     faithfulness_correlation,

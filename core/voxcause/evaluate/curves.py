@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
-from ..saliency._baselines import make_baseline
+from ..removal import canvas
 from .metrics import auc
 
 BASELINES = ("constant", "blur", "inpaint")
@@ -105,7 +105,7 @@ def perturbation_curve(
     fractions = np.linspace(0.0, 1.0, steps + 1)
     counts = np.round(fractions * n).astype(int)
     remove_region = _inpainter() if baseline == "inpaint" else None
-    flat_fallback = make_baseline(inputs, "blur" if baseline != "constant" else "zero", sigma=sigma)
+    flat_fallback = canvas(inputs, "blur" if baseline != "constant" else "zero", blur_sigma=sigma)
     rank_of = np.empty(n, dtype=np.int64)
     rank_of[order] = np.arange(n)
     rank_map = rank_of.reshape(spatial)

@@ -33,12 +33,12 @@ from __future__ import annotations
 
 import torch
 
-from ..attribution import LAYER, SEED, Explainer, Option, Progress, report
+from ..attribution import LAYER, SEED, Explainer, Option, report
 from ..errors import InputError
 from ..explanation import Attribution
 from ..saliency.gradcam import GradCAM
 from ..saliency.occlusion import Occlusion
-from ..targets import Target
+from ..typing import Progress, Target
 
 EPS = 0.01
 
@@ -118,7 +118,7 @@ class DualEvidence(Explainer):
         self.n_noise = int(n_noise)
         self.seed = int(seed)
 
-    def _attribute(self, inputs: torch.Tensor, target: Target, progress: Progress) -> Attribution:
+    def _attribute(self, inputs: torch.Tensor, target: Target, progress: Progress | None) -> Attribution:
         """F (see the module docstring) in [0, 1]; its parts are in ``details`` (volumes on the model grid)."""
         report(progress, "dea: gradient evidence", 0.0)
         first = self.gradient.attribute(inputs, target=target)

@@ -25,10 +25,10 @@ from contextlib import ExitStack
 
 import torch
 
-from ..attribution import LAYER, Explainer, Option, Progress, report
+from ..attribution import LAYER, Explainer, Option, report
 from ..errors import InputError
 from ..explanation import Attribution
-from ..targets import Target
+from ..typing import Progress, Target
 from ._common import upsample
 from ._hooks import eval_mode, record_layer
 from ._layers import automatic_layers, get_layer, trace_layers
@@ -142,7 +142,7 @@ class CAMBase(Explainer):
             shapes.append(list(activation.shape[2:]))
         return maps, {"layer_shapes": shapes, "cancelled": cancelled, "logit_score": float(score.detach().sum())}
 
-    def _attribute(self, inputs: torch.Tensor, target: Target, progress: Progress) -> Attribution:
+    def _attribute(self, inputs: torch.Tensor, target: Target, progress: Progress | None) -> Attribution:
         report(progress, f"{self.name}: forward/backward", 0.0)
         names, automatic = self._layers_for(inputs)
         maps, info = self.cams(inputs, target, names)

@@ -9,8 +9,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..attribution import Progress, check_inputs, report
+from ..attribution import check_inputs, report
 from ..attribution import check_target as target_region
+from ..typing import Progress
 
 __all__ = ["Progress", "check_inputs", "report", "spatial_mean", "spatial_sum", "target_region", "upsample"]
 

@@ -19,10 +19,9 @@ from __future__ import annotations
 
 import torch
 
-from ..attribution import Progress
 from ..errors import InputError
 from ..explanation import Attribution
-from ..targets import Target
+from ..typing import Progress, Target
 from ._cam import CAMBase
 from ._common import spatial_mean
 
@@ -41,7 +40,7 @@ class SegGradCAM(GradCAM):
 
     name = "seggradcam"
 
-    def _attribute(self, inputs: torch.Tensor, target: Target, progress: Progress) -> Attribution:
+    def _attribute(self, inputs: torch.Tensor, target: Target, progress: Progress | None) -> Attribution:
         if getattr(target, "region", None) is None:
             raise InputError(
                 "seggradcam explains a class inside a region of a segmentation: pass --region, use a segmentation "

@@ -24,11 +24,11 @@ import math
 import numpy as np
 import torch
 
-from ..attribution import Explainer, Option, Progress, report
+from ..attribution import Explainer, Option, report
 from ..errors import InputError
 from ..explanation import Attribution
-from ..targets import Target
-from ._baselines import make_baseline
+from ..removal import canvas
+from ..typing import Progress, Target
 from .scorecam import BASELINE, BATCH_SIZE
 
 
@@ -151,11 +151,11 @@ class Occlusion(Explainer):
         info = {"regions": "sliding", "cell": list(cell), "stride": list(stride), "n_regions": len(windows)}
         return windows, None, info
 
-    def _attribute(self, inputs: torch.Tensor, target: Target, progress: Progress) -> Attribution:
+    def _attribute(self, inputs: torch.Tensor, target: Target, progress: Progress | None) -> Attribution:
         """A signed (*spatial) map: the score drop when the voxel's region is occluded."""
         spatial = tuple(inputs.shape[2:])
         regions, labels, info = self.region_masks(inputs)
-        baseline = make_baseline(inputs, self.baseline)
+        baseline = canvas(inputs, self.baseline)
         original = float(self._score(inputs, target)[0])
         total = torch.zeros(spatial)
         counts = torch.zeros(spatial)

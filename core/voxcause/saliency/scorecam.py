@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import torch
 
-from ..attribution import BASELINES, LAYER, Explainer, Option, Progress, report
+from ..attribution import BASELINES, LAYER, Explainer, Option, report
 from ..explanation import Attribution
-from ..targets import Target
-from ._baselines import make_baseline
+from ..removal import canvas
+from ..typing import Progress, Target
 from ._cam import MIN_FRACTION
 from ._common import upsample
 from ._hooks import eval_mode, record_layer
@@ -68,7 +68,7 @@ class ScoreCAM(Explainer):
         if layer is not None:
             get_layer(self.network, layer)
 
-    def _attribute(self, inputs: torch.Tensor, target: Target, progress: Progress) -> Attribution:
+    def _attribute(self, inputs: torch.Tensor, target: Target, progress: Progress | None) -> Attribution:
         spatial = tuple(inputs.shape[2:])
         if self.layer is None:
             layers, output = trace_layers(self.network, self.model.forward_raw, inputs)
@@ -80,7 +80,7 @@ class ScoreCAM(Explainer):
             with record_layer(layer, gradients=False) as rec:
                 self.model.predict(inputs)
             activation = rec.activation.detach()
-            baseline = make_baseline(inputs, self.baseline)
+            baseline = canvas(inputs, self.baseline)
             base_score = float(target.score(self.model.predict(baseline))[0])
             channels = torch.arange(activation.shape[1])
             if self.max_channels is not None and self.max_channels < activation.shape[1]:
