@@ -57,6 +57,8 @@ class Job:
     created: float = field(default_factory=time.monotonic)
     started: float | None = None
     state: str = "queued"
+    #: the model (role) the request waits for or uses
+    model: str = ""
     stage: str = ""
     fraction: float = 0.0
     _cancelled: threading.Event = field(default_factory=threading.Event, repr=False)
@@ -86,11 +88,11 @@ class Job:
     # ---- state -------------------------------------------------------------------------------------
     def waiting_for(self, model: str) -> None:
         if not self.cancelled:
-            self.state = f"waiting for the {model}"
+            self.state, self.model = f"waiting for the {model}", model
 
-    def running(self) -> None:
+    def running(self, model: str) -> None:
         if not self.cancelled:
-            self.state = "running"
+            self.state, self.model = "running", model
             self.started = self.started or time.monotonic()
 
     def as_json(self, now: float) -> dict[str, Any]:
@@ -100,6 +102,7 @@ class Job:
             "task": self.task,
             "user": self.user,
             "state": self.state,
+            "model": self.model,
             "stage": self.stage,
             "progress": round(self.fraction, 3),
             "waited_s": round((self.started or now) - self.created, 1),

@@ -61,7 +61,7 @@ class Turns:
                 self._line.popleft()
                 self._owner, self._depth = me, 1
         if job is not None:
-            job.running()
+            job.running(name)
         try:
             yield
         finally:
