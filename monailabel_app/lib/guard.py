@@ -12,7 +12,7 @@ looks it up:
   `Job` (lib/jobs.py). Any other path is refused with the same 400 whether or not a file is there, so the
   answer tells nothing about other users' files;
 - a ``label`` is exactly the file uploaded with this request (form field ``label``), else 400;
-- an upload's header must promise at most ``max_voxels`` voxels, checked before any voxel is read (413);
+- an upload's (or a session image's) header must promise at most ``max_voxels`` voxels, checked before any voxel is read (413);
   a file whose header cannot be read is refused with 415 (its size was checked as it was stored:
   lib/serving.py);
 - anything the tasks refuse as `voxcause.errors.InputError` (wrong shape, bad option values, a target the
@@ -82,10 +82,9 @@ def check_request(request: dict[str, Any], datastore: Any, settings: AppSettings
     image = request.get("image")
     if not isinstance(image, str):
         return  # arrays handed over by a pipeline inside the server
-    if job is not None and image == job.upload_path:
-        check_upload(Path(image), settings)
-        return
-    if job is not None and image == job.session_image:
+    if job is not None and image in (job.upload_path, job.session_image):
+        if Path(image).is_file():  # a session may hold a DICOM folder, which ReadVolume checks as it reads
+            check_upload(Path(image), settings)
         return
     if not image:
         raise HTTPException(status_code=400, detail="no image given — pass ?image=<id> or upload a file")

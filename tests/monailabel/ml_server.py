@@ -136,12 +136,15 @@ class Server:
     def post(self, path: str, **kwargs) -> requests.Response:
         return requests.post(self.url + path, timeout=kwargs.pop("timeout", 600), **kwargs)
 
+    def put(self, path: str, **kwargs) -> requests.Response:
+        return requests.put(self.url + path, timeout=kwargs.pop("timeout", 600), **kwargs)
+
     def infer(self, model: str, image: str = "", *, params: dict | None = None, files: dict | None = None,
-              timeout: float = 600) -> Reply:
+              session_id: str = "", timeout: float = 600) -> Reply:
         """POST /infer/<model>; the multipart reply split into its JSON params and label file."""
         data = {"params": json.dumps(params or {})}
-        response = self.post(f"/infer/{model}", params={"image": image} if image else None, data=data,
-                             files=files, timeout=timeout)
+        query = {key: value for key, value in (("image", image), ("session_id", session_id)) if value}
+        response = self.post(f"/infer/{model}", params=query or None, data=data, files=files, timeout=timeout)
         return Reply.of(response)
 
     def rss_bytes(self) -> int:

@@ -135,6 +135,20 @@ def test_a_temp_file_nobody_uploaded_is_refused_like_a_missing_path(server, some
     assert reads(server) == reads_before
 
 
+def test_a_session_image_is_served_and_only_through_its_session(server):
+    """MONAI Label's sessions (upload once, ask many times): ``?session_id=`` serves the session's image; the
+    same file named as ``image`` (its path is in the session's JSON) is refused like any path."""
+    with open(server.studies / f"{CASE}.nii.gz", "rb") as handle:
+        created = server.put("/session/", files={"files": (f"{CASE}.nii.gz", handle, "application/octet-stream")})
+    assert created.status_code == 200, created.text
+    session = created.json()
+    code, detail = send(server, "segmentation", session["session_info"]["image"], {}, {}, None)
+    assert code == 400 and "is a path" in detail, (code, detail)
+    reply = server.infer("segmentation", params={}, files=None, session_id=session["session_id"])
+    assert reply.status == 200, reply.text
+    assert reply.params["label_names"], reply.params
+
+
 # ---- concurrency ---------------------------------------------------------------------------------------------
 
 class InFlight:
