@@ -29,7 +29,7 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 from VoxCauseLib import display, mrml
-from VoxCauseLib.command import LAUNCHER, ExplainRequest
+from VoxCauseLib.command import LAUNCHER, MAX_ITERATIONS, ExplainRequest
 from VoxCauseLib.defaults import CoreDefaultsReader
 from VoxCauseLib.deps import install_arguments, missing_requirements
 from VoxCauseLib.job import ExplainJob, Finished
@@ -97,7 +97,7 @@ class VoxCauseParameterNode:
     regionSegmentation: vtkMRMLSegmentationNode
     regionSegmentId: str = ""
     modelSegmentation: vtkMRMLSegmentationNode
-    iterations: Annotated[int, WithinRange(0, 500)] = 0
+    iterations: Annotated[int, WithinRange(0, MAX_ITERATIONS)] = 0
     seed: Annotated[int, WithinRange(0, 1000000)] = 0
     occlusion: Occlusion = Occlusion.DEFAULT
     device: Device = Device.CPU
@@ -358,7 +358,8 @@ class VoxCauseWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if node is None:
             return
         method = node.method
-        self.ui.iterationsSpinBox.setEnabled(method.uses_iterations)
+        self.ui.iterationsSpinBox.setEnabled(method.sends("iterations"))
+        self.ui.occlusionSelector.setEnabled(method.sends("occlusion"))
         self.ui.regionLabel.text = _("Region (required):") if method.is_counterfactual else _("Region (optional):")
         busy = self.logic.busy
         if not busy:

@@ -13,7 +13,7 @@ import torch
 from .causal.auto import auto_canvas
 from .certificate import certify, decisions
 from .errors import InputError
-from .explainers import declared_options, make_explainer
+from .explainers import declared_options, explainer_class, make_explainer
 from .explanation import Explanation, split_volumes
 from .io import Volume, read_image
 from .io.channel_names import check_channel_order
@@ -115,6 +115,7 @@ def explain(
         >>> result.save("out/")  # doctest: +SKIP
     """
     started = time.perf_counter()
+    explainer_class(method).options.build(method, options)  # bad options fail before anything is read
     volume = _as_volume(image)
     loaded = _as_model(model, device, model_options or {}, precision, compile)
     if not channel_order_checked and isinstance(loaded.card.channels, tuple):

@@ -2,9 +2,11 @@
 
 A method declares what it is and what it takes; the base owns everything the methods used to copy:
 
-* ``name`` (the registry name) and ``options``: a tuple of :class:`Option` (name, default, help, choices).
-  Options are *declared*, never discovered by reflection: ``voxcause.explain``, the command line, the
-  benchmark, the Slicer module and the MONAI Label catalogue read ``cls.options``. Options with
+* ``name`` (the registry name) and ``options``: the method's frozen `voxcause.options.Options` dataclass,
+  whose fields declare each option's default, help, choices and bounds once. The base builds it from the
+  constructor's keywords (an unknown name, a value outside the bounds or the choices is an `InputError` with
+  code ``bad_option``) and sets every field as an attribute. ``voxcause.explain``, the command line, the
+  benchmark, the Slicer module and the MONAI Label catalogue read ``options.declared()``. Options declared
   ``supplied=True`` (``seed``, ``spacing``, ``context``) are filled in by ``voxcause.explain`` itself.
 * :meth:`Explainer.attribute` — the one verb: checks the input (``(1, C, *spatial)``, 2 or 3 spatial
   axes), checks the typed :data:`voxcause.targets.Target` (an empty region is bad input), times the call,
@@ -15,16 +17,17 @@ A method declares what it is and what it takes; the base owns everything the met
 
 A new method is one class (one file)::
 
+    @dataclass(frozen=True)
+    class MineOptions(Options):
+        cell: int = option(8, "region size in voxels", minimum=1)
+        seed: int = seed_option()
+
     class MyMethod(Explainer):
         name = "mine"
-        options = (Option("cell", 8, "region size in voxels"), SEED)
-
-        def __init__(self, model, *, cell: int = 8, seed: int = 0) -> None:
-            super().__init__(model)
-            self.cell, self.seed = int(cell), int(seed)
+        options = MineOptions
 
         def _attribute(self, inputs, target, progress) -> Attribution:
-            ...  # a (*spatial) float32 map, higher = more responsible
+            ...  # self.cell, self.seed; a (*spatial) float32 map, higher = more responsible
 
 and one line in ``voxcause.explainers.METHODS``.
 """
@@ -32,7 +35,6 @@ and one line in ``voxcause.explainers.METHODS``.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
@@ -40,6 +42,7 @@ import torch
 from .errors import InputError
 from .explanation import Attribution
 from .models.protocol import Model, as_model, eager_network
+from .options import Options
 from .removal import REMOVALS
 from .typing import Progress, Target
 
@@ -51,52 +54,28 @@ OCCLUSIONS: tuple[str, ...] = ("auto", *(name for name in REMOVALS if name != "z
 BASELINES: tuple[str, ...] = tuple(name for name in REMOVALS if name != "context")
 
 
-@dataclass(frozen=True)
-class Option:
-    """One declared option of an explainer.
-
-    Attributes:
-        name: keyword of the constructor (``snake_case``; the CLI spells it ``--kebab-case``).
-        default: the constructor's default (recorded in ``params()`` when not set).
-        help: one line for the CLI, the Slicer tooltip and the MONAI Label catalogue.
-        choices: the accepted strings, where the option is a choice (None: any value of the default's type).
-        supplied: filled in by ``voxcause.explain`` (``seed``, ``spacing``, ``context``), not by the user.
-    """
-
-    name: str
-    default: Any
-    help: str
-    choices: tuple[str, ...] | None = None
-    supplied: bool = False
-
-    def describe(self) -> dict:
-        """A JSON-safe description (the catalogue entry)."""
-        default = list(self.default) if isinstance(self.default, tuple) else self.default
-        return {"name": self.name, "default": default, "help": self.help, "choices": self.choices}
-
-
-SEED = Option("seed", 0, "random seed of the method's random choices", supplied=True)
-LAYER = Option("layer", None, "layer to compute the CAM at (default: chosen from the graph; 'list' shows them)")
-
-
 class Explainer:
     """Base of every explainer: the preamble, timing, pass counting, degenerate-map warnings and ``params()``.
 
-    Subclasses set ``name`` and ``options``, call ``super().__init__(model)`` and implement
-    :meth:`_attribute`. Set ``needs_network = True`` for methods that hook layers or need gradients (the
+    Subclasses set ``name`` and ``options`` (their `Options` dataclass) and implement :meth:`_attribute`; one
+    that builds parts from its options overrides ``__init__`` and calls ``super().__init__(model, **options)``
+    first. Set ``needs_network = True`` for methods that hook layers or need gradients (the
     model must then be an eager PyTorch network; TorchScript/ONNX models are refused with a message naming
     the methods that work without one).
 
     Args:
         model: a `voxcause.models.Model` (``load_model``'s `LoadedModel`) or a plain ``nn.Module`` (wrapped by
             `voxcause.models.as_model`).
+        **options: the method's options, by the names its ``options`` dataclass declares.
     """
 
     name: ClassVar[str] = "explainer"
-    options: ClassVar[tuple[Option, ...]] = ()
+    options: ClassVar[type[Options]] = Options
     needs_network: ClassVar[bool] = False
 
-    def __init__(self, model: Model | torch.nn.Module) -> None:
+    def __init__(self, model: Model | torch.nn.Module, **options: Any) -> None:
+        for name, value in self.options.build(self.name, options).values().items():
+            setattr(self, name, value)
         self.model = as_model(model)
         self.network = eager_network(self.model, self.name) if self.needs_network else getattr(model, "network", None)
         self.backward_passes = 0
@@ -105,7 +84,7 @@ class Explainer:
     def params(self) -> dict[str, Any]:
         """Every declared option's value (what ``summary.json`` records as ``params``); tensors are left out."""
         values = {}
-        for option in self.options:
+        for option in self.options.declared():
             value = getattr(self, option.name, option.default)
             if isinstance(value, torch.Tensor):
                 value = f"tensor{tuple(value.shape)}"
@@ -223,5 +202,4 @@ def degenerate(amap: torch.Tensor) -> str | None:
     return None
 
 
-__all__ = ["BASELINES", "LAYER", "OCCLUSIONS", "SEED", "Explainer", "Option", "check_inputs", "check_target",
-           "degenerate", "report"]
+__all__ = ["BASELINES", "OCCLUSIONS", "Explainer", "check_inputs", "check_target", "degenerate", "report"]

@@ -2,8 +2,8 @@
 Label app use, and the one way to build an explainer from plain options.
 
 Entries are import strings so a method's dependencies load only when it is used. Every method derives from
-`voxcause.attribution.Explainer` and declares its options (``cls.options``): nothing here inspects
-signatures.
+`voxcause.attribution.Explainer` and declares its options (``cls.options``, a `voxcause.options.Options`
+dataclass): nothing here inspects signatures.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .attribution import Option
-from .errors import ErrorCode, InputError
+from .errors import InputError
+from .options import Option
 
 #: The method run when none is named: ``voxcause explain`` / ``batch`` without ``--method``, a batch `Job`,
 #: ``counterfactual --mask-from-explanation`` without a METHOD; published as ``default_method`` by
@@ -43,8 +43,8 @@ def explainer_class(method: str):
 
 
 def declared_options(method: str) -> tuple[Option, ...]:
-    """The options ``method`` declares (its class's ``options``)."""
-    return explainer_class(method).options
+    """The options ``method`` declares (its ``options`` dataclass's fields)."""
+    return explainer_class(method).options.declared()
 
 
 def make_explainer(method: str, model: Any, options: dict | None = None, *, supplied: dict | None = None):
@@ -53,33 +53,20 @@ def make_explainer(method: str, model: Any, options: dict | None = None, *, supp
     Args:
         method: a registry name (``METHODS``).
         model: a ``LoadedModel`` or ``nn.Module``.
-        options: the user's options; one the method does not declare is an InputError naming those it has.
+        options: the user's options; one the method does not declare, or a value outside its bounds or
+            choices, is an InputError (code ``bad_option``) naming what it accepts.
         supplied: values the caller knows (``seed``, ``spacing``, ``context``), passed only to methods that
             declare them.
     """
-    cls = explainer_class(method)
-    declared = declared_options(method)
-    names = {option.name for option in declared}
     user = dict(options or {})
-    unknown = sorted(set(user) - names)
-    if unknown:
-        accepted = ", ".join(option.name for option in declared if not option.supplied) or "none"
-        raise InputError(f"method {method!r} has no option(s) {', '.join(unknown)} — its options are {accepted}",
-                         code=ErrorCode.BAD_OPTION)
-    for option in declared:
-        value = user.get(option.name)
-        if option.choices and isinstance(value, str) and value not in option.choices:
-            raise InputError(
-                f"unknown {option.name} {value!r} for method {method!r} — use one of {', '.join(option.choices)}",
-                code=ErrorCode.BAD_OPTION,
-            )
+    names = {option.name for option in declared_options(method)}
     extra = {key: value for key, value in (supplied or {}).items() if key in names and key not in user}
-    return cls(model, **user, **extra)
+    return explainer_class(method)(model, **user, **extra)
 
 
 def catalogue() -> dict[str, dict]:
-    """Every method's user options (name, default, help, choices) and whether it needs a network with named
-    layers, as ``voxcause methods --json`` publishes them for the Slicer panel and the MONAI Label app:
+    """Every method's user options (name, default, help, choices, minimum, maximum, kind) and whether it needs
+    a network with named layers, as ``voxcause methods --json`` publishes them for the Slicer panel and the MONAI Label app:
     ``{method: {"needs_network": bool, "options": [...]}}``. A method whose code fails to import is listed with
     an ``error`` instead, so one broken method never hides the others."""
     methods: dict[str, dict] = {}

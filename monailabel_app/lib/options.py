@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from voxcause.errors import InputError
+from voxcause.explainers import declared_options
+from voxcause.options import Option as CoreOption
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,16 @@ def target_choices(*label_lists: Sequence[str]) -> tuple[str, ...]:
     return tuple(seen)
 
 
-SEED_MAX = 2**31 - 1
+def declared_option(method: str, name: str) -> CoreOption:
+    """The core's declaration of ``method``'s option ``name`` (default, bounds, help: `voxcause.options`)."""
+    return next(option for option in declared_options(method) if option.name == name)
+
+
+def declared_integer(method: str, name: str, default: int | None = None) -> Integer:
+    """An integer option with the core's bounds and help (the default may be the app's setting)."""
+    option = declared_option(method, name)
+    return Integer(name, option.default if default is None else default, int(option.minimum), int(option.maximum),
+                   option.help)
 
 
 def levels_option(default: int) -> Integer:
@@ -113,7 +124,8 @@ def levels_option(default: int) -> Integer:
 
 
 def seed_option() -> Integer:
-    return Integer("seed", 0, 0, SEED_MAX, "random seed: the same seed gives the same result")
+    """The core's seed (every method that draws at random declares the same one)."""
+    return declared_integer("rex", "seed")
 
 
 #: Name of the option choosing the model (MONAI Label's request already uses ``model`` for the task name).

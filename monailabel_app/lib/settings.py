@@ -15,7 +15,7 @@ Conf keys (all optional):
     max_upload_mb            uploads larger than this are refused with 413 (default 256).
     max_voxels               images with more voxels (all channels) are refused with 413 (default 64 M).
     default_levels           number of heat levels an explain task draws by default (default 5).
-    default_iterations       causal-responsibility iterations by default (default 10).
+    default_iterations       causal-responsibility iterations by default (default and bounds: the core's).
     max_requests             /infer requests held at once, queued and running (default 16); more get 503.
     logs                     ``on`` serves MONAI Label's /logs (the server log: every image id and request);
                              default ``off``. With authentication on it needs the admin role.
@@ -33,6 +33,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from .options import declared_option
 
 #: Sample models of voxcause.samples used when the user names none (role -> sample names, first found wins).
 SAMPLE_MODELS = {"segmenter": ("segmenter3d", "segmenter"), "classifier": ("classifier3d", "classifier")}
@@ -130,6 +132,7 @@ class AppSettings:
         remote = str(studies).startswith(("http://", "https://"))
         studies_dir = _remote_cache() if remote else Path(studies).resolve()
         output = Path(conf["output_dir"]).expanduser().resolve() if conf.get("output_dir") else studies_dir / "voxcause"
+        iterations = declared_option("rex", "iterations")  # the core's default and bounds
         return cls(
             app_dir=app,
             studies=studies_dir,
@@ -139,7 +142,8 @@ class AppSettings:
             max_upload_bytes=_int_conf(conf, "max_upload_mb", 256, low=1, high=65536) * 1024 * 1024,
             max_voxels=_int_conf(conf, "max_voxels", 64 * 1024 * 1024, low=1024, high=2**34),
             default_levels=_int_conf(conf, "default_levels", 5, low=1, high=10),
-            default_iterations=_int_conf(conf, "default_iterations", 10, low=1, high=200),
+            default_iterations=_int_conf(conf, "default_iterations", iterations.default, low=int(iterations.minimum),
+                                         high=int(iterations.maximum)),
             max_requests=_int_conf(conf, "max_requests", 16, low=1, high=256),
             logs=_switch_conf(conf, "logs", False),
             cors_origins=_origins(os.environ.get("VOXCAUSE_CORS_ORIGINS", "")),

@@ -22,6 +22,7 @@ from .options import DEFAULT_METHOD, Device, Method, Occlusion
 #: without relying on the `voxcause` script being on PATH. `main()` reads `sys.argv[1:]`.
 LAUNCHER = "import sys; from voxcause.cli.main import main; sys.exit(main())"
 
+#: The iterations box's upper end: the core's declared maximum (tests/slicer/test_lib_defaults.py checks it).
 MAX_ITERATIONS = 500
 
 
@@ -61,9 +62,11 @@ class ExplainRequest:
         model_segmentation: a segmentation node shown beside the explanation (display only; default the region's).
         device: CPU or CUDA. CPU also hides the GPUs from the process (see `process.child_environment`).
         seed: random seed (recorded in summary.json; same seed, same map).
-        iterations: causal-search iterations (ReX only); None = the core's default (no flag is sent).
+        iterations: causal-search iterations; None = the core's default (no flag is sent). Sent only to a method
+            that declares it (`Method.sends`).
         occlusion: what replaces occluded voxels, or a path to a baseline image; None or `Occlusion.DEFAULT` =
-            the core's default (no flag is sent; `voxcause methods --json` says which it is).
+            the core's default (no flag is sent; `voxcause methods --json` says which it is). Sent only to a
+            method that declares it.
         threshold, opacity: initial display of the map (see `display.map_display`).
         out_dir: folder the run writes (map.nii.gz, explanation.seg.nrrd, summary.json, overview.png); None in
             the panel = a new temporary folder, kept after success and removed after a failure or cancel.
@@ -106,7 +109,7 @@ class ExplainRequest:
             raise RequestError(model_not_found(str(self.model)))
         if self.method.is_counterfactual and self.region is None:
             raise RequestError(NO_REGION)
-        if self.iterations is not None and not 1 <= self.iterations <= MAX_ITERATIONS:
+        if self.iterations is not None and self.method.sends("iterations") and not 1 <= self.iterations <= MAX_ITERATIONS:
             raise RequestError(f"Iterations must be between 1 and {MAX_ITERATIONS}; got {self.iterations}.")
         if self.seed < 0:
             raise RequestError(f"Seed must be 0 or more; got {self.seed}.")
@@ -152,9 +155,9 @@ def build_command(request: ExplainRequest, *, launcher: Sequence[str] | None = N
         if request.region is not None:
             args += ["--region", os.fspath(request.region)]
         args += ["--device", request.device.value, "--seed", str(request.seed)]
-        if request.iterations is not None and request.method.uses_iterations:
+        if request.iterations is not None and request.method.sends("iterations"):
             args += ["--iterations", str(request.iterations)]
-        if request.occlusion is not None:
+        if request.occlusion is not None and request.method.sends("occlusion"):
             value = (
                 request.occlusion.value if isinstance(request.occlusion, Occlusion) else os.fspath(request.occlusion)
             )

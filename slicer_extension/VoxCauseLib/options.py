@@ -30,15 +30,19 @@ class Method(enum.Enum):
         """Counterfactuals run `voxcause counterfactual` and need a segment as the region."""
         return self is Method.COUNTERFACTUAL
 
-    @property
-    def uses_iterations(self) -> bool:
-        """Only the causal search has an iteration count worth exposing."""
-        return self is Method.REX
+    def sends(self, option: str) -> bool:
+        """Whether the panel's control for the core option ``option`` applies to this method (and is sent)."""
+        return option in _PANEL_OPTIONS.get(self, ())
 
 
 #: The method a new request starts with: the core's default (``voxcause.explainers.DEFAULT_METHOD``, which the
 #: panel cannot import; tests/slicer/test_lib_defaults.py checks that the two agree).
 DEFAULT_METHOD = Method.REX
+
+#: The core options (names of `voxcause methods --json`) that the panel's controls set, per method: a control
+#: is enabled and its flag sent only for the methods listed, so no method is sent an option it does not declare
+#: (tests/slicer/test_lib_defaults.py checks each against the core's declarations).
+_PANEL_OPTIONS = {Method.REX: ("iterations", "occlusion")}
 
 _METHOD_LABELS = {
     Method.REX: "Causal responsibility (ReX)",

@@ -96,7 +96,7 @@ def test_methods_lists_the_declared_defaults(capsys):
     assert described["methods"]["occlusion"]["needs_network"] is False
     assert main(["methods"]) == 0
     text = capsys.readouterr().out
-    assert "rex (default)" in text and "  iterations = 10: random partitions to merge" in text
+    assert "rex (default)" in text and "  iterations = 10 (1..500): random partitions to merge" in text
 
 
 def test_a_method_that_cannot_load_is_reported_not_fatal(monkeypatch, capsys):
@@ -120,3 +120,42 @@ def test_explain_prints_the_certificate_verdict_and_reason(tmp_path, capsys):
     certificate = summary["certificate"]
     assert certificate["verdict"] == "pass"
     assert lines[-1] == f"certificate PASS: {certificate['reason']}"
+
+
+def test_every_listed_option_is_reachable_from_explain(tmp_path):
+    """Each option `voxcause methods` lists is a flag of `explain` generated from its declaration, or reached with
+    --option METHOD.KEY=VALUE (batch_size: the flag --batch-size is the model's)."""
+    explain = _subparsers()["explain"]
+    for method in available_methods():
+        for option in declared_options(method):
+            if option.supplied:
+                continue
+            flag = _option(explain, "--" + option.name.replace("_", "-"))
+            assert flag is not None, (method, option.name)
+            assert flag.dest == f"method_{option.name}" or option.name == "batch_size", (method, option.name)
+    case = make_case("single", size=16)
+    image = write_nifti(case.image[0], tmp_path / "image.nii.gz")
+    model = tmp_path / "model.ts"
+    torch.jit.script(case.model).save(str(model))
+    argv = ["explain", str(image), "--model", str(model), "--method", "occlusion", "--cell", "4,4,8",
+            "--option", "occlusion.batch_size=3", "--baseline", "0.5", "--out", str(tmp_path / "out"),
+            "--progress", "none"]
+    assert main(argv) == 0
+    params = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))["params"]
+    assert params["cell"] == [4, 4, 8] and params["batch_size"] == 3 and params["baseline"] == 0.5
+
+
+@pytest.mark.parametrize("flags,expected", [
+    (["--iterations", "0"], "iterations=0 is outside 1..500"),
+    (["--iterations", "ten"], "iterations='ten' is not a whole number in 1..500"),
+    (["--method", "gradcam", "--occlusion", "min"], "has no option occlusion (it is an option of rex)"),
+    (["--option", "rex.iterations=5", "--method", "occlusion"], "is for method 'rex', but --method is 'occlusion'"),
+    (["--option", "rex.colour=red"], "method 'rex' has no option colour"),
+])
+def test_explain_refuses_bad_method_options_in_one_line(flags, expected, tmp_path, capsys):
+    argv = ["explain", str(tmp_path / "missing.nii.gz"), "--model", str(tmp_path / "m.ts"), *flags,
+            "--out", str(tmp_path / "out"), "--progress", "none"]
+    assert main(argv) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and expected in error[0], error
+    assert not (tmp_path / "out").exists()

@@ -150,7 +150,7 @@ def test_cli_benchmark_on_a_torchscript_model(tmp_path, capsys):
 
 
 def test_cli_option_parsing():
-    from voxcause.cli.benchmark import parse_options
+    from voxcause.cli.common import parse_method_options as parse_options
 
     assert parse_options(["occlusion.cell=8", "dea.noise=0.1", "scorecam.baseline=blur"]) == {
         "occlusion": {"cell": 8}, "dea": {"noise": 0.1}, "scorecam": {"baseline": "blur"}}

@@ -48,4 +48,4 @@ def test_dea_params_are_its_declared_options(unet_case):
     net, _, _, _ = unet_case
     params = DualEvidence(net, cell=8, n_noise=2, seed=3).params()
     assert params["cell"] == 8 and params["n_noise"] == 2 and params["seed"] == 3
-    assert set(params) == {option.name for option in DualEvidence.options}
+    assert set(params) == {option.name for option in DualEvidence.options.declared()}

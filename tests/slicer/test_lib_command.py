@@ -81,11 +81,13 @@ def test_defaults_run_the_predicted_class_on_cpu_with_the_core_defaults(model, t
 
 
 @pytest.mark.parametrize("method", [m for m in Method if not m.is_counterfactual])
-def test_each_method_maps_to_its_cli_name_and_iterations_only_for_rex(method, model, tmp_path):
-    request = ExplainRequest(images=(Path("a.nrrd"),), model=model, out_dir=tmp_path, method=method, iterations=5)
+def test_each_method_maps_to_its_cli_name_and_gets_only_the_options_it_declares(method, model, tmp_path):
+    """Iterations and occlusion are rex's options: Grad-CAM with "Image minimum" chosen runs (issue 22)."""
+    request = ExplainRequest(images=(Path("a.nrrd"),), model=model, out_dir=tmp_path, method=method, iterations=5,
+                             occlusion=Occlusion.MIN)
     args = build_command(request, launcher=[])
     assert args[args.index("--method") + 1] == method.value
-    assert ("--iterations" in args) == (method is Method.REX)
+    assert ("--iterations" in args) == ("--occlusion" in args) == (method is Method.REX)
 
 
 def test_counterfactual_uses_its_own_command_and_the_mask(model, tmp_path):

@@ -5,7 +5,7 @@ import sys
 import time
 
 import pytest
-from VoxCauseLib.command import LAUNCHER, ExplainRequest
+from VoxCauseLib.command import LAUNCHER, MAX_ITERATIONS, ExplainRequest
 from VoxCauseLib.defaults import CoreDefaults, CoreDefaultsReader, parse_methods
 from VoxCauseLib.options import DEFAULT_METHOD, Method, Occlusion
 
@@ -61,6 +61,12 @@ def test_the_installed_core_answers_and_the_panel_enums_match_it():
     assert defaults is not None, reader.error
     declared = {option.name: option.default for option in explainers.declared_options("rex")}
     assert defaults.iterations == declared["iterations"]
+    bounds = {option.name: option.maximum for option in explainers.declared_options("rex")}
+    assert bounds["iterations"] == MAX_ITERATIONS  # the panel's box ends where the core's bound does
+    for method in Method:  # the panel sends a method only options it declares
+        for name in ("iterations", "occlusion"):
+            if method.sends(name):
+                assert name in defaults.options[method.value], (method, name)
     assert defaults.default(Method.REX, "occlusion") == declared["occlusion"]
     assert defaults.occlusion is Occlusion(declared["occlusion"])
     for method in Method:  # every method the panel offers exists in the core

@@ -142,8 +142,10 @@ def test_ui_loads_in_qt_offscreen_with_every_used_widget():
     params = {child.property("SlicerParameterName") for child in widget.findChildren(QWidget)} - {None}
     assert params <= set(parameter_fields())
     assert widget.findChild(QWidget, "applyButton").text() == "Apply"
+    from VoxCauseLib.command import MAX_ITERATIONS
+
     spin = widget.findChild(QWidget, "iterationsSpinBox")  # 0 = the core's default ("Default (10)")
-    assert (spin.minimum(), spin.maximum(), spin.specialValueText()) == (0, 500, "Default")
+    assert (spin.minimum(), spin.maximum(), spin.specialValueText()) == (0, MAX_ITERATIONS, "Default")
     assert app.platformName() == os.environ["QT_QPA_PLATFORM"]
     widget.deleteLater()
 

@@ -14,7 +14,7 @@ import time
 
 import torch
 
-from ..attribution import OCCLUSIONS, SEED, Explainer, Option
+from ..attribution import Explainer
 from ..certificate import certify
 from ..errors import InputError
 from ..explanation import Attribution
@@ -31,8 +31,9 @@ from .auto import (
 )
 from .extract import extract
 from .mutants import MutantScorer, peak_memory_mb
+from .options import RexOptions
 from .partition import Box
-from .responsibility import MERGES, RULES, PartitionSearch
+from .responsibility import PartitionSearch
 from .values import break_ties, degrees_of_responsibility, explanation_parts, responsibility_values
 
 
@@ -66,57 +67,7 @@ class CausalResponsibility(Explainer):
     """
 
     name = "rex"
-    options = (
-        Option("iterations", 10, "random partitions to merge"),
-        Option("rule", "rex", "responsibility rule", choices=RULES),
-        Option("merge", "multiplicative", "merging over iterations", choices=MERGES),
-        Option("occlusion", "auto", "what an occluded voxel becomes", choices=OCCLUSIONS),
-        Option("occlusion_value", 0.0, "value for occlusion 'constant'"),
-        Option("context", None, "a healthy volume (model grid) for occlusion 'context'", supplied=True),
-        Option("min_part_voxels", None, "parts smaller than this are not split further"),
-        Option("max_jobs", 2, "boxes an iteration refines per level"),
-        Option("explanations", ("sufficient", "contrastive", "multiple"), "which explanations to extract"),
-        Option("max_explanations", 3, "at most this many disjoint sufficient explanations"),
-        SEED,
-        Option("spacing", None, "physical voxel size on the model grid", supplied=True),
-    )
-
-    def __init__(
-        self,
-        model,
-        *,
-        iterations: int = 10,
-        rule: str = "rex",
-        merge: str = "multiplicative",
-        occlusion: str = "auto",
-        occlusion_value: float = 0.0,
-        context: torch.Tensor | None = None,
-        min_part_voxels: int | None = None,
-        max_jobs: int = 2,
-        explanations: tuple[str, ...] = ("sufficient", "contrastive", "multiple"),
-        max_explanations: int = 3,
-        seed: int = 0,
-        spacing: tuple[float, ...] | None = None,
-    ) -> None:
-        if rule not in RULES:
-            raise InputError(f"unknown responsibility rule {rule!r} — use 'rex' or 'formal'")
-        if merge not in MERGES:
-            raise InputError(f"unknown merge {merge!r} — use 'additive' or 'multiplicative'")
-        if iterations < 1:
-            raise InputError("--iterations must be at least 1")
-        super().__init__(model)
-        self.iterations = int(iterations)
-        self.rule = rule
-        self.merge = merge
-        self.occlusion = occlusion
-        self.occlusion_value = float(occlusion_value)
-        self.context = context
-        self.min_part_voxels = min_part_voxels
-        self.max_jobs = int(max_jobs)
-        self.explanations = tuple(explanations)
-        self.max_explanations = int(max_explanations)
-        self.seed = int(seed)
-        self.spacing = spacing
+    options = RexOptions
 
     # ------------------------------------------------------------------------------------------------
     def _attribute(self, inputs: torch.Tensor, target: Target, progress: Progress | None) -> Attribution:

@@ -15,7 +15,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import InputError
-from .common import add_model_options, add_progress_option, model_options
+from .common import add_model_options, add_progress_option, model_options, parse_method_options
 
 DEFAULT_METHODS = "gradcam,gradcampp,scorecam,occlusion,dea,rex"
 
@@ -58,29 +58,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     add_progress_option(parser)
     parser.set_defaults(run=run)
     return parser
-
-
-def _value(text: str):
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    if text.lower() in ("true", "false"):
-        return text.lower() == "true"
-    return text
-
-
-def parse_options(items: list[str]) -> dict[str, dict]:
-    """``["occlusion.cell=8", "dea.n_noise=2"]`` -> ``{"occlusion": {"cell": 8}, "dea": {"n_noise": 2}}``."""
-    options: dict[str, dict] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        method, dot, name = key.partition(".")
-        if not sep or not dot or not method or not name:
-            raise InputError(f"--option {item!r} is not METHOD.KEY=VALUE, e.g. --option occlusion.cell=8")
-        options.setdefault(method.strip(), {})[name.strip().replace("-", "_")] = _value(value.strip())
-    return options
 
 
 def load_cases(args: argparse.Namespace):
@@ -138,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
             model,
             cases,
             methods,
-            options=parse_options(args.option),
+            options=parse_method_options(args.option),
             baselines=baselines,
             steps=args.steps,
             random_repeats=args.random_repeats,

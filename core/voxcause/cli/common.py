@@ -6,8 +6,9 @@ import argparse
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
-from ..errors import InputError
+from ..errors import ErrorCode, InputError
 
 #: One help text for ``--device`` on every command (the default resolves where the model is loaded).
 DEVICE_HELP = "auto (default: CUDA when a GPU is visible, else the CPU), cpu, cuda or cuda:N"
@@ -79,6 +80,28 @@ def model_options(args: argparse.Namespace) -> dict:
     if getattr(args, "batch_size", None) is not None:
         options["batch_size"] = args.batch_size
     options.update(speed_options(args))
+    return options
+
+
+def parse_method_options(items: list[str]) -> dict[str, dict[str, Any]]:
+    """``--option`` values: ``["occlusion.cell=8", "dea.n_noise=2"]`` -> ``{"occlusion": {"cell": 8}, "dea":
+    {"n_noise": 2}}``, each value parsed by the method's own declaration (`voxcause.options.Option.parse`); an
+    unknown method or option is an `InputError` naming what exists."""
+    from ..explainers import declared_options
+
+    options: dict[str, dict[str, Any]] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        method, dot, name = (part.strip() for part in key.partition("."))
+        if not sep or not dot or not method or not name:
+            raise InputError(f"--option {item!r} is not METHOD.KEY=VALUE, e.g. --option occlusion.cell=8",
+                             code=ErrorCode.BAD_OPTION)
+        declared = {option.name: option for option in declared_options(method) if not option.supplied}
+        name = name.replace("-", "_")
+        if name not in declared:
+            raise InputError(f"method {method!r} has no option {name} — its options are {', '.join(declared)}",
+                             code=ErrorCode.BAD_OPTION)
+        options.setdefault(method, {})[name] = declared[name].parse(value)
     return options
 
 

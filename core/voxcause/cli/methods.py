@@ -5,7 +5,7 @@ declarations (``voxcause.explainers.catalogue``).
     voxcause methods --json     # for programs: the Slicer module reads its panel defaults from this
 
 The JSON object is ``{"version", "default_method", "methods": {name: {"needs_network", "options": [{"name",
-"default", "help", "choices"}, ...]}}}``; a method whose code fails to import is listed with an ``error``
+"default", "help", "choices", "minimum", "maximum", "kind"}, ...]}}}``; a method whose code fails to import is listed with an ``error``
 instead of options, so one broken method never hides the others.
 """
 
@@ -50,5 +50,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{name}{marker}{network}")
         for option in entry["options"]:
             choices = f" [{' | '.join(option['choices'])}]" if option["choices"] else ""
-            print(f"  {option['name']} = {option['default']}{choices}: {option['help']}")
+            low, high = option["minimum"], option["maximum"]
+            bounds = "" if low is None and high is None else f" ({'' if low is None else low}..{'' if high is None else high})"
+            print(f"  {option['name']} = {option['default']}{choices}{bounds}: {option['help']}")
     return 0

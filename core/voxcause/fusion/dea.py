@@ -31,13 +31,16 @@ Example (3D):
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
+
 import torch
 
-from ..attribution import LAYER, SEED, Explainer, Option, report
+from ..attribution import Explainer, report
 from ..errors import InputError
 from ..explanation import Attribution
+from ..options import layer_option, option, seed_option
 from ..saliency.gradcam import GradCAM
-from ..saliency.occlusion import Occlusion
+from ..saliency.occlusion import Occlusion, RegionOptions
 from ..typing import Progress, Target
 
 EPS = 0.01
@@ -60,6 +63,14 @@ def _spearman(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((ra * rb).sum() / denominator) if denominator > 0 else float("nan")
 
 
+@dataclass(frozen=True)
+class DeaOptions(RegionOptions):
+    layer: str | None = layer_option()
+    noise: float = option(0.05, "noise sd as a share of the input's sd, for the gradient's stability", minimum=0.0)
+    n_noise: int = option(4, "noisy copies for the stability term (0: the gradient is always trusted)", minimum=0)
+    seed: int = seed_option()
+
+
 class DualEvidence(Explainer):
     """Dual-evidence fusion of Seg-Grad-CAM (gradient) and occlusion (intervention).
 
@@ -74,49 +85,14 @@ class DualEvidence(Explainer):
     """
 
     name = "dea"
-    options = (
-        LAYER,
-        *(option for option in Occlusion.options if option.name != "stride"),
-        Option("noise", 0.05, "noise sd as a share of the input's sd, for the gradient's stability"),
-        Option("n_noise", 4, "noisy copies for the stability term (0: the gradient is always trusted)"),
-        SEED,
-    )
+    options = DeaOptions
     needs_network = True
 
-    def __init__(
-        self,
-        model,
-        *,
-        layer: str | None = None,
-        regions: str = "grid",
-        cell: int | tuple[int, ...] | None = None,
-        n_segments: int = 256,
-        compactness: float = 0.1,
-        baseline: str | float = "zero",
-        batch_size: int = 16,
-        noise: float = 0.05,
-        n_noise: int = 4,
-        seed: int = 0,
-    ) -> None:
-        if n_noise < 0 or noise < 0:
-            raise InputError("dea noise and n_noise must be >= 0 (e.g. noise=0.05, n_noise=4)")
-        super().__init__(model)
-        self.layer = layer
-        self.regions, self.cell, self.n_segments, self.compactness = regions, cell, n_segments, compactness
-        self.baseline, self.batch_size = baseline, batch_size
-        self.gradient = GradCAM(self.model, layer=layer)
-        self.intervention = Occlusion(
-            self.model,
-            regions=regions,
-            cell=cell,
-            n_segments=n_segments,
-            compactness=compactness,
-            baseline=baseline,
-            batch_size=batch_size,
-        )
-        self.noise = float(noise)
-        self.n_noise = int(n_noise)
-        self.seed = int(seed)
+    def __init__(self, model, **options) -> None:
+        super().__init__(model, **options)
+        self.gradient = GradCAM(self.model, layer=self.layer)
+        region_options = {field.name: getattr(self, field.name) for field in fields(RegionOptions)}
+        self.intervention = Occlusion(self.model, **region_options)
 
     def _attribute(self, inputs: torch.Tensor, target: Target, progress: Progress | None) -> Attribution:
         """F (see the module docstring) in [0, 1]; its parts are in ``details`` (volumes on the model grid)."""

@@ -22,25 +22,34 @@ A region target sums the per-voxel score over its region (Seg-Grad-CAM). The lay
 from __future__ import annotations
 
 from contextlib import ExitStack
+from dataclasses import dataclass
 
 import torch
 
-from ..attribution import LAYER, Explainer, Option, report
+from ..attribution import Explainer, report
 from ..errors import InputError
 from ..explanation import Attribution
+from ..options import Options, layer_option, option
 from ..typing import Progress, Target
 from ._common import upsample
 from ._hooks import eval_mode, record_layer
 from ._layers import automatic_layers, get_layer, trace_layers
 
-SCORE = Option(
-    "score", "auto", "what is differentiated: auto (log-odds for segmenters and two-class models, else the logit), "
-    "log_odds or logit",
-    choices=("auto", "log_odds", "logit"),
-)
-MIN_FRACTION = Option(
-    "min_fraction", 1 / 4, "classifiers: the automatic layer keeps at least this share of the input resolution"
-)
+
+def min_fraction_option(default: float):
+    """The automatic layer's resolution floor (its default differs per method: deeper stages for some)."""
+    return option(default, "classifiers: the automatic layer keeps at least this share of the input resolution",
+                  minimum=0.0, maximum=1.0)
+
+
+@dataclass(frozen=True)
+class CAMOptions(Options):
+    layer: str | None = layer_option()
+    score: str = option("auto", "what is differentiated: auto (log-odds for segmenters and two-class models, else "
+                        "the logit), log_odds or logit", choices=("auto", "log_odds", "logit"))
+    min_fraction: float = min_fraction_option(1 / 4)
+
+
 # A CAM whose positive part is below this share of what its terms could reach has cancelled out (e.g. a layer
 # on a skip path whose channels the head reads with opposite signs): it is said, never returned silently.
 CANCELLED = 1e-4
@@ -81,21 +90,14 @@ class CAMBase(Explainer):
     """
 
     name = "cam"
-    options = (LAYER, SCORE, MIN_FRACTION)
+    options = CAMOptions
     needs_network = True
     multi_layer = False  # classifiers: aggregate every stage (LayerCAM) or take the deepest one
 
-    def __init__(
-        self, model, *, layer: str | None = None, score: str = "auto", min_fraction: float = 1 / 4
-    ) -> None:
-        super().__init__(model)
-        if score not in SCORE.choices:
-            raise InputError(f"unknown score {score!r}: use auto, log_odds or logit")
-        self.layer = layer
-        self.score = score
-        self.min_fraction = float(min_fraction)
-        if layer is not None:
-            get_layer(self.network, layer)
+    def __init__(self, model, **options) -> None:
+        super().__init__(model, **options)
+        if self.layer is not None:
+            get_layer(self.network, self.layer)
 
     def _layers_for(self, inputs: torch.Tensor) -> tuple[list[str], bool]:
         """The layers to hook, and whether they were chosen automatically (see ``_layers``)."""

@@ -23,9 +23,16 @@ fell to ~0.1x at the 1/8 layer (negative gradients cancel the evidence). See
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
-from ._cam import CAMBase
+from ._cam import CAMBase, CAMOptions, min_fraction_option
+
+
+@dataclass(frozen=True)
+class LayerCAMOptions(CAMOptions):
+    min_fraction: float = min_fraction_option(1 / 8)
 
 
 class LayerCAM(CAMBase):
@@ -33,12 +40,8 @@ class LayerCAM(CAMBase):
     ``min_fraction`` (classifiers: the coarsest automatic stage; the stages are aggregated as for Grad-CAM)."""
 
     name = "layercam"
+    options = LayerCAMOptions
     multi_layer = True
-
-    def __init__(
-        self, model, *, layer: str | None = None, score: str = "auto", min_fraction: float = 1 / 8
-    ) -> None:
-        super().__init__(model, layer=layer, score=score, min_fraction=min_fraction)
 
     def weigh(self, activation: torch.Tensor, gradient: torch.Tensor) -> torch.Tensor:
         return torch.relu(gradient)

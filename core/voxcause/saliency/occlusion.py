@@ -20,16 +20,18 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from ..attribution import Explainer, Option, report
+from ..attribution import Explainer, report
 from ..errors import InputError
 from ..explanation import Attribution
+from ..options import Options, option
 from ..removal import canvas
 from ..typing import Progress, Target
-from .scorecam import BASELINE, BATCH_SIZE
+from .scorecam import baseline_option, batch_size_option
 
 
 def grid_labels(spatial: tuple[int, ...], cell: tuple[int, ...]) -> torch.Tensor:
@@ -70,6 +72,26 @@ def _as_tuple(value: int | tuple[int, ...] | None, nd: int, default: tuple[int, 
     return tuple(int(v) for v in value)
 
 
+@dataclass(frozen=True)
+class RegionOptions(Options):
+    """What is occluded and with what: shared by occlusion and the intervention half of dea."""
+
+    regions: str = option("grid", "what is occluded: grid cells or SLIC supervoxels", choices=("grid", "supervoxels"))
+    cell: int | tuple[int, ...] | None = option(
+        None, "grid cell size in voxels, one number or one per axis (default: size / 8)", kind="ints", minimum=1)
+    n_segments: int = option(256, "supervoxels: about this many SLIC regions", minimum=1)
+    compactness: float = option(0.1, "supervoxels: SLIC compactness", minimum=0.0)
+    baseline: str | float = baseline_option()
+    batch_size: int = batch_size_option()
+
+
+@dataclass(frozen=True)
+class OcclusionOptions(RegionOptions):
+    stride: int | tuple[int, ...] | None = option(
+        None, "window step (default = cell: non-overlapping); smaller slides overlapping windows", kind="ints",
+        minimum=1)
+
+
 class Occlusion(Explainer):
     """Occlusion sensitivity over regions.
 
@@ -85,38 +107,7 @@ class Occlusion(Explainer):
     """
 
     name = "occlusion"
-    options = (
-        Option("regions", "grid", "what is occluded: grid cells or SLIC supervoxels", choices=("grid", "supervoxels")),
-        Option("cell", None, "grid cell size in voxels, one number or one per axis (default: size / 8)"),
-        Option("stride", None, "window step (default = cell: non-overlapping); smaller slides overlapping windows"),
-        Option("n_segments", 256, "supervoxels: about this many SLIC regions"),
-        Option("compactness", 0.1, "supervoxels: SLIC compactness"),
-        BASELINE,
-        BATCH_SIZE,
-    )
-
-    def __init__(
-        self,
-        model,
-        *,
-        regions: str = "grid",
-        cell: int | tuple[int, ...] | None = None,
-        stride: int | tuple[int, ...] | None = None,
-        n_segments: int = 256,
-        compactness: float = 0.1,
-        baseline: str | float = "zero",
-        batch_size: int = 16,
-    ) -> None:
-        if regions not in ("grid", "supervoxels"):
-            raise InputError(f"unknown occlusion regions {regions!r}: use grid or supervoxels")
-        super().__init__(model)
-        self.regions = regions
-        self.cell = cell
-        self.stride = stride
-        self.n_segments = int(n_segments)
-        self.compactness = float(compactness)
-        self.baseline = baseline
-        self.batch_size = max(1, int(batch_size))
+    options = OcclusionOptions
 
     def _score(self, x: torch.Tensor, target: Target) -> torch.Tensor:
         with torch.no_grad():
@@ -132,8 +123,6 @@ class Occlusion(Explainer):
             return ids, labels, {"regions": "supervoxels", "n_regions": len(ids)}
         cell = _as_tuple(self.cell, nd, tuple(max(1, math.ceil(n / 8)) for n in spatial))
         stride = _as_tuple(self.stride, nd, cell)
-        if any(c < 1 for c in cell) or any(s < 1 for s in stride):
-            raise InputError(f"occlusion cell {cell} and stride {stride} must be >= 1 voxel")
         if stride == cell:
             labels = grid_labels(spatial, cell)
             ids = list(range(int(labels.max()) + 1))

@@ -14,20 +14,39 @@ is K forward passes (K = channels, or ``max_channels`` with the largest mean act
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
-from ..attribution import BASELINES, LAYER, Explainer, Option, report
+from ..attribution import BASELINES, Explainer, report
 from ..explanation import Attribution
+from ..options import Options, layer_option, option
 from ..removal import canvas
 from ..typing import Progress, Target
-from ._cam import MIN_FRACTION
+from ._cam import min_fraction_option
 from ._common import upsample
 from ._hooks import eval_mode, record_layer
 from ._layers import automatic_layers, get_layer, trace_layers
 
-BASELINE = Option("baseline", "zero", "what a removed voxel becomes: zero, constant, mean, min, blur, or a number",
-                  choices=BASELINES)
-BATCH_SIZE = Option("batch_size", 16, "perturbed copies per forward call (memory: batch_size x input size)")
+
+def baseline_option():
+    """What a removed voxel becomes, for the perturbation methods (Score-CAM, occlusion, dea)."""
+    return option("zero", "what a removed voxel becomes: zero, constant, mean, min, blur, or a number",
+                  choices=BASELINES, kind="number_or_choice")
+
+
+def batch_size_option():
+    return option(16, "perturbed copies per forward call (memory: batch_size x input size)", minimum=1)
+
+
+@dataclass(frozen=True)
+class ScoreCAMOptions(Options):
+    layer: str | None = layer_option()
+    baseline: str | float = baseline_option()
+    batch_size: int = batch_size_option()
+    max_channels: int | None = option(None, "only this many channels with the largest mean activation", kind="int",
+                                      minimum=1)
+    min_fraction: float = min_fraction_option(1 / 8)
 
 
 class ScoreCAM(Explainer):
@@ -44,29 +63,13 @@ class ScoreCAM(Explainer):
     """
 
     name = "scorecam"
-    options = (LAYER, BASELINE, BATCH_SIZE,
-               Option("max_channels", None, "only this many channels with the largest mean activation"),
-               Option("min_fraction", 1 / 8, MIN_FRACTION.help))
+    options = ScoreCAMOptions
     needs_network = True
 
-    def __init__(
-        self,
-        model,
-        *,
-        layer: str | None = None,
-        baseline: str | float = "zero",
-        batch_size: int = 16,
-        max_channels: int | None = None,
-        min_fraction: float = 1 / 8,
-    ) -> None:
-        super().__init__(model)
-        self.layer = layer
-        self.baseline = baseline
-        self.batch_size = max(1, int(batch_size))
-        self.max_channels = max_channels
-        self.min_fraction = float(min_fraction)
-        if layer is not None:
-            get_layer(self.network, layer)
+    def __init__(self, model, **options) -> None:
+        super().__init__(model, **options)
+        if self.layer is not None:
+            get_layer(self.network, self.layer)
 
     def _attribute(self, inputs: torch.Tensor, target: Target, progress: Progress | None) -> Attribution:
         spatial = tuple(inputs.shape[2:])

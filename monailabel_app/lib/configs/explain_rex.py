@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..config_base import ExplanationConfig
-from ..options import Integer, Option, levels_option, model_option, seed_option, target_option
+from ..options import Option, declared_integer, levels_option, model_option, seed_option, target_option
 
 
 class ExplainRex(ExplanationConfig):
@@ -22,7 +22,6 @@ class ExplainRex(ExplanationConfig):
             model_option(self.models.roles),
             target_option(*self.models.labels()),
             levels_option(self.settings.default_levels),
-            Integer("iterations", self.settings.default_iterations, 1, 200,
-                    "random partitions searched; more = smoother map, proportionally more forward passes"),
+            declared_integer("rex", "iterations", self.settings.default_iterations),
             seed_option(),
         ]
