@@ -38,7 +38,7 @@ def test_progress_is_one_flag_with_one_default_on_every_command():
 def test_device_defaults_to_auto_everywhere_and_auto_resolves_to_what_is_there():
     devices = {name: _option(p, "--device") for name, p in _subparsers().items()}
     with_device = {name for name, action in devices.items() if action is not None}
-    assert with_device == {"explain", "counterfactual", "benchmark", "batch", "demo"}
+    assert with_device == {"explain", "sanity", "counterfactual", "benchmark", "batch", "demo"}
     assert {devices[name].default for name in with_device} == {"auto"}
     assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
     assert resolve_device("CPU") == "cpu"
@@ -46,10 +46,11 @@ def test_device_defaults_to_auto_everywhere_and_auto_resolves_to_what_is_there()
         resolve_device("tpu")
 
 
-@pytest.mark.parametrize("command", ["explain", "counterfactual", "benchmark", "batch"])
+@pytest.mark.parametrize("command", ["explain", "sanity", "counterfactual", "benchmark", "batch"])
 def test_one_reader_for_the_model_flags_of_every_command(command):
     args = {
         "explain": ["explain", "a.nii.gz", "--model", "m.ts"],
+        "sanity": ["sanity", "a.nii.gz", "--model", "m.ts"],
         "counterfactual": ["counterfactual", "a.nii.gz", "--model", "m.ts"],
         "benchmark": ["benchmark", "cases.csv", "--model", "m.ts"],
         "batch": ["batch", "cases.csv", "--model", "m.ts"],

@@ -12,7 +12,7 @@ import sys
 from ..errors import InputError
 
 # Each command lives in its own module exposing add_parser(subparsers) and run(args).
-COMMANDS = ["explain", "counterfactual", "benchmark", "findings", "report", "demo", "batch", "methods"]
+COMMANDS = ["explain", "sanity", "counterfactual", "benchmark", "findings", "report", "demo", "batch", "methods"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -76,6 +76,7 @@ class OnnxModel:
             self.session = ort.InferenceSession(str(path), options, providers=providers)
         except Exception as error:  # onnxruntime raises its own exception classes
             raise InputError(f"model {path} does not load as ONNX ({_short(error)}) — check the file") from None
+        self.path = Path(path)  # the file, for a randomised copy (`models.randomize`)
         first = self.session.get_inputs()[0]
         self.input_name = first.name
         self.input_shape = list(first.shape)
