@@ -138,9 +138,8 @@ def _numpy_scalars() -> list:
     """The numpy globals a training checkpoint's logged numbers pickle as (scalar, dtype and its classes), under
     both numpy 1 and numpy 2 module names; none of them runs code when unpickled."""
     import numpy as np
+    from numpy._core.multiarray import scalar  # numpy 2; numpy 1.26 forwards it (its shim for numpy 2 pickles)
 
-    core = getattr(np, "_core", None) or np.core
-    scalar = core.multiarray.scalar
     allowed: list = [np.dtype, (scalar, "numpy.core.multiarray.scalar"), (scalar, "numpy._core.multiarray.scalar")]
     dtypes = getattr(np, "dtypes", None)
     if dtypes is not None:
