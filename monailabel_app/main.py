@@ -24,7 +24,9 @@ from typing import Any
 import lib.configs
 import torch
 from lib.catalog import model_facts
+from lib.dicomweb import VoxcauseDICOMweb
 from lib.guard import check_request, input_errors_as_422
+from lib.infers.base import DICOM_KEY_SUFFIX
 from lib.jobs import current_job
 from lib.settings import AppSettings
 from monailabel.config import settings
@@ -148,8 +150,19 @@ class VoxcauseApp(MONAILabelApp):
         image = request.get("image")
         # the checked studies id names the folder the float map is kept in; an upload gets a content hash
         request["voxcause_image_id"] = None if not isinstance(image, str) or "/" in image else image
+        store = datastore or self.datastore()
+        pacs = store if isinstance(store, VoxcauseDICOMweb) else None
+        # a PACS series: the tasks write DICOM objects referencing it, stored here in its study (never a folder
+        # the request names: the key is always overwritten)
+        request["voxcause_dicom_series"] = pacs.series_folder(request["voxcause_image_id"]) if pacs else None
         with input_errors_as_422():
-            return super().infer(request, datastore)
+            result = super().infer(request, datastore)
+        if pacs is not None:
+            params = result.get("params") or {}
+            files = {key: path for key, path in params.items() if key.endswith(DICOM_KEY_SUFFIX)}
+            if files:
+                params["stored_in_pacs"] = pacs.store_results(files)
+        return result
 
     def next_sample(self, request: dict[str, Any]) -> dict[str, Any]:
         """MONAI Label's next sample; a DICOMweb series the model cannot take is a 422, not a bare 500."""

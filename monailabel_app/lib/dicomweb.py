@@ -227,6 +227,22 @@ class VoxcauseDICOMweb(DICOMWebDatastore):
             return image
         return sitk.Resample(image, reference, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
 
+    # ---- results back into the PACS -----------------------------------------------------------------------
+    def series_folder(self, image_id: str | None) -> str | None:
+        """The folder the series ``image_id`` is downloaded into (its DICOM slices), None for other ids."""
+        if not _UID.match(image_id or ""):
+            return None
+        return os.path.realpath(os.path.join(self._datastore.image_path(), image_id))
+
+    def store_results(self, files: dict[str, str]) -> dict[str, str]:
+        """STOW-RS each DICOM file an infer task wrote (a SEG, Parametric Maps referencing the requested series,
+        in its study) into the PACS; ``{reply key: SeriesInstanceUID}``."""
+        stored = {}
+        for key, path in files.items():
+            stored[key.removesuffix("_file")] = dicom_web_upload_dcm(path, self._client)
+        logger.info(f"voxcause: stored {sorted(stored)} in the PACS: {stored}")
+        return stored
+
     # ---- labels -----------------------------------------------------------------------------------------
     def save_label(self, image_id: str, label_filename: str, label_tag: str, label_info: dict[str, Any],
                    label_id: str = "") -> str:

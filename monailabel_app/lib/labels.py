@@ -64,17 +64,26 @@ def mask_segment(prefix: str, key: str) -> tuple[str, Colour]:
     return f"{prefix} {name}", colour
 
 
-def explanation_segments(
-    prefix: str, values: np.ndarray, levels: int, *, masks: dict[str, np.ndarray], verdict: str | None = None
-) -> Segments:
-    """Heat levels of a map, then the named masks (e.g. the sufficient explanation) where no level lies.
+#: The ``draw`` option of the explain tasks: what the one labelmap of the reply shows.
+DRAW_LEVELS, DRAW_WHOLE = "levels", "explanation"
 
-    The levels are the core's bands (`voxcause.levels.responsibility_levels`) unchanged, voxel for voxel the
-    ``responsibility level k`` segments of the ``explanation.seg.nrrd`` the core writes (and the Slicer panel
-    shows) at the same number of levels. A single labelmap holds one segment per voxel, so a mask takes only
-    the voxels outside every level: a sufficient explanation is drawn as its levels plus its own segment
-    around them (drawn over the levels it would erase them: it holds most of the top bands). Its whole mask is
-    in the kept explanation.seg.nrrd, its size in the reply's ``sufficient``.
+
+def explanation_segments(
+    prefix: str, values: np.ndarray, levels: int, *, masks: dict[str, np.ndarray], verdict: str | None = None,
+    draw: str = DRAW_LEVELS,
+) -> Segments:
+    """Heat levels of a map and the named masks (e.g. the sufficient explanation), one segment per voxel.
+
+    A single labelmap holds one segment per voxel, so the levels and a mask must share the voxels both cover:
+
+    - ``draw="levels"`` (default): every level whole, then each mask only where no level lies, named
+      ``<prefix> sufficient explanation (outside the levels)``. The levels are the core's bands
+      (`voxcause.levels.responsibility_levels`) unchanged, voxel for voxel the ``responsibility level k``
+      segments of the core's ``explanation.seg.nrrd`` at the same number of levels.
+    - ``draw="explanation"``: each mask whole, named ``<prefix> sufficient explanation``, then the levels only
+      outside it (``<prefix> level k of N (outside the explanation)``).
+
+    The reply's ``label_meaning`` (`label_meaning`) says this for each label drawn.
 
     A MONAI Label client shows segments, not the reply's JSON, so an explanation whose certificate ``verdict``
     is ``fail`` must not look like a heat map: its segments are named ``<prefix> UNTRUSTED (certificate fail)
@@ -84,12 +93,39 @@ def explanation_segments(
     if untrusted:
         prefix = f"{prefix} {UNTRUSTED}"
     bands = responsibility_levels(values, levels)
-    names = level_names(prefix, levels)
-    seg_masks = [bands == level for level in range(1, levels + 1)]
-    colours = [grey_colour(level, levels) if untrusted else heat_colour(level, levels) for level in range(1, levels + 1)]
-    for key, mask in masks.items():
-        name, colour = mask_segment(prefix, key)
-        names.append(name)
-        seg_masks.append(np.asarray(mask, dtype=bool) & (bands == 0))
-        colours.append(colour)
+    level_masks = [bands == level for level in range(1, levels + 1)]
+    level_colours = [grey_colour(level, levels) if untrusted else heat_colour(level, levels)
+                     for level in range(1, levels + 1)]
+    named = [(*mask_segment(prefix, key), np.asarray(mask, dtype=bool)) for key, mask in masks.items()]
+    if draw == DRAW_WHOLE:
+        covered = np.any([mask for _, _, mask in named], axis=0) if named else np.zeros(bands.shape, bool)
+        names = [name for name, _, _ in named] + [f"{name} {OUTSIDE_EXPLANATION}" for name in
+                                                   level_names(prefix, levels)]
+        seg_masks = [mask for _, _, mask in named] + [mask & ~covered for mask in level_masks]
+        colours = [colour for _, colour, _ in named] + level_colours
+    else:
+        names = level_names(prefix, levels) + [f"{name} {OUTSIDE_LEVELS}" for name, _, _ in named]
+        seg_masks = level_masks + [mask & (bands == 0) for _, _, mask in named]
+        colours = level_colours + [colour for _, colour, _ in named]
     return Segments(names, seg_masks, colours).nonempty()
+
+
+OUTSIDE_LEVELS = "(outside the levels)"
+OUTSIDE_EXPLANATION = "(outside the explanation)"
+
+
+def label_meaning(names: list[str]) -> dict[str, str]:
+    """``{label name: what its voxels are}`` for an explain reply: a level, a whole explanation, or the part of
+    one the labelmap could show."""
+    meaning = {}
+    for name in names:
+        if name.endswith(OUTSIDE_LEVELS):
+            meaning[name] = ("the part of the explanation outside every drawn level (the whole mask: draw="
+                             f"{DRAW_WHOLE}, or explanation.seg.nrrd)")
+        elif name.endswith(OUTSIDE_EXPLANATION):
+            meaning[name] = "this responsibility level where the explanation does not lie (draw=levels: whole)"
+        elif " level " in name:
+            meaning[name] = "voxels of this responsibility level (1 = least, N = most responsible)"
+        else:
+            meaning[name] = "the whole explanation: these voxels alone keep the decision"
+    return meaning

@@ -181,7 +181,7 @@ def test_rex_sufficient_explanation_overlaps_the_predicted_tumour(server, segmen
     sufficient = core_segments(Path(reply.params["explanation_file"]))["sufficient explanation"]
     assert sufficient.any() and reply.params["sufficient"]["voxels"] > 0
     in_levels = np.isin(image, [value for name, value in names.items() if " level " in name])
-    drawn = image == names.get("rex sufficient explanation", -1)
+    drawn = image == names.get("rex sufficient explanation (outside the levels)", -1)
     assert np.array_equal(drawn, sufficient & ~in_levels)
     tumour = _tumour(segmentation)
     inside = (sufficient & tumour).sum()
@@ -192,6 +192,43 @@ def test_rex_sufficient_explanation_overlaps_the_predicted_tumour(server, segmen
           f"{inside / tumour.sum():.2f} of the predicted tumour covered, {enrichment:.1f}x denser in the tumour "
           "than elsewhere")
     assert inside > 0 and enrichment > 5, (int(inside), enrichment)
+    assert "outside every drawn level" in reply.params["label_meaning"]["rex sufficient explanation (outside the levels)"]
+    # draw=explanation: the same explanation (same seed), whole, and the levels only around it
+    whole = server.infer("explain_rex", CASE, params={"iterations": 3, "draw": "explanation"})
+    assert whole.status == 200, whole.text
+    names = whole.params["label_names"]
+    image = sitk.GetArrayFromImage(read_label(whole.label, ".seg.nrrd", tmp_path))
+    assert np.array_equal(image == names["rex sufficient explanation"], sufficient)
+    levels = [name for name in names if " level " in name]
+    assert levels and all(name.endswith("(outside the explanation)") for name in levels)
+    assert not np.isin(image[sufficient], [names[name] for name in levels]).any()
+    assert whole.params["label_meaning"]["rex sufficient explanation"].startswith("the whole explanation")
+    print(f"draw=explanation: {int(sufficient.sum())} voxels drawn whole, {inside / sufficient.sum():.2f} of them in "
+          "the predicted tumour")
+
+
+def test_probability_task_draws_the_segmenters_kept_probability_in_bands(server, segmentation, tmp_path):
+    """``probability``: the labelmap's bands are those of the float probability kept beside it, which is high on
+    the predicted tumour; the single sample segmenter has no uncertainty unless flips are asked for."""
+    reply = server.infer("probability", CASE)
+    assert reply.status == 200, reply.text
+    names = reply.params["label_names"]
+    labelmap = sitk.GetArrayFromImage(read_label(reply.label, ".seg.nrrd", tmp_path))
+    kept = sitk.ReadImage(reply.params["probability_file"])
+    assert geometry(kept)[:3] == tuple(study_geometry(server)[:3])
+    probability = sitk.GetArrayFromImage(kept)
+    assert np.array_equal(labelmap == names["P(tumour) >= 0.9"], probability >= 0.9)
+    assert np.array_equal(labelmap == names["P(tumour) 0.5-0.7"], (probability >= 0.5) & (probability < 0.7))
+    tumour = _tumour(segmentation)
+    assert probability[tumour].mean() > 0.7 and probability[~tumour].mean() < 0.05
+    assert set(reply.params["label_meaning"]) == set(names)
+    refused = server.infer("probability", CASE, params={"show": "uncertainty"})
+    assert refused.status == 422 and "needs an ensemble" in refused.text, refused.text
+    flipped = server.infer("probability", CASE, params={"show": "uncertainty", "flips": "on"})
+    assert flipped.status == 200, flipped.text
+    assert flipped.params["model_probability"]["members"] == 8 and Path(flipped.params["uncertainty_file"]).exists()
+    print(f"\nprobability: {probability[tumour].mean():.3f} in the predicted tumour, {probability[~tumour].mean():.4f} "
+          f"outside; flip uncertainty max {flipped.params['uncertainty_max']:.3f}")
 
 
 @pytest.mark.parametrize("image_id", [case for case, _, _ in CASES])
@@ -206,7 +243,7 @@ def test_rex_reply_at_the_defaults_is_certified_and_shows_the_core_bands(server,
     levels = assert_core_bands(reply.params, labelmap)
     body = body_mask(image_id, server)
     names = reply.params["label_names"]
-    sufficient = labelmap == names.get("rex sufficient explanation", -1)
+    sufficient = labelmap == names.get("rex sufficient explanation (outside the levels)", -1)
     sizes = ", ".join(f"level {k} {int(mask.sum())}" for k, mask in sorted(levels.items()))
     print(f"\n{image_id} explain_rex (defaults): certificate {certificate['verdict']} ({certificate['reason']}); "
           f"{sizes}; sufficient explanation {reply.params['sufficient']['voxels']} voxels "

@@ -98,7 +98,7 @@ def test_explanations_of_a_pacs_series_lie_on_the_tumour(client, flair, segmenta
     # the most telling segment sits on the tumour, far denser there than elsewhere: the counterfactual's region,
     # rex's sufficient explanation (drawn where no level lies), else the hottest level drawn
     names = reply["label_names"]
-    special = [name for name in names if name.endswith((" region", " sufficient explanation"))]
+    special = [name for name in names if name.endswith((" region", " sufficient explanation (outside the levels)"))]
     top_name = special[0] if special else max((name for name in names if " level " in name), key=names.get)
     top = values == reply["label_names"][top_name]
     enrichment = ((top & tumour).sum() / top.sum()) / (tumour.sum() / tumour.size)
@@ -107,7 +107,7 @@ def test_explanations_of_a_pacs_series_lie_on_the_tumour(client, flair, segmenta
     assert overlap > 0.2, (task, overlap)
     assert enrichment > 3, (task, top_name, enrichment)
     if task == "explain_rex":  # the sufficient explanation, or the hottest level when it lies inside the levels
-        assert top_name in ("rex sufficient explanation", "rex level 5 of 5") and enrichment > 5, (top_name, enrichment)
+        assert top_name in ("rex sufficient explanation (outside the levels)", "rex level 5 of 5") and enrichment > 5, (top_name, enrichment)
     if task == "counterfactual":
         assert reply["delta_drop"] == pytest.approx(reply["p_orig"] - reply["p_remove"], abs=1e-6)
 
@@ -180,3 +180,50 @@ def test_bad_requests_are_refused_with_one_message_and_the_server_keeps_serving(
     with pytest.raises(MONAILabelClientException, match="Status: 404"):
         client.save_label(cases[0][0], str(tmp_path / "tumour.seg.nrrd"), tag="final", params={})
     assert len(orthanc.series(Modality="SEG")) == before
+
+
+def _stored(orthanc, series_uid: str) -> pydicom.Dataset:
+    """The one instance of a stored series, found back through QIDO-RS (series-level search by UID)."""
+    found = orthanc.series(SeriesInstanceUID=series_uid)
+    assert [record["0020000E"]["Value"][0] for record in found] == [series_uid]
+    files = orthanc.series_files(series_uid)
+    assert len(files) == 1
+    return pydicom.dcmread(io.BytesIO(files[0]))
+
+
+def _frame_positions(dataset: pydicom.Dataset) -> list[tuple[float, ...]]:
+    return [tuple(round(float(v), 3) for v in group.PlanePositionSequence[0].ImagePositionPatient)
+            for group in dataset.PerFrameFunctionalGroupsSequence]
+
+
+def test_explain_request_stores_its_seg_and_parametric_maps_in_the_study(client, orthanc, flair, pacs_study, tmp_path):
+    """Results back into the PACS (issue 25): an explain request on a PACS series leaves the explanation's DICOM
+    SEG and its Parametric Maps (map, the segmenter's probability) in that series' study, referencing the series,
+    one frame per source slice, the values those of the files kept beside the reply."""
+    _, reply = infer(client, "explain_rex", flair, {"iterations": 3})
+    stored = reply["stored_in_pacs"]
+    assert set(stored) == {"explanation_dicom", "map_dicom", "probability_dicom"}, stored
+    source = patient_grid(pacs_study)
+    slices = [tuple(round(v, 3) for v in source.TransformIndexToPhysicalPoint((0, 0, k)))
+              for k in range(source.GetSize()[2])]
+    study = {record["0020000E"]["Value"][0] for record in orthanc.series(StudyInstanceUID=pacs_study["study_uid"])}
+    assert set(stored.values()) <= study
+    seg = _stored(orthanc, stored["explanation_dicom"])
+    assert seg.Modality == "SEG" and seg.StudyInstanceUID == pacs_study["study_uid"]
+    assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == flair
+    labels = [item.SegmentLabel for item in seg.SegmentSequence]
+    assert labels[0] == "sufficient explanation" and "responsibility level 5" in labels
+    assert set(_frame_positions(seg)) <= set(slices)
+    for key, kept_key in (("map_dicom", "map_file"), ("probability_dicom", "probability_file")):
+        pm = _stored(orthanc, stored[key])
+        assert pm.SOPClassUID == "1.2.840.10008.5.1.4.1.1.30" and pm.StudyInstanceUID == pacs_study["study_uid"]
+        assert pm.ReferencedSeriesSequence[0].SeriesInstanceUID == flair
+        assert _frame_positions(pm) == slices  # one frame per source slice, in order
+        assert (int(pm.Rows), int(pm.Columns)) == (source.GetSize()[1], source.GetSize()[0])
+        kept = sitk.GetArrayFromImage(sitk.ReadImage(reply[kept_key]))
+        np.testing.assert_allclose(pm.pixel_array, kept, atol=1e-6)
+    probability = _stored(orthanc, stored["probability_dicom"]).pixel_array
+    tumour = sitk.GetArrayFromImage(source) > 0
+    print(f"\nstored in the PACS: {sorted(stored)}; probability {probability[tumour].mean():.2f} in the tumour, "
+          f"{probability[~tumour].mean():.4f} outside")
+    assert probability[tumour].mean() > 0.5 > probability[~tumour].mean()

@@ -159,7 +159,7 @@ def test_rex_puts_the_top_level_and_the_sufficient_explanation_on_the_sphere(nnu
         if " level " in name:
             assert np.array_equal(values == value, bands == int(name.split()[2])), name
     sufficient = core_segments(Path(rex.params["explanation_file"]))["sufficient explanation"]
-    assert np.array_equal(values == names.get("rex sufficient explanation", -1), sufficient & (bands == 0))
+    assert np.array_equal(values == names.get("rex sufficient explanation (outside the levels)", -1), sufficient & (bands == 0))
     top = bands == levels
     shares = {"sufficient explanation": float(near[sufficient].mean()), f"level {levels} of {levels}":
               float(near[top].mean()), "responsibility": float(responsibility[near].sum() / responsibility.sum())}

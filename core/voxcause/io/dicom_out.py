@@ -164,6 +164,27 @@ def _coloured(hd, colour: Sequence[float], **description):
     return segment
 
 
+def _common() -> dict:
+    from .._version import __version__
+
+    return {"instance_number": 1, "manufacturer": "voxcause", "manufacturer_model_name": "voxcause",
+            "software_versions": __version__, "device_serial_number": "1"}
+
+
+def _why(method: str, target: str) -> str:
+    return f"voxcause {method}: why '{target}'".strip() if target else f"voxcause {method}".strip()
+
+
+def write_parametric_maps(folder: str | Path, volume: Volume, maps: dict[str, np.ndarray], *, method: str = "",
+                          target: str = "") -> list[Path]:
+    """Only Parametric Maps: one per `PARAMETRIC_MAPS` entry of ``maps`` (float volumes on the grid of
+    ``volume``, read from DICOM series folders), e.g. the probability and uncertainty of a segmenter."""
+    hd = _highdicom()
+    datasets, _ = _source_datasets(volume)
+    return [_write_parametric_map(hd, folder, datasets, key, values, method=method, target=target,
+                                  why=_why(method, target), common=_common()) for key, values in maps.items()]
+
+
 def write_explanation_dicom(
     folder: str | Path,
     volume: Volume,
@@ -199,14 +220,8 @@ def write_explanation_dicom(
     algorithm = hd.AlgorithmIdentificationSequence(
         name=f"voxcause {method}".strip(), family=codes.cid7162.ArtificialIntelligence, version=__version__
     )
-    common = {
-        "instance_number": 1,
-        "manufacturer": "voxcause",
-        "manufacturer_model_name": "voxcause",
-        "software_versions": __version__,
-        "device_serial_number": "1",
-    }
-    why = f"voxcause {method}: why '{target}'".strip() if target else f"voxcause {method}".strip()
+    common = _common()
+    why = _why(method, target)
     if segments:
         category = hd.sr.CodedConcept("VXC-EXPL", "99VOXCAUSE", "Explanation region")
         descriptions = [

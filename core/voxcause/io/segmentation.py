@@ -50,13 +50,16 @@ def _layers(masks: Sequence[np.ndarray]) -> list[list[int]]:
     return layers
 
 
-def write_segmentation(path: PathLike, segments: Sequence[Segment], reference: Volume | sitk.Image) -> Path:
+def write_segmentation(path: PathLike, segments: Sequence[Segment], reference: Volume | sitk.Image, *,
+                       compress: bool = True) -> Path:
     """Write named, coloured binary masks (each (*spatial), the reference's grid) as a Slicer ``.seg.nrrd``.
 
     Args:
         path: output file, conventionally ending in ``.seg.nrrd``.
         segments: ``(name, mask, (r, g, b))`` with colour components in 0..1.
         reference: the image whose geometry the masks share.
+        compress: gzip the voxels (default); False writes them raw, for readers without gzip (OHIF's MONAI Label
+            panel asks for that with ``result_compress: false``).
     """
     geometry = reference.reference if isinstance(reference, Volume) else reference
     masks = [np.asarray(mask, dtype=bool) for _, mask, _ in segments]
@@ -84,7 +87,8 @@ def write_segmentation(path: PathLike, segments: Sequence[Segment], reference: V
                 }
             )
     descriptions.sort(key=lambda item: int(item["id"].split("_")[1]))
-    segmentation = {"voxels": voxels, "ijkToLPS": _ijk_to_lps(geometry), "encoding": "gzip", "segments": descriptions}
+    segmentation = {"voxels": voxels, "ijkToLPS": _ijk_to_lps(geometry), "encoding": "gzip" if compress else "raw",
+                    "segments": descriptions}
     with atomic_path(path) as temp:
         slicerio.write_segmentation(str(temp), segmentation)
     return Path(path)

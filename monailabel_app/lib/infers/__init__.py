@@ -2,6 +2,7 @@
 
 from .counterfactual import CounterfactualTask
 from .explain import ExplainTask
+from .probability import ProbabilityTask
 from .segmentation import SegmentationTask
 
-__all__ = ["CounterfactualTask", "ExplainTask", "SegmentationTask"]
+__all__ = ["CounterfactualTask", "ExplainTask", "ProbabilityTask", "SegmentationTask"]

@@ -24,6 +24,7 @@ import threading
 from abc import abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ import voxcause
 from monailabel.interfaces.tasks.infer_v2 import InferType
 from monailabel.tasks.infer.basic_infer import BasicInferTask
 from voxcause.errors import InputError
-from voxcause.io import write_segmentation
+from voxcause.io import Volume, write_segmentation
 
 from ..catalog import describe_model
 from ..guard import input_errors_as_422
@@ -54,6 +55,21 @@ _FOLDER_LOCKS_GUARD = threading.Lock()
 def _folder_lock(folder: Path) -> threading.Lock:
     with _FOLDER_LOCKS_GUARD:
         return _FOLDER_LOCKS.setdefault(folder, threading.Lock())
+
+
+#: Reply keys ending so name DICOM files the app stores in the PACS (main.py; `dicom_files`).
+DICOM_KEY_SUFFIX = "_dicom_file"
+
+
+def dicom_files(folder: Path) -> dict[str, Path]:
+    """``{<name>_dicom_file: path}`` of the DICOM objects written in ``folder`` (``explanation.seg.dcm`` ->
+    ``explanation_dicom_file``), for the app to store in the PACS."""
+    return {f"{path.name.split('.')[0]}{DICOM_KEY_SUFFIX}": path for path in sorted(folder.glob("*.dcm"))}
+
+
+def _wanted(flag: Any) -> bool:
+    """A client's boolean request field: JSON ``false``, or the strings ``false``/``0``/``no``, mean no."""
+    return str(flag).strip().lower() not in ("false", "0", "no", "off")
 
 
 class ReadVolume:
@@ -171,7 +187,7 @@ class VoxcauseInferTask(BasicInferTask):
         if not segments.names:  # nothing to draw: an empty labelmap in the input's geometry
             segments = Segments(["empty"], [np.zeros(volume.spatial_shape, dtype=bool)], [(0.0, 0.0, 0.0)])
         try:
-            write_segmentation(path, segments.as_tuples(), volume)
+            write_segmentation(path, segments.as_tuples(), volume, compress=_wanted(data.get("result_compress", True)))
         except BaseException:
             path.unlink(missing_ok=True)
             raise
@@ -214,6 +230,24 @@ class VoxcauseInferTask(BasicInferTask):
                     digest.update(chunk)
             image_id = f"upload-{digest.hexdigest()[:12]}"
         return self.settings.output_dir / str(image_id) / self.name
+
+    def dicom_volume(self, data: dict[str, Any]) -> Volume | None:
+        """The request's volume as read from its DICOM series, for DICOM output that references that series
+        (SEG, Parametric Maps): set when the image is a series of the app's DICOMweb PACS, else None.
+
+        The folder comes from the app (``voxcause_dicom_series``, always overwritten there: a request cannot name
+        a folder), the series' own slices downloaded by the datastore; the volume keeps the request's channels,
+        whose grid is that series' (lib/dicomweb.py).
+        """
+        folder = data.get("voxcause_dicom_series")
+        if not folder:
+            return None
+        volume = data["volume"]
+        reference = voxcause.read_image(folder).reference
+        if reference.GetSize() != volume.reference.GetSize():
+            raise InputError(f"the DICOM series in {folder} is not on the image's grid — the cached image is stale; "
+                             "remove it from the datastore cache and ask again")
+        return replace(volume, reference=reference, paths=[folder])
 
     @contextmanager
     def model(self, role: str, device: str, data: dict[str, Any] | None = None) -> Iterator[Any]:

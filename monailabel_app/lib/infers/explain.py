@@ -7,6 +7,7 @@ One task per explainer (``explain_rex``, ``explain_saliency``, ``explain_dea``);
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +15,9 @@ import voxcause
 from voxcause.errors import ErrorCode, InputError
 
 from ..jobs import report_progress
-from ..labels import Segments, explanation_segments
+from ..labels import DRAW_LEVELS, Segments, explanation_segments, label_meaning
 from ..options import MODEL_OPTION
-from .base import VoxcauseInferTask
+from .base import VoxcauseInferTask, dicom_files
 
 #: Masks of an explanation drawn as their own segments (others stay in the kept explanation.seg.nrrd).
 DRAWN_MASKS = ("sufficient",)
@@ -88,19 +89,27 @@ class ExplainTask(VoxcauseInferTask):
         masks = {key: explanation.masks[key] for key in DRAWN_MASKS if key in explanation.masks}
         verdict = (explanation.certificate or {}).get("verdict")
         return explanation_segments(
-            self.prefix, explanation.map, data["options"]["levels"], masks=masks, verdict=verdict
+            self.prefix, explanation.map, data["options"]["levels"], masks=masks, verdict=verdict,
+            draw=data["options"].get("draw", DRAW_LEVELS),
         )
 
     def numbers(self, data: dict[str, Any]) -> dict[str, Any]:
         summary = data["result"].summary()
         summary.pop("input", None)  # a server temp path for uploads: meaningless to the client
+        summary["label_meaning"] = label_meaning(data["segments"].names)
         return summary
 
     def keep(self, data: dict[str, Any], folder: Path) -> dict[str, Path]:
-        data["result"].save(folder)
-        return {
-            "map_file": folder / "map.nii.gz",
-            "explanation_file": folder / "explanation.seg.nrrd",
-            "summary_file": folder / "summary.json",
-            "overview_file": folder / "overview.png",
-        }
+        """The core's result folder; for a PACS series also its DICOM SEG and Parametric Maps (`dicom_files`),
+        which the app stores in the series' study."""
+        explanation = data["result"]
+        source = self.dicom_volume(data)
+        if source is not None:
+            replace(explanation, volume=source).save(folder, dicom=True)
+        else:
+            explanation.save(folder)
+        kept = {"map_file": folder / "map.nii.gz", "explanation_file": folder / "explanation.seg.nrrd",
+                "summary_file": folder / "summary.json", "overview_file": folder / "overview.png"}
+        kept.update({f"{name}_file": folder / file for name, file in explanation.volume_files().items()
+                     if name not in ("map", "explanation")})
+        return kept | dicom_files(folder)
