@@ -51,3 +51,8 @@ def threads_case(case: Case, job: Job, out_dir: Path) -> dict[str, Any]:
     threads = torch.get_num_threads()
     (out_dir / "summary.json").write_text(json.dumps({"threads": threads}), encoding="utf-8")
     return {"score": float(threads), "forward_passes": 0, "target": "threads"}
+
+
+def interrupt_case(case: Case, job: Job, out_dir: Path) -> dict[str, Any]:
+    """Ctrl-C as the case starts (a KeyboardInterrupt in the batch process, with ``--workers 0``)."""
+    raise KeyboardInterrupt

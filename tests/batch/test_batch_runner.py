@@ -140,6 +140,7 @@ def test_local_worker_killed_mid_case_loses_nothing(cohort, tmp_path):
     job = Job(command=CASEWORK, options={"sleep": 1.5, "log": str(log)})
     report, killed_ids = _run_with_a_kill(cases, job, tmp_path / "out", log, workers=2)
     assert report.worker_deaths == 1
+    assert "worker processes died 1 times" in (tmp_path / "out" / "results.md").read_text(encoding="utf-8")
     assert {r.id: r.status for r in report.results} == dict.fromkeys(["c0", "c1", "c2", "c3", "c4"], "done")
     assert _outcome(report) == _outcome(reference)
     assert not (tmp_path / "out" / ".voxcause-staging").exists()

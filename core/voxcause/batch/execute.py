@@ -53,7 +53,16 @@ def cores() -> int:
 
 
 def _publish(staging: Path, final: Path) -> None:
-    """Rename ``staging`` onto ``final``, moving a previous (stale) folder out of the way first."""
+    """Rename ``staging`` onto ``final``, moving a previous (stale) folder out of the way first.
+
+    Only a folder a batch published (it holds ``done.json``) is replaced; anything else of the case's name was
+    made by someone else and refuses the case (InputError), untouched.
+    """
+    if (final.exists() or final.is_symlink()) and (final.is_symlink() or read_done(final) is None):
+        raise InputError(
+            f"cannot write case {final.name}: {final} is already there and no batch wrote it — move it away or "
+            "choose another --out (voxcause never replaces what it did not make)"
+        )
     for _ in range(3):
         old = None
         if final.exists():

@@ -7,11 +7,19 @@ its thread pools) is never forked.
 At most ``workers`` cases are in flight, so when a worker process dies (killed, out of memory) and breaks
 the pool, only the cases in flight are suspects. Suspects are rerun on a fresh pool, each one alone; a
 case whose worker dies while it runs alone twice is recorded as failed, and every other case completes.
+Each death is counted in the results table. Workers die with the batch process (`die_with_parent`), so a
+``kill -9`` of the batch leaves no orphan holding memory.
 """
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -24,6 +32,7 @@ from .results import CaseResult
 
 Task = tuple[Case, str]
 MAX_SOLO_DEATHS = 2
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def run_inline(tasks: Sequence[Task], job: Job, out: str, on_result: Callable[[CaseResult], None]) -> None:
@@ -39,15 +48,18 @@ def run_processes(
     on_result: Callable[[CaseResult], None],
     *,
     workers: int,
+    on_death: Callable[[], None] | None = None,
 ) -> int:
-    """Run the cases on ``workers`` local processes; returns how many times a worker process died."""
+    """Run the cases on ``workers`` local processes; returns how many times a worker process died (and calls
+    ``on_death`` each time, so the results table can say so while the batch runs)."""
     queue: deque[Task] = deque(tasks)
     suspects: set[str] = set()
     solo_deaths: dict[str, int] = {}
     breaks = 0
     context = multiprocessing.get_context("spawn")
     while queue:
-        pool = ProcessPoolExecutor(max_workers=max(1, min(workers, len(queue))), mp_context=context)
+        pool = ProcessPoolExecutor(max_workers=max(1, min(workers, len(queue))), mp_context=context,
+                                   initializer=die_with_parent, initargs=(os.getpid(),))
         inflight: dict[Future, Task] = {}
         lost: list[Task] = []
         broken = False
@@ -84,6 +96,8 @@ def run_processes(
         pool.shutdown(wait=not (lost or broken))
         if lost:
             breaks += 1
+            if on_death is not None:
+                on_death()
             for case, digest in reversed(lost):
                 if len(lost) == 1:
                     solo_deaths[case.id] = solo_deaths.get(case.id, 0) + 1
@@ -93,6 +107,31 @@ def run_processes(
                     suspects.add(case.id)
                     queue.appendleft((case, digest))
     return breaks
+
+
+def die_with_parent(parent: int) -> None:
+    """Worker initializer: end this worker when the batch process ends, whatever ended it (``kill -9`` too).
+
+    On Linux the kernel sends SIGKILL when the parent dies (``prctl(PR_SET_PDEATHSIG)``); elsewhere a daemon
+    thread checks the parent's pid every second. A parent already gone by now ends the worker at once.
+    """
+    armed = False
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            armed = libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+        except (OSError, AttributeError):
+            armed = False
+    if not armed:
+        threading.Thread(target=_watch_parent, args=(parent,), name="voxcause-parent-watch", daemon=True).start()
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
 
 
 def _terminate(pool: ProcessPoolExecutor) -> None:

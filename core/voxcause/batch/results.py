@@ -67,22 +67,45 @@ class CaseResult:
         return cells
 
 
-def _markdown(results: Sequence[CaseResult]) -> str:
+@dataclass
+class BatchState:
+    """How far a batch got, for the table's footer: cases in the manifest, worker deaths, whether it was stopped."""
+
+    total: int | None = None
+    worker_deaths: int = 0
+    interrupted: bool = False
+
+
+def footer(results: Sequence[CaseResult], state: BatchState | None = None) -> str:
+    """``6 cases: 5 done, 0 skipped, 1 failed`` (``2 of 6 cases: ..., 4 not run`` while some are left), then a
+    line for worker processes that died and one for an interrupted run."""
+    state = state or BatchState()
+    counts = {status: sum(r.status == status for r in results) for status in ("done", "skipped", "failed")}
+    total = len(results) if state.total is None else state.total
+    left = max(0, total - len(results))
+    head = f"{len(results)} cases" if not left else f"{len(results)} of {total} cases"
+    lines = [f"{head}: {counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed"
+             + (f", {left} not run" if left else "")]
+    if state.worker_deaths:
+        lines.append(f"worker processes died {state.worker_deaths} times (killed or out of memory); their cases "
+                     "were rerun alone, and a case whose worker died twice is marked failed")
+    if state.interrupted:
+        lines.append(f"interrupted: {left} cases left — run the same command again to resume")
+    return "\n".join(lines)
+
+
+def _markdown(results: Sequence[CaseResult], state: BatchState | None) -> str:
     def escape(text: str) -> str:
         return text.replace("|", "\\|").replace("\n", " ")
 
     lines = ["| " + " | ".join(TABLE_COLUMNS) + " |", "|" + "---|" * len(TABLE_COLUMNS)]
     lines += ["| " + " | ".join(escape(r.row()[c]) for c in TABLE_COLUMNS) + " |" for r in results]
-    counts = {status: sum(r.status == status for r in results) for status in ("done", "skipped", "failed")}
-    footer = (
-        f"\n{len(results)} cases: {counts['done']} done, {counts['skipped']} skipped, "
-        f"{counts['failed']} failed\n"
-    )
-    return "\n".join(lines) + "\n" + footer
+    return "\n".join(lines) + "\n\n" + footer(results, state).replace("\n", "\n\n") + "\n"
 
 
-def write_results(out: str | Path, results: Sequence[CaseResult]) -> tuple[Path, Path]:
-    """Write ``results.csv`` and ``results.md`` into ``out`` atomically; returns their paths."""
+def write_results(out: str | Path, results: Sequence[CaseResult], state: BatchState | None = None
+                  ) -> tuple[Path, Path]:
+    """Write ``results.csv`` and ``results.md`` (with `footer`) into ``out`` atomically; returns their paths."""
     folder = Path(out)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=TABLE_COLUMNS, lineterminator="\n")
@@ -93,5 +116,5 @@ def write_results(out: str | Path, results: Sequence[CaseResult]) -> tuple[Path,
     with atomic_path(csv_path) as temp:
         temp.write_text(buffer.getvalue(), encoding="utf-8")
     with atomic_path(md_path) as temp:
-        temp.write_text(_markdown(results), encoding="utf-8")
+        temp.write_text(_markdown(results, state), encoding="utf-8")
     return csv_path, md_path

@@ -28,7 +28,7 @@ from .execute import STAGING, cores, read_done, skipped_result
 from .hashing import case_hash
 from .job import Job
 from .manifest import Case
-from .results import CaseResult, write_results
+from .results import BatchState, CaseResult, write_results
 
 Progress = Callable[[CaseResult, int, int], None]
 LOCK = ".voxcause-batch.lock"
@@ -170,46 +170,70 @@ def run_batch(
         return _run(cases, job, root, workers=workers, scheduler=scheduler, force=force, progress=progress)
 
 
+class BatchInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or a stop) during a batch: ``finished`` of ``total`` cases are in the table, the rest were left."""
+
+    def __init__(self, finished: int, total: int) -> None:
+        super().__init__(f"{finished} of {total} cases finished")
+        self.finished, self.total = finished, total
+
+
 def _run(cases: Sequence[Case], job: Job, root: Path, *, workers: int | None, scheduler: Any, force: bool,
          progress: Progress | None) -> BatchReport:
+    shutil.rmtree(root / STAGING, ignore_errors=True)  # a killed run's half-written cases (we hold the lock)
     todo, skipped = plan(cases, job, root, force=force)
     results: dict[str, CaseResult] = dict(skipped)
     order = [case.id for case in cases]
     total = len(cases)
-    write_results(root, _ordered(results, order))
+    state = BatchState(total=total)
+    write_results(root, _ordered(results, order), state)
 
     def record(result: CaseResult) -> None:
         results[result.id] = result
-        write_results(root, _ordered(results, order))
+        write_results(root, _ordered(results, order), state)
         if progress:
             progress(result, len(results), total)
 
-    if progress:
-        for count, result in enumerate(_ordered(skipped, order), start=1):
-            progress(result, count, total)
-    deaths = 0
-    if todo:
-        if scheduler is not None:
-            from .distributed import run_dask
+    def died() -> None:
+        state.worker_deaths += 1
+        write_results(root, _ordered(results, order), state)
 
-            run_dask(todo, job, str(root), record, scheduler=scheduler)
-        else:
-            count = default_workers(len(todo), job.device) if workers is None else workers
-            if job.threads is None and count > 0:
-                job = replace(job, threads=max(1, cores() // count))
-            if count == 0:
-                from .local import run_inline
-
-                run_inline(todo, job, str(root), record)
-            else:
-                from .local import run_processes
-
-                deaths = run_processes(todo, job, str(root), record, workers=count)
+    try:
+        if progress:
+            for count, result in enumerate(_ordered(skipped, order), start=1):
+                progress(result, count, total)
+        if todo:
+            _execute(todo, job, root, record, died, workers=workers, scheduler=scheduler)
+    except KeyboardInterrupt:
+        state.interrupted = True
+        write_results(root, _ordered(results, order), state)
+        raise BatchInterrupted(len(results), total) from None
     shutil.rmtree(root / STAGING, ignore_errors=True)
     final = _ordered(results, order)
-    table = write_results(root, final)
+    table = write_results(root, final, state)
     counts = {status: sum(r.status == status for r in final) for status in ("done", "skipped", "failed")}
-    return BatchReport(results=final, out=root, table=table, worker_deaths=deaths, counts=counts)
+    return BatchReport(results=final, out=root, table=table, worker_deaths=state.worker_deaths, counts=counts)
+
+
+def _execute(todo: list[tuple[Case, str]], job: Job, root: Path, record: Callable[[CaseResult], None],
+             died: Callable[[], None], *, workers: int | None, scheduler: Any) -> None:
+    """Run the cases to do on Dask, in this process, or on local worker processes."""
+    if scheduler is not None:
+        from .distributed import run_dask
+
+        run_dask(todo, job, str(root), record, scheduler=scheduler)
+        return
+    count = default_workers(len(todo), job.device) if workers is None else workers
+    if job.threads is None and count > 0:
+        job = replace(job, threads=max(1, cores() // count))
+    if count == 0:
+        from .local import run_inline
+
+        run_inline(todo, job, str(root), record)
+    else:
+        from .local import run_processes
+
+        run_processes(todo, job, str(root), record, workers=count, on_death=died)
 
 
 def _ordered(results: dict[str, CaseResult], order: Sequence[str]) -> list[CaseResult]:

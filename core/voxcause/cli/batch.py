@@ -136,6 +136,9 @@ def _print_table(report) -> None:
     counts = report.counts
     console.print(f"{len(report.results)} cases: {counts['done']} done, {counts['skipped']} skipped, "
                   f"{counts['failed']} failed -> {report.table[1]}", highlight=False)
+    if report.worker_deaths:
+        console.print(f"worker processes died {report.worker_deaths} times (killed or out of memory); their cases "
+                      "were rerun alone", highlight=False)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -158,9 +161,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         report = run_batch(cases, job, out=args.out, workers=args.workers, scheduler=args.scheduler,
                            force=args.force, progress=progress)
-    except KeyboardInterrupt:
-        print(f"\ninterrupted: finished cases are kept in {Path(args.out)}; run the same command again to resume",
-              file=sys.stderr)
+    except KeyboardInterrupt as stop:
+        finished, total = getattr(stop, "finished", None), getattr(stop, "total", len(cases))
+        counted = f"{finished} of {total} cases finished, {total - finished} left; " if finished is not None else ""
+        print(f"\ninterrupted: {counted}finished cases are kept in {Path(args.out)}; run the same command again to "
+              "resume", file=sys.stderr)
         return 130
     finally:
         if isinstance(progress, _Reporter):
