@@ -18,6 +18,7 @@ from .explanation import Explanation, split_volumes
 from .io import Volume, read_image
 from .io.channel_names import check_channel_order
 from .io.photo import fit_photo
+from .memory import check_memory
 from .models import LoadedModel, load_model
 from .probability import voxel_probability
 from .removal import canvas
@@ -80,6 +81,7 @@ def explain(
     compile: bool | None = None,
     flips: bool = False,
     channel_order_checked: bool = False,
+    max_memory: int | str | None = None,
     **options: Any,
 ) -> Explanation:
     """Explain one image.
@@ -105,6 +107,8 @@ def explain(
             (`voxcause.probability`; without it, an ensemble's folds only, and none for a single model).
         channel_order_checked: go on when channel file names name another slot's channel of the card (refused
             by default: `voxcause.io.channel_names`).
+        max_memory: refuse the run when its estimated peak memory exceeds this (bytes or ``"8G"``); default:
+            refuse only what the memory available cannot hold (`voxcause.memory.check_memory`).
         **options: method options (e.g. ``iterations``, ``rule``, ``occlusion``).
 
     Returns:
@@ -123,6 +127,7 @@ def explain(
     volume, fitted = fit_photo(volume, loaded.card.channel_count)
     if fitted:
         loaded.notes.append(fitted)
+    check_memory(volume, loaded, max_memory)
     inputs = loaded.prepare(volume)
     region_image = _region_mask(region, volume)
     region_model = loaded.mask_to_model_space(region_image) if region_image is not None else None

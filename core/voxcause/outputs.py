@@ -18,6 +18,7 @@ import numpy as np
 
 from .io import atomic_directory, write_image, write_segmentation
 from .io.dicom_out import PARAMETRIC_MAPS, SEG_NAME, write_dicom_outputs
+from .io.scaled import scaled_map, write_scaled_nifti
 from .jsonio import dumps
 from .levels import grey_colour, heat_colour, responsibility_levels
 from .overlays import write_overlays
@@ -98,7 +99,12 @@ def save_explanation(explanation: Explanation, out_dir: str | Path, *, dicom: bo
     `voxcause.io.dicom_out.write_dicom_outputs`)."""
     volume = explanation.volume
     with atomic_directory(out_dir) as staging:
-        write_image(explanation.map, volume, staging / "map.nii.gz")
+        if scaled_map(volume.spatial_shape, explanation.stats.get("model_grid")):  # an upsampled model grid
+            slope = write_scaled_nifti(explanation.map, volume.reference, staging / "map.nii.gz")
+            if slope is not None:
+                explanation.stats["map_encoding"] = f"int16 x scl_slope {slope:.6g} (error <= {slope / 2:.3g})"
+        else:
+            write_image(explanation.map, volume, staging / "map.nii.gz")
         for name, array in explanation.extra_volumes.items():
             write_image(np.asarray(array), volume, staging / f"{name}.nii.gz")
         segments = explanation_segments(explanation)

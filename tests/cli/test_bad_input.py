@@ -161,6 +161,10 @@ CASES = {
     "weights run code": (["explain", "{image}", "--model", "{card_evil_pickle}"], "hold posix.system"),
     "untrusted module name": (["explain", "{image}", "--model", "{card_system}", "--trust-module", "os;rm"],
                               "is not a package name"),
+    # bounded memory
+    "peak above --max-memory": (["explain", "{image}", "--model", "{model}", "--max-memory", "1M"],
+                                "is --max-memory — crop the image"),
+    "max-memory not a size": (["explain", "{image}", "--model", "{model}", "--max-memory", "lots"], "is not a size"),
     # inputs that cannot lie
     "truncated gzip": (["explain", "{truncated}", "--model", "{model}"], "ends before its end marker"),
     "short nifti in valid gzip": (["explain", "{short_payload}", "--model", "{model}"], "its header promises"),

@@ -14,6 +14,7 @@ from voxcause.counterfactual.evaluate import model_inputs
 from voxcause.counterfactual.region_only import keep_region
 from voxcause.errors import InputError
 from voxcause.io import Volume
+from voxcause.io.atomic import MANIFEST
 
 from .conftest import write_volume
 
@@ -47,7 +48,7 @@ def test_outputs_in_image_geometry(known_cause, tmp_path) -> None:
     source = sitk.ReadImage(str(folder / "image.nii.gz"))
     result = counterfactual(folder / "image.nii.gz", model=known_cause["classifier"], mask=folder / "sphere.nii.gz")
     out = result.save(tmp_path / "out")
-    names = sorted(p.name for p in out.iterdir())
+    names = sorted(p.name for p in out.iterdir() if p.name != MANIFEST)
     assert names == ["explanation.seg.nrrd", "map.nii.gz", "only.nii.gz", "overview.png", "removed.nii.gz",
                      "summary.json"]
     for name in ("removed.nii.gz", "only.nii.gz", "map.nii.gz"):

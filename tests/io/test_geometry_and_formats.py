@@ -13,6 +13,7 @@ import torch
 from scipy import ndimage
 from voxcause import explain, read_image
 from voxcause.cli.main import main
+from voxcause.io.atomic import MANIFEST
 from voxcause.testing import KnownCauseNet, make_case, write_nifti
 
 ROTATED = (0.0, 1.0, 0.0, -1.0, 0.0, 0.0, 0.0, 0.0, 1.0)
@@ -49,7 +50,7 @@ def test_cli_outputs_share_the_input_geometry_and_contract(scripted_single, tmp_
         == 0
     )
     expected = ["explanation.seg.nrrd", "map.nii.gz", "overview.png", "summary.json"]
-    assert sorted(p.name for p in out.iterdir()) == expected
+    assert sorted(p.name for p in out.iterdir() if p.name != MANIFEST) == expected
     source = sitk.ReadImage(str(image))
     assert geometry(sitk.ReadImage(str(out / "map.nii.gz"))) == geometry(source)
     segmentation = sitk.ReadImage(str(out / "explanation.seg.nrrd"))

@@ -31,6 +31,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         "a DICOM folder")
     parser.add_argument("--series", metavar="UID", help="the SeriesInstanceUID to read from a DICOM folder that "
                         "holds several series (refused without it)")
+    parser.add_argument("--max-memory", metavar="SIZE", help="refuse a run whose estimated peak memory exceeds SIZE, "
+                        "e.g. 8G (default: refuse only what the memory available cannot hold)")
     parser.add_argument("--channel-order-checked", action="store_true", help="go on although a channel file's "
                         "name names another channel of the card (refused by default)")
     add_model_options(parser)
@@ -170,6 +172,7 @@ def run(args: argparse.Namespace) -> int:
             context=context,
             flips=args.flips,
             channel_order_checked=args.channel_order_checked,
+            max_memory=args.max_memory,
             **options,
         )
         progress("writing results", 0.99)

@@ -82,6 +82,7 @@ def _record(folder: Path, names: dict[str, str]) -> None:
     handle, temp = tempfile.mkstemp(prefix=f".{MANIFEST}.partial-{os.getpid()}-", dir=folder)
     with os.fdopen(handle, "w", encoding="utf-8") as file:
         json.dump({"written": dict(sorted(written.items()))}, file, indent=1)
+    os.chmod(temp, 0o666 & ~_umask())
     os.replace(temp, folder / MANIFEST)
 
 
