@@ -235,6 +235,8 @@ def _bundle_sliding_window(folder: Path) -> SlidingWindow | None:
 
 
 def _bundle_network(folder: Path) -> tuple[RawModel, torch.nn.Module | None]:
+    """The bundle's ``network_def``: MONAI's ConfigParser imports and calls what the config names (a bundle is
+    code by design, unlike a card — README "Security and trust"), then the state dict loads weights-only."""
     config = _inference_config(folder)
     weights = folder / "models" / "model.pt"
     if config is not None and weights.exists():
