@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from .attribution import Explainer, metered
 from .causal.auto import auto_canvas
 from .certificate import certify, decisions
 from .errors import InputError
 from .explainers import declared_options, explainer_class, make_explainer
-from .explanation import Explanation, split_volumes
+from .explanation import Attribution, Explanation, split_volumes
 from .io import Volume, read_image
 from .io.channel_names import check_channel_order
 from .io.photo import fit_photo
@@ -23,7 +25,7 @@ from .models import LoadedModel, load_model
 from .probability import voxel_probability
 from .removal import canvas
 from .targets import resolve_target
-from .typing import Progress
+from .typing import Progress, Target
 
 ImageLike = str | Path | Sequence[str | Path] | Volume
 
@@ -120,8 +122,45 @@ def explain(
     """
     started = time.perf_counter()
     explainer_class(method).options.build(method, options)  # bad options fail before anything is read
+    case = _prepare(image, model, region, context, device=device, model_options=model_options or {},
+                    precision=precision, compile=compile, channel_order_checked=channel_order_checked)
+    cost: dict[str, Any] = {}
+    with metered(case.model, cost, since=started):
+        target = resolve_target(case.model, case.inputs, target, case.region_model, pass_fraction=pass_fraction)
+        with torch.no_grad():
+            probs = case.model.predict(case.inputs)
+        explainer, attribution = _run_explainer(case, method, target, options, seed=seed, progress=progress)
+        voxel_maps = voxel_probability(case.model, case.inputs, probs, target.index, case.to_image, flips=flips)
+        params = {**explainer.params(), "seed": seed}
+        certificate = attribution.certificate or certify(
+            case.model, case.inputs, target, attribution.map, explanation=attribution.masks.get("sufficient"),
+            baseline=_certificate_baseline(case.model, case.inputs, target, params, seed), seed=seed,
+        ).to_dict()
+    return _package(case, method, target, probs, attribution, voxel_maps, params, certificate, cost)
+
+
+@dataclass(frozen=True)
+class _Case:
+    """The prepared inputs of one run: the image, the model and the image on the model's grid."""
+
+    volume: Volume
+    model: LoadedModel
+    inputs: torch.Tensor  # (1, C, *S_model)
+    region_image: np.ndarray | None  # the user's region on the image grid
+    region_model: torch.Tensor | None  # the same on the model grid
+    context: torch.Tensor | None  # the healthy volume on the model grid
+
+    def to_image(self, values: torch.Tensor, order: int = 1) -> np.ndarray:
+        """A (*S_model) map or mask on the image's voxels."""
+        return self.model.to_image_space(values, self.volume, order=order)
+
+
+def _prepare(image: ImageLike, model: str | Path | LoadedModel, region: Any, context: ImageLike | None, *,
+             device: str, model_options: dict, precision: str | None, compile: bool | None,
+             channel_order_checked: bool) -> _Case:
+    """Read the image, load the model, put both (and the region and context) on the model's grid."""
     volume = _as_volume(image)
-    loaded = _as_model(model, device, model_options or {}, precision, compile)
+    loaded = _as_model(model, device, model_options, precision, compile)
     if not channel_order_checked and isinstance(loaded.card.channels, tuple):
         check_channel_order(volume.paths, loaded.card.channels)
     volume, fitted = fit_photo(volume, loaded.card.channel_count)
@@ -131,90 +170,65 @@ def explain(
     inputs = loaded.prepare(volume)
     region_image = _region_mask(region, volume)
     region_model = loaded.mask_to_model_space(region_image) if region_image is not None else None
-    if region_image is not None and region_model is not None and not region_model.any():
+    if region_model is not None and not region_model.any():
         raise InputError("the region mask vanishes on the model's grid — pass a larger --region mask")
-    passes_before = loaded.forward_passes
-    windows_before = loaded.window_passes
-    resolved = resolve_target(loaded, inputs, target, region_model, pass_fraction=pass_fraction)
-    with torch.no_grad():
-        probs = loaded.predict(inputs)
-    score = float(resolved.score(probs)[0])
-    prediction = _prediction(loaded, probs)
+    healthy = loaded.prepare(_as_volume(context)) if context is not None else None
+    return _Case(volume, loaded, inputs, region_image, region_model, healthy)
 
-    supplied: dict[str, Any] = {"seed": seed, "spacing": loaded.grid_spacing(volume)}
-    if context is not None:
-        supplied["context"] = loaded.prepare(_as_volume(context))
+
+def _run_explainer(case: _Case, method: str, target: Target, options: dict, *, seed: int,
+                   progress: Progress | None) -> tuple[Explainer, Attribution]:
+    """Build ``method`` with the user's options and what the run supplies (seed, grid spacing, context), and
+    explain ``target``; a context volume makes ``occlusion`` default to ``context``."""
+    supplied: dict[str, Any] = {"seed": seed, "spacing": case.model.grid_spacing(case.volume)}
+    if case.context is not None:
+        supplied["context"] = case.context
         if "occlusion" in {option.name for option in declared_options(method)}:
-            options.setdefault("occlusion", "context")
-    explainer = make_explainer(method, loaded, options, supplied=supplied)
-    attribution = explainer.attribute(inputs, target=resolved, progress=progress)
+            options = {"occlusion": "context", **options}
+    explainer = make_explainer(method, case.model, options, supplied=supplied)
+    return explainer, explainer.attribute(case.inputs, target=target, progress=progress)
 
-    image_map = loaded.to_image_space(attribution.map, volume).astype(np.float32)
-    masks = {
-        name: loaded.to_image_space(mask.float(), volume, order=0) > 0.5 for name, mask in attribution.masks.items()
-    }
-    if region_image is not None or hasattr(resolved, "region"):
-        masks.setdefault(
-            "target_region",
-            region_image
-            if region_image is not None
-            else loaded.to_image_space(resolved.region.float(), volume, order=0) > 0.5,
-        )
-    details, extra_volumes = split_volumes(
-        attribution.details, tuple(inputs.shape[2:]), lambda t, order: loaded.to_image_space(t, volume, order=order)
-    )
-    voxel_maps = voxel_probability(loaded, inputs, probs, resolved.index, lambda t: loaded.to_image_space(t, volume),
-                                   flips=flips)
+
+def _package(case: _Case, method: str, target: Target, probs: torch.Tensor, attribution: Attribution,
+             voxel_maps: Any, params: dict, certificate: dict, cost: dict) -> Explanation:
+    """The `Explanation` on the image's grid: map, masks, per-voxel details, the run's cost and warnings."""
+    loaded = case.model
+    masks = {name: case.to_image(mask.float(), order=0) > 0.5 for name, mask in attribution.masks.items()}
+    if case.region_image is not None:
+        masks.setdefault("target_region", case.region_image)
+    elif hasattr(target, "region"):
+        masks.setdefault("target_region", case.to_image(target.region.float(), order=0) > 0.5)
+    details, extra_volumes = split_volumes(attribution.details, tuple(case.inputs.shape[2:]), case.to_image)
     if voxel_maps is not None:
         extra_volumes.update(voxel_maps.volumes())
         details["model_probability"] = voxel_maps.describe()
-    stats = dict(attribution.stats)
-    stats.update(
-        {
-            "forward_passes": loaded.forward_passes - passes_before,
-            "backward_passes": stats.get("backward_passes", 0),
-            "seconds": time.perf_counter() - started,
-            "device": str(loaded.device),
-            "model_grid": list(inputs.shape[2:]),
-            "precision": loaded.precision,
-            "compiled": loaded.compiled is not None,
-        }
-    )
+    stats = {**attribution.stats, **cost, "device": str(loaded.device), "model_grid": list(case.inputs.shape[2:]),
+             "precision": loaded.precision, "compiled": loaded.compiled is not None}
     if loaded.sliding_window is not None:
-        stats["window_passes"] = loaded.window_passes - windows_before
         stats["sliding_window"] = {"roi_size": list(loaded.sliding_window.roi_size),
                                    "overlap": loaded.sliding_window.overlap}
     if loaded.notes:
         stats["model_notes"] = list(loaded.notes)
-    if loaded.warnings:
-        stats["warnings"] = [*stats.get("warnings", []), *loaded.warnings]
-    params = explainer.params()
-    params["seed"] = seed
-    certificate = attribution.certificate or certify(
-        loaded, inputs, resolved, attribution.map, explanation=attribution.masks.get("sufficient"),
-        baseline=_certificate_baseline(loaded, inputs, resolved, params, seed), seed=seed,
-    ).to_dict()
-    stats["forward_passes"] = loaded.forward_passes - passes_before
-    if certificate["verdict"] != "pass":
-        stats["warnings"] = [*stats.get("warnings", []), f"certificate {certificate['verdict']}: {certificate['reason']}"]
+    verdict = [] if certificate["verdict"] == "pass" else [f"certificate {certificate['verdict']}: {certificate['reason']}"]
+    stats["warnings"] = [*attribution.stats.get("warnings", []), *loaded.warnings, *verdict]
     predicted_labels = None
     if probs.ndim > 2:
         label_map = probs[0].argmax(0) if probs.shape[1] > 1 else (probs[0, 0] >= loaded.threshold).long()
-        predicted_labels = np.rint(loaded.to_image_space(label_map.float(), volume, order=0)).astype(np.uint8)
+        predicted_labels = np.rint(case.to_image(label_map.float(), order=0)).astype(np.uint8)
     return Explanation(
         predicted_labels=predicted_labels,
-        map=image_map,
+        map=case.to_image(attribution.map).astype(np.float32),
         masks=masks,
-        target=resolved.describe(),
-        score=score,
+        target=target.describe(),
+        score=float(target.score(probs)[0]),
         method=method,
         params=params,
         certificate=certificate,
         stats=stats,
         details=details,
         extra_volumes=extra_volumes,
-        volume=volume,
-        prediction=prediction,
+        volume=case.volume,
+        prediction=_prediction(loaded, probs),
         model={
             "name": loaded.card.name,
             "source": str(loaded.card.source) if loaded.card.source else None,

@@ -35,6 +35,8 @@ and one line in ``voxcause.explainers.METHODS``.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import torch
@@ -108,10 +110,10 @@ class Explainer:
         """
         inputs = check_inputs(inputs)
         check_target(target)
-        started = time.perf_counter()
-        forward_before = int(getattr(self.model, "forward_passes", 0))
         self.backward_passes = 0
-        result = self._attribute(inputs, target, progress)
+        cost: dict[str, Any] = {}
+        with metered(self.model, cost):
+            result = self._attribute(inputs, target, progress)
         stats = result.stats
         warnings = list(stats.pop("warnings", []))
         if "warning" in stats:  # a method's single warning joins the list that reaches summary.json
@@ -119,10 +121,7 @@ class Explainer:
         problem = degenerate(result.map)
         if problem:
             warnings.append(f"{self.name}: {problem}")
-        stats["forward_passes"] = int(getattr(self.model, "forward_passes", 0)) - forward_before
-        stats["backward_passes"] = self.backward_passes
-        stats["seconds"] = time.perf_counter() - started
-        stats["warnings"] = warnings
+        stats.update(cost, backward_passes=self.backward_passes, warnings=warnings)
         stats["degenerate"] = problem is not None
         result.details.setdefault("method", self.name)
         report(progress, f"{self.name}: done", 1.0)
@@ -135,6 +134,23 @@ class Explainer:
     def _attribute(self, inputs: torch.Tensor, target: Target, progress: Progress | None) -> Attribution:
         """The method itself: inputs are checked (1, C, *spatial) float32; return the raw `Attribution`."""
         raise NotImplementedError
+
+
+@contextmanager
+def metered(model: Model, cost: dict[str, Any], *, since: float | None = None) -> Iterator[None]:
+    """Write what the block cost into ``cost``: ``forward_passes`` (images the model scored: its own counter),
+    ``seconds`` (wall clock, from ``since`` when given) and, for a sliding-window model, ``window_passes``.
+
+    The one writer of these numbers: `Explainer.attribute` meters a method, `voxcause.explain` the whole run
+    (target, method, certificate).
+    """
+    started = time.perf_counter() if since is None else since
+    passes, windows = int(model.forward_passes), int(getattr(model, "window_passes", 0))
+    yield
+    cost["forward_passes"] = int(model.forward_passes) - passes
+    cost["seconds"] = time.perf_counter() - started
+    if getattr(model, "sliding_window", None) is not None:
+        cost["window_passes"] = int(model.window_passes) - windows
 
 
 # -- the preamble's pieces (also usable on their own) -----------------------------------------------------------
@@ -202,4 +218,4 @@ def degenerate(amap: torch.Tensor) -> str | None:
     return None
 
 
-__all__ = ["BASELINES", "OCCLUSIONS", "Explainer", "check_inputs", "check_target", "degenerate", "report"]
+__all__ = ["BASELINES", "OCCLUSIONS", "Explainer", "check_inputs", "check_target", "degenerate", "metered", "report"]

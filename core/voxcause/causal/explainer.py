@@ -73,8 +73,6 @@ class CausalResponsibility(Explainer):
     def _attribute(self, inputs: torch.Tensor, target: Target, progress: Progress | None) -> Attribution:
         """The responsibility map (*S) and masks ``sufficient``, ``contrastive``, ``multiple_k``, certified;
         inputs (1, C, *S) in the model's grid (the base's `attribute` checks them and counts the passes)."""
-        started = time.perf_counter()
-        passes_before = self.model.forward_passes
         model_seconds_before = self.model.forward_seconds
         report = progress or (lambda stage, fraction: None)
         image = inputs.to(self.model.device)
@@ -107,14 +105,12 @@ class CausalResponsibility(Explainer):
         details = dict(run.details)
         details["occlusion_tried"] = tried
         stats = {
-            "forward_passes": self.model.forward_passes - passes_before,
             "model_seconds": self.model.forward_seconds - model_seconds_before,
             "passing_mutants": run.counts["passing"],
             "failing_mutants": run.counts["failing"],
             "depth_reached": run.depth,
             "min_part_voxels": minimum,
             "searched_box": {"lo": list(root.lo), "hi": list(root.hi)},
-            "seconds": time.perf_counter() - started,
             "stage_seconds": run.timings,
             "peak_memory_mb": peak_memory_mb(image.device),
             "occlusion_used": run.occlusion,
