@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .errors import InputError
 from .io import Volume
 from .jsonio import jsonable
 
@@ -166,6 +167,31 @@ def validate_summary(data: dict) -> None:
     import jsonschema
 
     jsonschema.validate(data, summary_schema(), cls=jsonschema.Draft202012Validator)
+
+
+def read_summary(path: str | Path) -> dict[str, Any]:
+    """A ``summary.json`` as a dict, checked against the schema when it says it is one (``"schema":
+    "voxcause-summary"``; a counterfactual's summary has its own keys and is read as it is).
+
+    Raises `InputError` for a file that is not JSON, or a summary that breaks the schema, naming where.
+    """
+    import jsonschema
+
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise InputError(f"{path} is not valid JSON ({error.msg}) — re-run `voxcause explain`") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path} is not a JSON object — re-run `voxcause explain`")
+    if data.get("schema") == "voxcause-summary":
+        problems = sorted(jsonschema.Draft202012Validator(summary_schema()).iter_errors(data),
+                          key=lambda e: list(e.absolute_path))
+        if problems:
+            where = "/".join(str(part) for part in problems[0].absolute_path) or "(top level)"
+            raise InputError(f"{path} does not match the summary schema {SUMMARY_SCHEMA_VERSION} at {where}: "
+                             f"{problems[0].message} — re-run `voxcause explain` to write it again")
+    return data
 
 
 def split_volumes(

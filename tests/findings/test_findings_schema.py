@@ -66,3 +66,18 @@ def test_missing_outputs_are_bad_input(tmp_path):
         make_findings(tmp_path)
     with pytest.raises(InputError, match="no findings.json"):
         read_findings(tmp_path)
+
+
+def test_a_summary_that_breaks_its_schema_is_named_not_half_read(findings, tmp_path):
+    """Readers check summary.json against summary.schema.json instead of a hand list of keys."""
+    from voxcause.explanation import read_summary
+
+    folder, _ = findings
+    (tmp_path / "map.nii.gz").write_bytes((folder / "map.nii.gz").read_bytes())
+    (tmp_path / "summary.json").write_text(json.dumps({"schema": "voxcause-summary", "method": "rex"}))
+    with pytest.raises(InputError, match=r"does not match the summary schema .* at \(top level\): 'schema_version'"):
+        make_findings(tmp_path, atlas=None)
+    (tmp_path / "summary.json").write_text("{not json")
+    with pytest.raises(InputError, match="is not valid JSON"):
+        read_summary(tmp_path / "summary.json")
+    assert not (tmp_path / "findings.json").exists()

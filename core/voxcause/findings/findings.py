@@ -29,6 +29,7 @@ import SimpleITK as sitk
 from voxcause._version import __version__
 from voxcause.errors import InputError
 from voxcause.evaluate.metrics import dice
+from voxcause.explanation import read_summary
 from voxcause.findings.atlas import Atlas, labels_on_grid, load_atlas, region_table, unlabelled_fraction
 from voxcause.findings.components import clean_mask, describe_components, lps_to_ras, voxel_volume_ml
 from voxcause.findings.registration import check_in_template_space, register_to_template
@@ -194,10 +195,7 @@ def make_findings(
     for p in (summary_path, map_path):
         if not p.exists():
             raise InputError(f"{out_dir} has no {p.name}; run `voxcause explain IMAGE --out {out_dir}` first")
-    try:
-        summary = json.loads(summary_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{summary_path} is not valid JSON ({exc.msg}); re-run `voxcause explain`") from exc
+    summary = read_summary(summary_path)
     warnings: list[str] = []
     note("reading", 0.0)
     map_img = sitk.ReadImage(str(map_path), sitk.sitkFloat32)
