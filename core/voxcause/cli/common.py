@@ -8,7 +8,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from ..attribution import OCCLUSIONS
 from ..errors import ErrorCode, InputError
+from ..explainers import available_methods, declared_options
+from ..options import Option
 
 #: One help text for ``--device`` on every command (the default resolves where the model is loaded).
 DEVICE_HELP = "auto (default: CUDA when a GPU is visible, else the CPU), cpu, cuda or cuda:N"
@@ -167,3 +170,79 @@ def speed_options(args: argparse.Namespace) -> dict:
     """The speed flags that were given (absent ones keep `load_model`'s defaults and stay out of batch hashes)."""
     values = {"precision": getattr(args, "precision", None), "compile": getattr(args, "compile", None)}
     return {key: value for key, value in values.items() if value is not None}
+
+
+#: What ``--occlusion`` takes beyond the declared choices (the causal engine's ``context`` canvas from a file).
+OCCLUSION_PATH = " or a PATH to a healthy volume (occlusion 'context')"
+
+
+def add_method_options(parser: argparse.ArgumentParser) -> None:
+    """One flag per option the methods declare (help, choices, bounds and defaults from the declarations,
+    `voxcause.options`), and ``--option METHOD.KEY=VALUE`` for every one of them: everything ``voxcause methods``
+    lists is reachable. A declared name that another flag already uses (``batch_size``: the model's
+    ``--batch-size``) is reached through ``--option``."""
+    group = parser.add_argument_group("method options (declared by the methods: see `voxcause methods`)")
+    for name, declarations in declared_by_name().items():
+        flag = "--" + name.replace("_", "-")
+        try:
+            group.add_argument(flag, dest=f"method_{name}", metavar=name.upper(), help=flag_help(declarations))
+        except argparse.ArgumentError:
+            continue
+    group.add_argument("--option", action="append", default=[], metavar="METHOD.KEY=VALUE",
+                       help="any declared option of the chosen method, e.g. occlusion.batch_size=8 (repeatable)")
+
+
+def declared_by_name() -> dict[str, list[tuple[str, Option]]]:
+    """``{option name: [(method, Option), ...]}`` over every method that loads (user options only)."""
+    by_name: dict[str, list[tuple[str, Option]]] = {}
+    for method in available_methods():
+        try:
+            declared = declared_options(method)
+        except Exception:  # noqa: BLE001 - a method that cannot load offers no flags (`methods` says why)
+            continue
+        for option in declared:
+            if not option.supplied:
+                by_name.setdefault(option.name, []).append((method, option))
+    return by_name
+
+
+def flag_help(declarations: list[tuple[str, Option]]) -> str:
+    """The first declaration's help, its choices and bounds, and each method's default."""
+    option = declarations[0][1]
+    text = option.help
+    if option.choices:
+        text += f" [{' | '.join(option.choices)}]"
+    if option.name == "occlusion":
+        text += OCCLUSION_PATH
+    if option.minimum is not None or option.maximum is not None:
+        text += f" ({option.bounds_text()})"
+    defaults: dict[str, list[str]] = {}
+    for method, declared in declarations:
+        default = ",".join(declared.default) if isinstance(declared.default, tuple) else declared.default
+        defaults.setdefault("chosen by the method" if default is None else str(default), []).append(method)
+    return text + "; default " + "; ".join(f"{value} ({', '.join(methods)})" for value, methods in defaults.items())
+
+
+def method_options(args: argparse.Namespace) -> tuple[dict, str | None]:
+    """The options the user set for ``--method``, parsed by its declarations, and a context volume path if
+    ``--occlusion`` names a file. A flag the method does not declare is an `InputError` naming the methods
+    that do."""
+    declared = {option.name: option for option in declared_options(args.method)}
+    given = {name: getattr(args, f"method_{name}") for name in declared_by_name()
+             if getattr(args, f"method_{name}", None) is not None}
+    for method, values in parse_method_options(args.option).items():
+        if method != args.method:
+            raise InputError(f"--option {method}.… is for method {method!r}, but --method is {args.method!r} — "
+                             f"drop it or pass --method {method}", code=ErrorCode.BAD_OPTION)
+        given.update(values)
+    context = None
+    if given.get("occlusion") not in (None, *OCCLUSIONS) or given.get("occlusion") == "context":
+        context = given.pop("occlusion")
+    options = {}
+    for name, text in given.items():
+        if name not in declared:
+            owners = ", ".join(method for method, _ in declared_by_name().get(name, [])) or "no method"
+            raise InputError(f"method {args.method!r} has no option {name} (it is an option of {owners}) — drop it "
+                             "or choose another --method", code=ErrorCode.BAD_OPTION)
+        options[name] = declared[name].parse(text) if isinstance(text, str) else text
+    return options, context

@@ -12,13 +12,16 @@ from __future__ import annotations
 import argparse
 import json
 
+from ..errors import InputError
 from ..explainers import DEFAULT_METHOD
 from .common import (
+    add_method_options,
     add_model_options,
     add_output_options,
     add_threads_option,
     check_threads,
     check_writable,
+    method_options,
     model_options,
 )
 
@@ -44,7 +47,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help=f"cascade steps from the top layer down to all layers (default {DEFAULT_STEPS})")
     parser.add_argument("--efficient", action="store_true",
                         help="only the fully randomised model (EfficientMPRT-style: two maps' cost)")
-    parser.add_argument("--iterations", type=int, help="rex: random partitions (default: the method's)")
+    add_method_options(parser)
     add_output_options(parser, "voxcause-sanity")
     return parser
 
@@ -57,7 +60,10 @@ def run(args: argparse.Namespace) -> int:
 
     set_threads(check_threads(args.threads))
     out = check_writable(args.out)
-    options = {"iterations": args.iterations} if args.iterations is not None else {}
+    options, context = method_options(args)
+    if context is not None:
+        raise InputError(f"--occlusion {context}: the sanity check takes no healthy volume — use --occlusion auto, "
+                         "constant, mean, min or blur")
     image = args.image if len(args.image) > 1 else args.image[0]
     with progress_reporter(args.progress, "sanity check") as progress:
         result, report = sanity_check(
