@@ -142,7 +142,8 @@ def test_mrb_scene_opens_with_display_set_up(mrml, image_path, run_folder):
 
     path = write_scene_mrb(run_folder, threshold=0.3, opacity=0.55)  # image path from summary.json
     assert path.name == "voxcause-scene.mrb" and (run_folder / "voxcause-heat.ctbl").is_file()
-    assert sorted(p.name for p in run_folder.iterdir() if p.name.startswith(".")) == [".voxcause-outputs.json"]
+    hidden = sorted(p.name for p in run_folder.iterdir() if p.name.startswith("."))
+    assert hidden in ([], [".voxcause-outputs.json"]), "no temporary file left (the output manifest may be there)"
     scene = read_scene_mrb(path)
     try:
         image = scene.GetFirstNodeByName("case")
