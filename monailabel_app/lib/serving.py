@@ -33,8 +33,8 @@ import logging
 import pathlib
 import re
 import tempfile
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import cache, partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
@@ -65,7 +65,6 @@ CLIENT_GONE = 499
 router = APIRouter()
 #: The signed-in user with MONAI Label's user role (anyone when authentication is off), as its endpoints take it.
 AnyUser = Annotated[User, Depends(RBAC(settings.MONAI_LABEL_AUTH_ROLE_USER))]
-_executor: ThreadPoolExecutor | None = None
 
 
 def _suffix(filename: str | None) -> str:
@@ -116,7 +115,7 @@ def _session_image(instance: Any, session_id: str) -> str:
     session = sessions.get_session(session_id) if sessions is not None else None
     if session is None:
         raise HTTPException(status_code=404, detail=f"no session {shown(session_id)} — it expired or was never "
-                            "made; upload the image again (POST /session/)")
+                            "made; upload the image again (PUT /session/)")
     return session.image
 
 
@@ -195,8 +194,7 @@ async def infer(
             if label is not None:
                 job.label_path = str(job.folder / f"label{_suffix(label.filename)}")
                 await run_in_threadpool(_store, label, pathlib.Path(job.label_path), limit)
-            work: Callable[[], Response | dict[str, Any]] = lambda: _serve(  # noqa: E731 - the thread's one call
-                job, instance, model, image, values, session_id, output, background_tasks)
+            work = partial(_serve, job, instance, model, image, values, session_id, output, background_tasks)
             future = asyncio.get_running_loop().run_in_executor(_pool(instance.settings.max_requests), work)
         except BaseException:
             job.remove_files()
@@ -219,13 +217,11 @@ async def queue(user: AnyUser) -> dict[str, Any]:
     return {"requests": JOBS.snapshot()}
 
 
+@cache
 def _pool(workers: int) -> ThreadPoolExecutor:
     """One thread per admitted request (at most ``max_requests`` are admitted), so a request never waits for a
     thread behind requests for another model."""
-    global _executor
-    if _executor is None:
-        _executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="voxcause-infer")
-    return _executor
+    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="voxcause-infer")
 
 
 def _included_from(route: BaseRoute, router: APIRouter) -> bool:

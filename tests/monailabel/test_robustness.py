@@ -62,11 +62,6 @@ def test_path_smuggled_in_params_is_400(server):
     assert_still_serving(server)
 
 
-def test_unknown_task_is_404_naming_the_tasks(server):
-    assert_refused(server.infer("no_such_task", CASE), 404, "no_such_task", "segmentation", "/info/")
-    assert_still_serving(server)
-
-
 def test_oversized_upload_is_413(server):
     content = np.random.default_rng(0).bytes((MAX_UPLOAD_MB + 1) * 2**20)
     assert_refused(upload(server, "segmentation", content), 413, "MiB")
