@@ -123,7 +123,8 @@ def explain(
     started = time.perf_counter()
     explainer_class(method).options.build(method, options)  # bad options fail before anything is read
     case = _prepare(image, model, region, context, device=device, model_options=model_options or {},
-                    precision=precision, compile=compile, channel_order_checked=channel_order_checked)
+                    precision=precision, compile=compile, channel_order_checked=channel_order_checked,
+                    max_memory=max_memory)
     cost: dict[str, Any] = {}
     with metered(case.model, cost, since=started):
         target = resolve_target(case.model, case.inputs, target, case.region_model, pass_fraction=pass_fraction)
@@ -157,7 +158,7 @@ class _Case:
 
 def _prepare(image: ImageLike, model: str | Path | LoadedModel, region: Any, context: ImageLike | None, *,
              device: str, model_options: dict, precision: str | None, compile: bool | None,
-             channel_order_checked: bool) -> _Case:
+             channel_order_checked: bool, max_memory: int | str | None = None) -> _Case:
     """Read the image, load the model, put both (and the region and context) on the model's grid."""
     volume = _as_volume(image)
     loaded = _as_model(model, device, model_options, precision, compile)

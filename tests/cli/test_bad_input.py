@@ -288,3 +288,22 @@ def test_channel_order_checked_goes_past_the_name_check(files, tmp_path, capsys)
             "--iterations", "2", "--progress", "none"]
     main(argv)  # the 1-channel test model then refuses 4 channels: what matters is which check speaks
     assert "its name says" not in capsys.readouterr().err
+
+
+def test_an_oblique_image_gets_every_output_in_its_geometry(files, tmp_path):
+    """A rotated (orthonormal, oblique) NRRD is kept: the map, the segmentation and the input overlay exactly."""
+    import SimpleITK as sitk
+
+    source = sitk.ReadImage(str(files["image"]))
+    angle = np.deg2rad(30.0)
+    source.SetDirection((np.cos(angle), -np.sin(angle), 0.0, np.sin(angle), np.cos(angle), 0.0, 0.0, 0.0, 1.0))
+    source.SetOrigin((12.5, -3.0, 40.0))
+    oblique = tmp_path / "oblique_rotated.nrrd"
+    sitk.WriteImage(source, str(oblique))
+    out = tmp_path / "out"
+    assert main(["explain", str(oblique), "--model", str(files["model"]), "--out", str(out), "--iterations", "2",
+                 "--progress", "none"]) == 0
+    for name in ("map.nii.gz", "explanation.seg.nrrd"):
+        written = sitk.ReadImage(str(out / name))
+        for attribute in ("GetSize", "GetSpacing", "GetOrigin", "GetDirection"):
+            assert np.allclose(getattr(written, attribute)(), getattr(source, attribute)(), atol=1e-5), (name, attribute)
