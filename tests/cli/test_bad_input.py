@@ -39,6 +39,7 @@ def files(tmp_path_factory) -> dict[str, Path]:
     paths["garbage"].write_bytes(b"not an image at all")
     paths["bad_model"] = folder / "bad.ts"
     paths["bad_model"].write_bytes(b"nope")
+    paths["flat_volume"] = Path(write_nifti(single.image[0][:20, :20, :20], folder / "flat_volume.nii.gz"))
     paths["flat"] = Path(write_nifti(single.image[0][12], folder / "flat.nii.gz", spacing=(1.0, 1.0)))
     paths["empty_mask"] = Path(write_nifti(np.zeros((24, 24, 24)), folder / "empty.nii.gz"))
     paths["full_mask"] = Path(write_nifti(np.ones((24, 24, 24)), folder / "full.nii.gz"))
@@ -49,8 +50,21 @@ def files(tmp_path_factory) -> dict[str, Path]:
     paths["file"] = folder / "a_file"
     paths["file"].write_text("x")
     paths.update(_hostile_cards(folder))
+    paths["onnx_fixed_inside"] = _onnx_fixed_inside(folder)
     paths.update(_lying_inputs(folder, single.image[0]))
     return paths
+
+
+def _onnx_fixed_inside(folder: Path) -> Path:
+    """An ONNX model that declares free spatial axes but only runs on 24³ (a Linear after flattening): an image of
+    another size fails inside onnxruntime, with its own exception class (not a RuntimeError)."""
+    pytest.importorskip("onnxruntime")
+    network = torch.nn.Sequential(torch.nn.Conv3d(1, 1, 3, padding=1), torch.nn.Flatten(), torch.nn.Linear(24**3, 2))
+    path = folder / "fixed_inside.onnx"
+    free = {0: "batch", 2: "z", 3: "y", 4: "x"}
+    torch.onnx.export(network.eval(), (torch.zeros(1, 1, 24, 24, 24),), str(path), input_names=["input"],
+                      output_names=["output"], dynamic_axes={"input": free, "output": {0: "batch"}}, dynamo=False)
+    return path
 
 
 def _card(path: Path, network: dict, weights: str = "weights.pt") -> Path:
@@ -161,6 +175,7 @@ CASES = {
     "weights run code": (["explain", "{image}", "--model", "{card_evil_pickle}"], "hold posix.system"),
     "untrusted module name": (["explain", "{image}", "--model", "{card_system}", "--trust-module", "os;rm"],
                               "is not a package name"),
+    "onnxruntime shape error": (["explain", "{flat_volume}", "--model", "{onnx_fixed_inside}"], "model failed on NCDHW input of shape (1, 1, 20, 20, 20)"),
     # bounded memory
     "peak above --max-memory": (["explain", "{image}", "--model", "{model}", "--max-memory", "1M"],
                                 "is --max-memory — crop the image"),

@@ -107,7 +107,7 @@ def interrupts_held() -> Iterator[None]:
     """Hold SIGINT while the block runs and raise KeyboardInterrupt after it (main thread only).
 
     SimpleITK's writers swallow a Ctrl-C that arrives while they run; a handler that only records it keeps the
-    interrupt for after the file is complete.
+    interrupt for after the file is complete (then the previous handler runs, or KeyboardInterrupt is raised).
     """
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -118,7 +118,11 @@ def interrupts_held() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
-    if caught:
+    if not caught or previous is signal.SIG_IGN:
+        return
+    if callable(previous) and previous is not signal.default_int_handler:
+        previous(signal.SIGINT, None)  # the host's own handler (a server's graceful shutdown), now
+    else:
         raise KeyboardInterrupt
 
 
