@@ -52,6 +52,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--flips", action="store_true", help="segmenters: uncertainty.nii.gz also spreads over "
                         "test-time flips (mirrored copies) of each fold (default: across an ensemble's folds only)")
     add_method_options(parser)
+    parser.add_argument("--store", metavar="URL", help="store the DICOM SEG and Parametric Maps in this DICOMweb "
+                        "server (STOW-RS; its root, e.g. http://pacs:8042/dicom-web), in the source's study; "
+                        "implies --dicom")
     parser.add_argument("--dicom", action="store_true", help="also write explanation.seg.dcm (DICOM SEG) and "
                         "map.pm.dcm (parametric map) referencing the input series (default: for DICOM input)")
     add_output_options(parser, "voxcause-out")
@@ -66,6 +69,11 @@ def run(args: argparse.Namespace) -> int:
     set_threads(check_threads(args.threads))
     if args.method_layer == "list":
         return list_layers(args)
+    if args.store:
+        from ..io.dicomweb import check_store_url
+
+        check_store_url(args.store)
+        args.dicom = True
     if args.dicom:
         from ..io.dicom_out import check_dicom_request
 
@@ -99,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
         )
         progress("writing results", 0.99)
         result.save(out, dicom=True if args.dicom else None)
+        stored = _store(out, args.store) if args.store else []
         progress("done", 1.0)
     certificate = result.certificate or {}
     if args.progress == "json":
@@ -112,7 +121,20 @@ def run(args: argparse.Namespace) -> int:
         )
         if certificate:
             print(f"certificate {certificate['verdict'].upper()}: {certificate['reason']}")
+        if stored:
+            print(f"stored in {args.store}: " + ", ".join(f"{name} (series {uid})" for name, uid in stored))
     return 0
+
+
+def _store(out, url: str) -> list[tuple[str, str]]:
+    """``--store``: STOW-RS the DICOM files summary.json names (``*_dicom``) into ``url``; (file, series UID)."""
+    import json
+
+    from ..io.dicomweb import store_instances
+
+    volumes = json.loads((out / "summary.json").read_text(encoding="utf-8"))["volumes"]
+    files = [out / name for key, name in volumes.items() if key.endswith("_dicom")]
+    return list(zip((path.name for path in files), store_instances(url, files), strict=True))
 
 
 def grey_picture(image):
