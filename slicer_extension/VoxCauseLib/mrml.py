@@ -24,6 +24,9 @@ from . import display
 MAP_FILE = "map.nii.gz"
 EXPLANATION_FILE = "explanation.seg.nrrd"
 PREDICTION_FILE = "prediction.seg.nrrd"
+#: The model's own per-voxel outputs (voxcause.probability): file -> (node name suffix, Slicer colour table).
+MODEL_MAPS = {"probability.nii.gz": ("model probability", "vtkMRMLColorTableNodeRainbow"),
+              "uncertainty.nii.gz": ("model uncertainty (SD across folds)", "vtkMRMLColorTableNodeWarm1")}
 REMOVED_FILE = "removed.nii.gz"
 ONLY_FILE = "only.nii.gz"
 VIEWS = ("Red", "Yellow", "Green")
@@ -50,10 +53,14 @@ class ResultNodes:
     removed: Any = None
     only: Any = None
     color_table: Any = None
+    probability: Any = None
+    uncertainty: Any = None
 
     def all(self) -> list[Any]:
         """Every data node held (the colour table is shared between runs and not listed)."""
-        return [n for n in (self.map, self.explanation, self.prediction, self.removed, self.only) if n is not None]
+        held = (self.map, self.explanation, self.prediction, self.removed, self.only, self.probability,
+                self.uncertainty)
+        return [n for n in held if n is not None]
 
 
 def node_ids(scene: Any) -> set[str]:
@@ -392,14 +399,38 @@ def import_results(
             right = nodes.prediction
         if right is not None and right.GetDisplayNode() is not None:
             show_only_in(right.GetDisplayNode(), scene, ["Yellow"])
+        nodes.probability, nodes.uncertainty = (load_model_map(scene, out_dir / file, name=name, mrml=mrml)
+                                                for file in MODEL_MAPS)
         for composite in composites:
             composite.SetBackgroundVolumeID(background.GetID() if background is not None else nodes.map.GetID())
             composite.SetForegroundVolumeID(nodes.map.GetID() if background is not None else None)
             composite.SetForegroundOpacity(opacity)
             composite.SetLinkedControl(True)
+        if nodes.probability is not None and background is not None:  # beside the model's own segmentation
+            composites[VIEWS.index("Yellow")].SetForegroundVolumeID(nodes.probability.GetID())
         set_layout(scene, display.EXPLANATION_LAYOUT_ID, display.EXPLANATION_LAYOUT, mrml=mrml)
         jump_to(scene, peak_ras(nodes.map), mrml=mrml)
     return nodes
+
+
+def load_model_map(scene: Any, path: Path, *, name: str, mrml: ModuleType | None = None) -> Any:
+    """A segmenter's probability or uncertainty (`MODEL_MAPS`) as a scalar volume with its colour table, windowed
+    over its values (0..1 for a probability) with the background (below 2% of the top) transparent; None when the
+    run wrote no such file (a classifier, a single model)."""
+    if not path.is_file():
+        return None
+    suffix, colours = MODEL_MAPS[path.name]
+    node = load_volume(scene, path, name=f"{name} {suffix}", mrml=mrml)
+    high = 1.0 if path.name.startswith("probability") else max(node.GetImageData().GetScalarRange()[1], 1e-6)
+    display_node = node.GetDisplayNode()
+    display_node.SetAndObserveColorNodeID(colours)
+    display_node.AutoWindowLevelOff()
+    display_node.SetWindowLevelMinMax(0.0, high)
+    display_node.AutoThresholdOff()
+    display_node.SetLowerThreshold(0.02 * high)
+    display_node.SetUpperThreshold(high)
+    display_node.ApplyThresholdOn()
+    return node
 
 
 def set_opacity(scene: Any, opacity: float) -> None:

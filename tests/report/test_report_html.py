@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 import re
 
@@ -32,3 +33,25 @@ def test_markdown_is_escaped():
     assert "<script>" not in out and "&lt;script&gt;" in out
     assert "<strong>bold</strong> &amp; <em>it</em>" in out
     assert "<td>&lt;i&gt;</td>" in out
+
+
+def test_report_shows_the_models_probability_beside_the_responsibility(case_dir):
+    """A segmenter's folder (probability.nii.gz, uncertainty.nii.gz): one more figure, three panels on the map's
+    peak slice; a classifier's folder (no probability) keeps the figures it had."""
+    import numpy as np
+    import SimpleITK as sitk
+    from PIL import Image
+    from voxcause.report.probability_figure import probability_figure
+
+    assert probability_figure(case_dir) is None
+    reference = sitk.ReadImage(str(case_dir / "map.nii.gz"))
+    for name, scale in (("probability", 0.9), ("uncertainty", 0.2)):
+        values = sitk.GetImageFromArray(sitk.GetArrayFromImage(reference) * scale)
+        values.CopyInformation(reference)
+        sitk.WriteImage(values, str(case_dir / f"{name}.nii.gz"))
+    png = probability_figure(case_dir, case_dir / "t1.nii.gz", label="tumour")
+    picture = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+    assert picture.shape[1] > 2.5 * picture.shape[0]  # three panels side by side
+    make_report(case_dir, atlas=None)
+    page = (case_dir / "report.html").read_text(encoding="utf-8")
+    assert "probability next to the responsibility" in page

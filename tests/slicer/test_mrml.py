@@ -199,3 +199,32 @@ def test_headless_slice_render_shows_the_heat_over_the_lesion(scene, image_path,
         assert abs(corner[0] - corner[2]) < 10  # grey (or black) image away from it
         yellow = (view[..., 0] > 200) & (view[..., 1] > 180) & (view[..., 2] < 60)
         assert yellow.sum() > 10  # the sufficient explanation's outline
+
+
+def test_model_probability_and_uncertainty_load_as_coloured_volumes_beside_the_segmentation(scene, image_path,
+                                                                                            run_folder):
+    """A segmenter's probability.nii.gz (and an ensemble's uncertainty.nii.gz) load as scalar volumes with a colour
+    table, windowed over their values; the probability is the right view's foreground, over the model's segments."""
+    import SimpleITK as sitk
+
+    responsibility = sitk.ReadImage(str(run_folder / "map.nii.gz"))
+    values = sitk.GetArrayFromImage(responsibility)
+    probability = sitk.GetImageFromArray((values / values.max()).astype(np.float32))
+    probability.CopyInformation(responsibility)
+    sitk.WriteImage(probability, str(run_folder / "probability.nii.gz"))
+    uncertainty = sitk.GetImageFromArray((values / values.max() / 4).astype(np.float32))
+    uncertainty.CopyInformation(responsibility)
+    sitk.WriteImage(uncertainty, str(run_folder / "uncertainty.nii.gz"))
+    background = vm.load_volume(scene, image_path, name="case")
+    nodes = vm.import_results(scene, run_folder, name="case", background=background)
+    assert nodes.probability.GetName() == "case model probability"
+    assert nodes.uncertainty.GetName() == "case model uncertainty (SD across folds)"
+    assert vm.volume_array(nodes.probability) == pytest.approx(values / values.max(), abs=1e-6)
+    shown = nodes.probability.GetDisplayNode()
+    assert scene.GetNodeByID(shown.GetColorNodeID()).GetName() == "Rainbow"
+    assert (shown.GetWindowLevelMin(), shown.GetWindowLevelMax()) == pytest.approx((0.0, 1.0))
+    assert nodes.uncertainty.GetDisplayNode().GetWindowLevelMax() == pytest.approx(0.25, abs=1e-6)
+    yellow, red = (scene.GetNodeByID(f"vtkMRMLSliceCompositeNode{view}") for view in ("Yellow", "Red"))
+    assert yellow.GetForegroundVolumeID() == nodes.probability.GetID()
+    assert red.GetForegroundVolumeID() == nodes.map.GetID()
+    assert {nodes.probability, nodes.uncertainty} <= set(nodes.all())

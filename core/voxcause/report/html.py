@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from .probability_figure import probability_figure
+
 CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1000px;margin:2em auto;
 padding:0 1em;color:#1d1d1f;line-height:1.5}
@@ -170,6 +172,14 @@ def render_html(markdown: str, *, out_dir: str | Path, findings: dict, title: st
         fig = None
     if fig:
         figures.append((png_data_uri(fig), "Findings: slices through the centre of the largest part."))
+    paths = findings.get("input", {}).get("paths") or []
+    try:
+        beside = probability_figure(out_dir, paths[0] if paths else None,
+                                    label=str((findings.get("prediction") or {}).get("target_label") or ""))
+    except (RuntimeError, OSError, ValueError):
+        beside = None
+    if beside:
+        figures.append((png_data_uri(beside), "The model's probability next to the responsibility, same slice."))
     body = markdown_to_html(markdown)
     figs_html = "\n".join(
         f'<figure><img alt="{html.escape(cap)}" src="{uri}"><figcaption>{html.escape(cap)}</figcaption></figure>'
