@@ -114,3 +114,24 @@ def test_workers_die_with_a_killed_batch(cohort, tmp_path):
     for pid in left:
         os.kill(pid, signal.SIGKILL)
     assert not left, "worker processes outlived their batch"
+
+
+def test_channel_order_and_memory_refusals_and_their_overrides_reach_batch_cases(tmp_path):
+    import json
+
+    import torch
+    from batch_casework import write_manifest
+    from voxcause.testing import make_case, write_nifti
+
+    known = make_case("single", size=24)
+    torch.jit.script(known.model).save(str(tmp_path / "model.ts"))
+    card = tmp_path / "card.json"
+    card.write_text(json.dumps({"model": "model.ts", "channels": ["T1", "T1c", "T2", "FLAIR"]}))
+    files = [write_nifti(known.image[0], tmp_path / f"case_{name}.nii.gz") for name in ("FLAIR", "T1", "T1c", "T2")]
+    manifest = write_manifest(tmp_path / "m.csv", [{"image": ";".join(files), "id": "glob"}])
+    cases = read_manifest(manifest, model=str(card))
+    refused = run_batch(cases, Job(options={"iterations": 2}), out=tmp_path / "a", workers=0).results[0]
+    assert refused.status == "failed" and "its name says FLAIR" in refused.error
+    checked = Job(options={"iterations": 2}, command_options={"channel_order_checked": True, "max_memory": "1M"})
+    capped = run_batch(cases, checked, out=tmp_path / "b", workers=0).results[0]
+    assert capped.status == "failed" and "is --max-memory" in capped.error, capped.error

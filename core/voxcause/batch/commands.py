@@ -57,6 +57,10 @@ def _summary_fields(summary: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+#: ``--command-option`` keys of ``explain`` (and of ``findings``' explain step): `voxcause.explain` arguments.
+EXPLAIN_COMMAND_OPTIONS = ("channel_order_checked", "max_memory")
+
+
 def explain_case(case: Case, job: Job, out_dir: Path) -> dict[str, Any]:
     """`voxcause.explain` one case (the manifest's mask is the region for a segmenter) and save it."""
     from ..api import explain
@@ -69,6 +73,7 @@ def explain_case(case: Case, job: Job, out_dir: Path) -> dict[str, Any]:
         region=case.mask,
         seed=job.seed,
         device=job.device,
+        **{key: value for key, value in job.command_options.items() if key in EXPLAIN_COMMAND_OPTIONS},
         **dict(job.options),
     )
     explanation.save(out_dir)
@@ -101,7 +106,8 @@ def findings_case(case: Case, job: Job, out_dir: Path) -> dict[str, Any]:
     from ..findings import make_findings, write_findings
 
     fields = explain_case(case, job, out_dir)
-    options = {"reference_mask": case.mask, "seed": job.seed, **dict(job.command_options)}
+    own = {key: value for key, value in job.command_options.items() if key not in EXPLAIN_COMMAND_OPTIONS}
+    options = {"reference_mask": case.mask, "seed": job.seed, **own}
     write_findings(out_dir, make_findings(out_dir, **options))
     return fields
 

@@ -56,8 +56,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help="method option, e.g. iterations=10 (repeatable; VALUE parsed as JSON when it can be)")
     parser.add_argument("--command-option", action="append", default=[], metavar="KEY=VALUE",
-                        help="option of the command itself, e.g. atlas=harvard-oxford (findings) or "
-                        "removal=constant (counterfactual); repeatable")
+                        help="option of the command itself, e.g. atlas=harvard-oxford (findings), "
+                        "removal=constant (counterfactual), channel_order_checked=true or max_memory=8G (explain, "
+                        "findings); repeatable")
     add_model_options(parser, required=False,
                       model_help="model for rows without a 'model' cell (file, bundle folder or card)")
     add_speed_options(parser)
