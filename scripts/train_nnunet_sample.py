@@ -95,6 +95,7 @@ def main() -> int:
     os.environ.setdefault("nnUNet_compile", "false")  # noqa: SIM112
 
     import torch
+    from voxcause.models.trust import load_checkpoint
 
     CPU = torch.device("cpu")
     from nnunetv2.experiment_planning.plan_and_preprocess_api import (
@@ -143,7 +144,7 @@ def main() -> int:
     for name in ("dataset.json", "plans.json", "dataset_fingerprint.json"):
         shutil.copy(results / name, target / name)
     for fold in args.folds:
-        checkpoint = torch.load(results / f"fold_{fold}" / "checkpoint_final.pth", map_location="cpu", weights_only=False)
+        checkpoint = load_checkpoint(results / f"fold_{fold}" / "checkpoint_final.pth")  # weights-only
         checkpoint["optimizer_state"] = None  # halves the file; inference never reads it
         (target / f"fold_{fold}").mkdir()
         torch.save(checkpoint, target / f"fold_{fold}" / "checkpoint_final.pth")
