@@ -47,6 +47,10 @@ def test_cli_bad_input(real_cohort, tmp_path, monkeypatch):
         _run(["batch", str(bad), "--model", str(real_cohort["model"]), "--out", str(tmp_path / "o")])
     with pytest.raises(InputError, match="is not KEY=VALUE"):
         _run(["batch", str(real_cohort["manifest"]), "--model", str(real_cohort["model"]), "--option", "iterations"])
+    with pytest.raises(InputError, match="iterations=0 is outside 1..500"):  # before any case runs
+        _run(["batch", str(real_cohort["manifest"]), "--model", str(real_cohort["model"]), "--option", "iterations=0",
+              "--out", str(tmp_path / "o0")])
+    assert not (tmp_path / "o0").exists()
     with pytest.raises(InputError, match="cannot reach the Dask scheduler"):
         _run(["batch", str(real_cohort["manifest"]), "--model", str(real_cohort["model"]), "--out",
               str(tmp_path / "o"), "--scheduler", "tcp://127.0.0.1:1", "--progress", "none"])

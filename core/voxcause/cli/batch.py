@@ -145,6 +145,7 @@ def _print_table(report) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the batch; bad input raises `InputError` (the main CLI prints one line and exits 2)."""
     from ..batch import Job, read_manifest, run_batch
+    from ..explainers import explainer_class
     from ..models import resolve_device
 
     mode = args.progress
@@ -155,8 +156,11 @@ def run(args: argparse.Namespace) -> int:
     device = args.device if args.scheduler else resolve_device(args.device)
     cases = read_manifest(args.manifest, model=args.model, target=args.target, mask=args.mask, label=args.label,
                           patient=args.patient)
+    options = _key_values(args.option, "--option")
+    if args.batch_command != "counterfactual":  # bad method options fail once, before any case runs
+        explainer_class(args.method).options.build(args.method, options)
     job = Job(command=args.batch_command, method=args.method, seed=args.seed, device=device,
-              options=_key_values(args.option, "--option"), model_options=model_options(args),
+              options=options, model_options=model_options(args),
               command_options=_key_values(args.command_option, "--command-option"), threads=args.threads)
     progress: Callable | None = _Reporter(mode, len(cases)) if mode != "none" else None
     try:
