@@ -17,7 +17,10 @@ if [ "${VOXCAUSE_TEST_LLM:-0}" = "1" ] && [ -f .ci/setup_llm.sh ]; then run bash
 run .venv/bin/python -m pytest -q -p no:cacheprovider -m "not monailabel and not slicer" tests
 if [ -f .ci/setup_monailabel.sh ] && [ -d tests/monailabel ]; then
     run bash .ci/setup_orthanc.sh  # Debian's orthanc + orthanc-dicomweb for the PACS round trip (root)
-    run bash .ci/setup_monailabel.sh && run .venv-monailabel/bin/python -m pytest -q -p no:cacheprovider tests/monailabel
+    if run bash .ci/setup_monailabel.sh; then
+        run bash .ci/setup_browser.sh  # Debian's Chromium + Playwright for the OHIF browser test
+        run .venv-monailabel/bin/python -m pytest -q -p no:cacheprovider tests/monailabel
+    fi
 fi
 if [ -f .ci/setup_slicer.sh ] && [ -d tests/slicer ]; then
     run bash .ci/setup_slicer.sh && QT_QPA_PLATFORM=offscreen run .venv-slicer/bin/python -m pytest -q -p no:cacheprovider tests/slicer
