@@ -8,7 +8,8 @@ probability map export) fall out of the explanation's own forward pass:
   single logit) of the unperturbed image, the very value whose region mean is explained, moved onto the
   input's voxels by the model's own inverse step (linear resampling; nnU-Net's probability resampling).
 - ``uncertainty`` (ensembles only): the per-voxel **standard deviation of that probability across the
-  ensemble's members**, an nnU-Net model's folds (`NnUNetModel.members`), optionally times test-time flips
+  ensemble's members**: an nnU-Net model's folds, or a card's weight files (``weights: [a.pt, b.pt]``,
+  `voxcause.models.ensemble`), optionally times test-time flips
   (each member also scores the image mirrored along every combination of the model's mirroring axes, flipped
   back). Epistemic disagreement, not predictive entropy: where every fold agrees on 0.5 it is 0. A single
   model asked for flips gets the spread over its flips. Costs one extra whole-image pass per member and flip.
@@ -72,15 +73,24 @@ def label_probability(probs: torch.Tensor, index: int) -> torch.Tensor:
 
 
 def members(model: Any) -> int:
-    """Ensemble members of a loaded model: an nnU-Net model's folds, else 1."""
-    return len(getattr(model, "fold_networks", ())) or 1
+    """Ensemble members of a loaded model: an nnU-Net model's folds, a card's weight files
+    (`voxcause.models.ensemble.MeanEnsemble`), else 1."""
+    from .models.ensemble import MeanEnsemble
+
+    if getattr(model, "fold_networks", None):
+        return len(model.fold_networks)
+    return len(model.raw.members) if isinstance(getattr(model, "raw", None), MeanEnsemble) else 1
 
 
 @contextmanager
 def _member(model: Any, index: int) -> Iterator[None]:
-    """Score with member ``index`` alone (an nnU-Net fold), restoring the ensemble after."""
+    """Score with member ``index`` alone (an nnU-Net fold, a card's weight file), restoring the ensemble after."""
     if members(model) == 1:
         yield
+        return
+    if not getattr(model, "fold_networks", None):
+        with model.raw.only(index):
+            yield
         return
     networks = model.fold_networks
     model.fold_networks = [networks[index]]

@@ -120,3 +120,40 @@ def test_label_probability_of_a_single_sigmoid_logit():
 
 def test_classifier_has_no_voxel_probability():
     assert voxel_probability(None, torch.zeros(1, 1, 4, 4, 4), torch.tensor([[0.3, 0.7]]), 1, lambda t: t) is None
+
+
+def test_a_card_with_several_weights_is_an_ensemble_with_fold_uncertainty(tmp_path):
+    """``weights: [a.pt, b.pt]``: the mean of the members' logits is the model explained; uncertainty.nii.gz is
+    the spread of the members' own probabilities (each member scored alone), 0 where they agree."""
+    import json
+
+    from voxcause.models import load_model
+
+    spec = {"_target_": "torch.nn.Conv3d", "in_channels": 1, "out_channels": 2, "kernel_size": 3, "padding": 1}
+    states = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        network = torch.nn.Conv3d(1, 2, 3, padding=1)
+        torch.save(network.state_dict(), tmp_path / f"member{seed}.pt")
+        states.append(network.eval())
+    (tmp_path / "card.json").write_text(json.dumps({
+        "name": "two members", "task": "segmentation", "network": spec, "weights": ["member0.pt", "member1.pt"],
+        "labels": ["background", "lesion"], "activation": "softmax"}))
+    image = sitk.GetImageFromArray(np.random.default_rng(0).normal(size=(12, 14, 16)).astype(np.float32))
+    image.SetSpacing((1.5, 1.2, 2.0))
+    sitk.WriteImage(image, str(tmp_path / "case.nii.gz"))
+    model = load_model(tmp_path / "card.json", device="cpu")
+    volume = read_image(tmp_path / "case.nii.gz")
+    inputs = model.prepare(volume)
+    probs = model.predict(inputs)
+    with torch.no_grad():
+        logits = [network(inputs) for network in states]
+    np.testing.assert_allclose(probs.numpy(), torch.softmax((logits[0] + logits[1]) / 2, 1).numpy(), atol=1e-6)
+    maps = voxel_probability(model, inputs, probs, 1, lambda t: model.to_image_space(t, volume))
+    assert (maps.members, maps.folds) == (2, 2)
+    each = [torch.softmax(value, 1)[0, 1] for value in logits]
+    np.testing.assert_allclose(maps.uncertainty, ((each[0] - each[1]).abs() / 2).numpy(), atol=1e-6)
+    assert model.predict(inputs).allclose(probs)  # the whole ensemble again after the members
+    result = explain(str(tmp_path / "case.nii.gz"), model=model, method="gradcam", seed=0)
+    out = result.save(tmp_path / "out")
+    assert (out / "uncertainty.nii.gz").exists() and result.details["model_probability"]["members"] == 2

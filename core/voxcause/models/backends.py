@@ -162,10 +162,17 @@ def load_from_card(card: ModelCard, device: str) -> tuple[RawModel, torch.nn.Mod
     """Load what a card names: a model file, or a network plus its state dict."""
     if card.model is not None:
         return load_file(card.model, device)
-    network = instantiate(dict(card.network or {}), f" {card.source}" if card.source else "")
+    where = f" {card.source}" if card.source else ""
     if card.weights is None:
         raise InputError(f"card {card.source} names a network but no 'weights' — add the state-dict file")
-    network = load_state(network, card.weights, device)
+    if isinstance(card.weights, tuple):  # several weight files: their mean, as one model
+        from .ensemble import MeanEnsemble
+
+        members = [load_state(instantiate(dict(card.network or {}), where), weights, device)
+                   for weights in card.weights]
+        network = MeanEnsemble(members).to(device).eval()
+        return network, network
+    network = load_state(instantiate(dict(card.network or {}), where), card.weights, device)
     return network, network
 
 

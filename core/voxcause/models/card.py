@@ -83,7 +83,7 @@ class ModelCard:
     sliding_window: SlidingWindow | None = None
     model: Path | None = None
     network: dict | None = None
-    weights: Path | None = None
+    weights: Path | tuple[Path, ...] | None = None  # several files: an ensemble (`voxcause.models.ensemble`)
     description: str = ""
     source: Path | None = None
 
@@ -160,6 +160,17 @@ def _relative(folder: Path, value: Any, key: str) -> Path | None:
     return (folder / written).resolve()
 
 
+def _weights(folder: Path, value: Any) -> Path | tuple[Path, ...] | None:
+    """``weights``: one file, or a list of files of the same network (an ensemble averaged as one model)."""
+    if not isinstance(value, list):
+        return _relative(folder, value, "weights")
+    files = tuple(_relative(folder, item, "weights") for item in value)
+    if not files or None in files:
+        raise InputError(f"the card's 'weights' list {value!r} holds an empty entry — list one state-dict file per "
+                         "ensemble member")
+    return files[0] if len(files) == 1 else files
+
+
 def read_card(path: str | Path) -> ModelCard:
     """Parse a model card file (JSON or YAML) into a validated `ModelCard`."""
     source = Path(path)
@@ -205,7 +216,7 @@ def read_card(path: str | Path) -> ModelCard:
         sliding_window=window,
         model=_relative(source.parent, data.get("model"), "model"),
         network=data.get("network"),
-        weights=_relative(source.parent, data.get("weights"), "weights"),
+        weights=_weights(source.parent, data.get("weights")),
         description=str(data.get("description", "")),
         source=source.resolve(),
     )
