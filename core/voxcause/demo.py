@@ -113,4 +113,5 @@ def _brief(explanation) -> dict:
         "forward_passes": explanation.stats["forward_passes"],
         "seconds": round(explanation.stats["seconds"], 1),
         "sufficient_voxels": (explanation.details.get("sufficient") or {}).get("voxels"),
+        "certificate": (explanation.certificate or {}).get("verdict"),
     }

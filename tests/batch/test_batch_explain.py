@@ -59,6 +59,8 @@ def test_inline_batch_explains_and_reports(real_cohort, tmp_path):
     for result in report.results:
         if result.status == "done":
             assert result.score > 0.99 and result.forward_passes > 10 and result.target == "1"
+            summary = json.loads((Path(result.out) / "summary.json").read_text(encoding="utf-8"))
+            assert result.certificate == summary["certificate"]["verdict"]  # the verdict is in the table
             names = {p.name for p in Path(result.out).iterdir()}
             assert {"map.nii.gz", "summary.json", "explanation.seg.nrrd", "overview.png", "done.json"} <= names
             done = json.loads((Path(result.out) / "done.json").read_text(encoding="utf-8"))
@@ -68,7 +70,9 @@ def test_inline_batch_explains_and_reports(real_cohort, tmp_path):
     peak = np.unravel_index(np.argmax(_outputs(report)["c0"][1]), image.shape)
     assert image[peak] > 1.0
     table = (out / "results.md").read_text(encoding="utf-8")
-    assert "5 cases: 4 done, 0 skipped, 1 failed" in table
+    assert "5 cases: 4 done, 0 skipped, 1 failed; certificates: " in table and "| certificate |" in table
+    header = (out / "results.csv").read_text(encoding="utf-8").splitlines()[0].split(",")
+    assert header[:4] == ["id", "status", "score", "certificate"]
 
 
 def _staging_pids(out: Path) -> list[tuple[str, int]]:

@@ -14,11 +14,15 @@ pytest.importorskip("monai")
 
 
 @pytest.mark.slow
-def test_demo_writes_every_stage_and_the_maps_lie_on_the_tumour(tmp_path):
+def test_demo_writes_every_stage_and_the_maps_lie_on_the_tumour(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), "--progress", "none"]) == 0
     summary = json.loads((out / "demo.json").read_text(encoding="utf-8"))
     assert summary["stages"]["classifier"]["target"] == "glioma"
+    printed = capsys.readouterr().out
+    for stage in ("classifier", "segmenter"):  # the verdict is said in the terminal, not only in summary.json
+        verdict = json.loads((out / stage / "summary.json").read_text(encoding="utf-8"))["certificate"]["verdict"]
+        assert summary["stages"][stage]["certificate"] == verdict and f"certificate {verdict.upper()}" in printed
     for stage in ("classifier", "segmenter"):
         for name in ("map.nii.gz", "explanation.seg.nrrd", "summary.json", "overview.png"):
             assert (out / stage / name).stat().st_size > 0

@@ -54,6 +54,7 @@ def _summary_fields(summary: dict[str, Any]) -> dict[str, Any]:
         "score": summary.get("score"),
         "forward_passes": summary.get("forward_passes"),
         "target": None if label is None else str(label),
+        "certificate": (summary.get("certificate") or {}).get("verdict"),
     }
 
 

@@ -115,6 +115,7 @@ def run_case(case: Case, job: Job, out: str, digest: str) -> CaseResult:
             "score": fields.get("score"),
             "forward_passes": fields.get("forward_passes"),
             "target": fields.get("target"),
+            "certificate": fields.get("certificate"),
             "seconds": seconds,
             "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "worker": base["worker"],
@@ -127,7 +128,7 @@ def run_case(case: Case, job: Job, out: str, digest: str) -> CaseResult:
         return CaseResult(
             **base, status="done", score=_number(done["score"]),
             forward_passes=_integer(done["forward_passes"]), seconds=seconds, out=str(final),
-            target=done["target"],
+            target=done["target"], certificate=done["certificate"],
         )
     except Exception as error:  # one failing case is recorded; the batch goes on
         with contextlib.suppress(OSError):
@@ -142,7 +143,8 @@ def skipped_result(case: Case, done: dict[str, Any], case_dir: Path) -> CaseResu
     return CaseResult(
         id=case.id, status="skipped", score=_number(done.get("score")),
         forward_passes=_integer(done.get("forward_passes")), seconds=_number(done.get("seconds")),
-        out=str(case_dir), target=done.get("target"), label=case.label, patient=case.patient,
+        out=str(case_dir), target=done.get("target"), certificate=done.get("certificate"), label=case.label,
+        patient=case.patient,
         hash=str(done.get("hash", "")), worker=str(done.get("worker", "")),
     )
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from ..io import atomic_path
 
 TABLE_COLUMNS = (
-    "id", "status", "score", "forward_passes", "seconds", "out", "error", "target", "label", "patient",
+    "id", "status", "score", "certificate", "forward_passes", "seconds", "out", "error", "target", "label", "patient",
 )
 
 
@@ -32,6 +32,8 @@ class CaseResult:
         out: the case's output folder ("" when failed).
         error: one line saying what went wrong ("" unless failed).
         target: the explained target's label.
+        certificate: the explanation's certificate verdict (pass, weak, fail; None when the command has none),
+            so a weak or failed explanation shows in the table, not only in the case's summary.json.
         label, patient: copied from the manifest.
         hash: the content hash of inputs and settings.
         worker: where it ran (``host:pid``), for the record.
@@ -45,6 +47,7 @@ class CaseResult:
     out: str = ""
     error: str = ""
     target: str | None = None
+    certificate: str | None = None
     label: str | None = None
     patient: str | None = None
     hash: str = ""
@@ -77,15 +80,18 @@ class BatchState:
 
 
 def footer(results: Sequence[CaseResult], state: BatchState | None = None) -> str:
-    """``6 cases: 5 done, 0 skipped, 1 failed`` (``2 of 6 cases: ..., 4 not run`` while some are left), then a
-    line for worker processes that died and one for an interrupted run."""
+    """``6 cases: 5 done, 0 skipped, 1 failed; certificates: 4 pass, 1 weak, 0 fail`` (``2 of 6 cases: ..., 4 not
+    run`` while some are left), then a line for worker processes that died and one for an interrupted run."""
     state = state or BatchState()
     counts = {status: sum(r.status == status for r in results) for status in ("done", "skipped", "failed")}
     total = len(results) if state.total is None else state.total
     left = max(0, total - len(results))
     head = f"{len(results)} cases" if not left else f"{len(results)} of {total} cases"
+    verdicts = {verdict: sum(r.certificate == verdict for r in results) for verdict in ("pass", "weak", "fail")}
+    certified = (f"; certificates: {verdicts['pass']} pass, {verdicts['weak']} weak, {verdicts['fail']} fail"
+                 if any(verdicts.values()) else "")
     lines = [f"{head}: {counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed"
-             + (f", {left} not run" if left else "")]
+             + (f", {left} not run" if left else "") + certified]
     if state.worker_deaths:
         lines.append(f"worker processes died {state.worker_deaths} times (killed or out of memory); their cases "
                      "were rerun alone, and a case whose worker died twice is marked failed")

@@ -125,12 +125,13 @@ def _print_table(report) -> None:
     from rich.table import Table
 
     table = Table(title=f"voxcause batch -> {report.out}")
-    for name in ("id", "status", "score", "forward passes", "seconds", "error"):
+    for name in ("id", "status", "score", "certificate", "forward passes", "seconds", "error"):
         table.add_column(name, justify="right" if name in ("score", "forward passes", "seconds") else "left")
-    styles = {"done": "green", "skipped": "cyan", "failed": "red"}
+    styles = {"done": "green", "skipped": "cyan", "failed": "red", "pass": "green", "weak": "yellow", "fail": "red"}
     for result in report.results:
         row = result.row()
-        table.add_row(row["id"], f"[{styles[result.status]}]{result.status}[/]", row["score"],
+        verdict = f"[{styles[result.certificate]}]{result.certificate}[/]" if result.certificate in styles else ""
+        table.add_row(row["id"], f"[{styles[result.status]}]{result.status}[/]", row["score"], verdict,
                       row["forward_passes"], row["seconds"], row["error"][:80])
     console = Console()
     console.print(table)

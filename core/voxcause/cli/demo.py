@@ -45,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
         elif isinstance(stage, dict):
             print(
                 f"  {name:14s} '{stage['target']}' score {stage['score']:.3f}, {stage['forward_passes']} passes, "
-                f"{stage['seconds']} s  -> {out / name / 'overview.png'}"
+                f"{stage['seconds']} s, certificate {str(stage.get('certificate')).upper()}  "
+                f"-> {out / name / 'overview.png'}"
             )
         else:
             print(f"  {name:14s} -> {stage}")
