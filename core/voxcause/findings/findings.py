@@ -322,6 +322,7 @@ def make_findings(
         "counterfactual": cf or None,
         "faithfulness": summary.get("faithfulness"),
         "certificate": summary.get("certificate"),
+        "sanity": summary.get("sanity"),
         "warnings": warnings,
         "provenance": {
             "voxcause_version": __version__,

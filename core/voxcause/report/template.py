@@ -201,6 +201,19 @@ def _certificate_lines(certificate: dict | None) -> list[str]:
     return [*lines, ""]
 
 
+def _sanity_lines(sanity: dict | None) -> list[str]:
+    """The randomisation check, when `voxcause sanity` ran: does the map change when the model is destroyed?"""
+    if not sanity:
+        return []
+    lines = ["## Does the map depend on the model?", "",
+             f"**Sanity check: {sanity['verdict']}** — {sanity['reason']}.", "",
+             "| Layers randomised | Rank correlation | SSIM |", "|---|---|---|"]
+    for step in sanity["steps"]:
+        lines.append(f"| {100 * step['randomized']:.0f}% | {_num(step['rank_correlation'])} | "
+                     f"{_num(step['ssim'])} |")
+    return [*lines, ""]
+
+
 def render_markdown(findings: dict, *, summary_text: str | None = None, summary_note: str | None = None,
                     text_stats: dict | None = None) -> str:
     """The whole report as Markdown. `summary_text` replaces the template narrative (a checked LLM text);
@@ -216,6 +229,7 @@ def render_markdown(findings: dict, *, summary_text: str | None = None, summary_
     if summary_note:
         out += [f"*{summary_note}*", ""]
     out += _certificate_lines(findings.get("certificate"))
+    out += _sanity_lines(findings.get("sanity"))
     if findings["components"]:
         out += ["## Region found by the explanation", ""] + _components_table(findings) + [""]
     if findings["regions"]:
