@@ -1,4 +1,9 @@
-"""Progress for people (a bar on stderr) and for programs (JSON lines on stderr, read by the Slicer module)."""
+"""Progress for people (a bar on stderr) and for programs (JSON lines on stderr, read by the Slicer module).
+
+Both see a monotone fraction (`Monotone`): stages report their own fractions, and a stage that starts lower
+than where the last one ended (``done 1.0`` then ``writing results 0.99``) must not move the bar back. People
+also see the time left, estimated from the elapsed time and the fraction done.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,23 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+
+class Monotone:
+    """Pass ``(stage, fraction)`` on with the fraction never below the highest seen, clipped to [0, 1]."""
+
+    def __init__(self, callback) -> None:
+        self.callback = callback
+        self.highest = 0.0
+
+    def __call__(self, stage: str, fraction: float) -> None:
+        self.highest = max(self.highest, min(1.0, max(0.0, float(fraction))))
+        self.callback(stage, self.highest)
+
+
+def time_left(elapsed: float, fraction: float) -> float | None:
+    """Seconds left if the rest goes as fast as what is done; None before 5% (too early to say)."""
+    return elapsed * (1 - fraction) / fraction if fraction >= 0.05 else None
 
 
 class JsonProgress:
@@ -33,7 +55,7 @@ class BarProgress:
 
     def __init__(self, description: str) -> None:
         from rich.console import Console
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
         self.console = Console(stderr=True)
         self.interactive = self.console.is_terminal
@@ -45,6 +67,8 @@ class BarProgress:
                 BarColumn(),
                 TextColumn("{task.percentage:>3.0f}%"),
                 TimeElapsedColumn(),
+                TextColumn("left"),
+                TimeRemainingColumn(),
                 console=self.console,
                 transient=False,
             )
@@ -58,7 +82,10 @@ class BarProgress:
             self.bar.update(self.task, completed=fraction, description=stage)
         elif stage != self._stage:
             self._stage = stage
-            self.console.print(f"[{time.perf_counter() - self.started:6.1f} s] {stage}", highlight=False)
+            elapsed = time.perf_counter() - self.started
+            left = time_left(elapsed, fraction)
+            eta = f" ({fraction:.0%}, ~{left:.0f} s left)" if left is not None and fraction < 1 else ""
+            self.console.print(f"[{elapsed:6.1f} s] {stage}{eta}", highlight=False)
 
     def __enter__(self) -> BarProgress:
         if self.bar is not None:
@@ -74,9 +101,9 @@ class BarProgress:
 def progress_reporter(mode: str, description: str) -> Iterator:
     """Yield a ``callback(stage, fraction)`` for ``mode`` ``bar`` | ``json`` | ``none``."""
     if mode == "json":
-        yield JsonProgress()
+        yield Monotone(JsonProgress())
     elif mode == "none":
         yield lambda stage, fraction: None
     else:
         with BarProgress(description) as bar:
-            yield bar
+            yield Monotone(bar)
