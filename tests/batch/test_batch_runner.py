@@ -53,7 +53,7 @@ def test_local_processes_record_failure_and_finish_the_rest(cohort, tmp_path):
     assert sorted(done for _, done, _ in seen) == [1, 2, 3, 4, 5, 6] and {t for *_, t in seen} == {6}
     # results table: manifest order, one row per case, header as documented
     lines = (out / "results.csv").read_text(encoding="utf-8").splitlines()
-    assert lines[0] == "id,status,score,forward_passes,seconds,out,error,target,label,patient"
+    assert lines[0] == "id,status,score,certificate,forward_passes,seconds,out,error,target,label,patient"
     assert [line.split(",")[0] for line in lines[1:]] == ["c0", "c1", "broken", "c2", "c3", "c4"]
     assert "6 cases: 5 done, 0 skipped, 1 failed" in (out / "results.md").read_text(encoding="utf-8")
     assert report.executed == 6 and report.counts == {"done": 5, "skipped": 0, "failed": 1}
