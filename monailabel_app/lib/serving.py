@@ -46,6 +46,7 @@ from monailabel.config import RBAC_USER, settings
 from monailabel.endpoints.infer import send_response
 from monailabel.endpoints.user.auth import RBAC, User
 from monailabel.interfaces.utils.app import app_instance
+from monailabel.utils.others.generic import handle_torch_linalg_multithread
 from starlette.routing import BaseRoute
 
 from .boundary import clip_detail, parse_params, shown
@@ -110,6 +111,16 @@ def _admit(instance: Any, model: str, params: str, output: str, *, image: str, s
     return values
 
 
+def _uploaded(value: UploadFile | str | None, field: str) -> UploadFile | None:
+    """The form field as an uploaded file (an empty text value: none); any other text is a 422."""
+    if isinstance(value, str):
+        if value:
+            raise HTTPException(status_code=422, detail=f"form field '{field}' holds text, not a file — send the "
+                                "image as a multipart file part (with a file name)")
+        return None
+    return value
+
+
 def _session_image(instance: Any, session_id: str) -> str:
     sessions = instance.sessions()
     session = sessions.get_session(session_id) if sessions is not None else None
@@ -132,6 +143,7 @@ def _serve(job: Job, instance: Any, model: str, image: str, values: dict[str, An
             if session_id:
                 job.session_image = request["image"] = _session_image(instance, session_id)
             job.check()
+            handle_torch_linalg_multithread(request)  # as MONAI Label's own infer threads: CUDA linalg per thread
             result = instance.infer(request)
             job.check()
             return send_response(instance.datastore(), result, output or None, background_tasks)
@@ -170,13 +182,15 @@ async def infer(
     image: str = "",
     session_id: str = "",
     params: Annotated[str, Form()] = "{}",
-    file: Annotated[UploadFile | None, File()] = None,
-    label: Annotated[UploadFile | None, File()] = None,
+    file: Annotated[UploadFile | str | None, File()] = None,
+    label: Annotated[UploadFile | str | None, File()] = None,
     output: str = "",
 ) -> Response | dict[str, Any]:
-    """MONAI Label's inference endpoint, served as the module docstring says."""
+    """MONAI Label's inference endpoint, served as the module docstring says. ``file`` and ``label`` also take
+    text so that a text value is refused here in one short line (FastAPI's own refusal echoes it whole)."""
     instance = app_instance()
     try:
+        file, label = _uploaded(file, "file"), _uploaded(label, "label")
         values = _admit(instance, model, params, output, image=image, session_id=session_id,
                         has_file=file is not None)
         if label is not None and _suffix(label.filename) == ".bin":

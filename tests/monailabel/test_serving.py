@@ -73,13 +73,15 @@ BAD_REQUESTS = [
      ("'label' must be a file uploaded",)),
     ("scribbles label", ("counterfactual", CASE, {"region": "upload"}, {},
                          {"label": ("label.bin", b"\0" * 64)}), 415, (".bin label",)),
+    ("file as 20 kB text", ("segmentation", CASE, {}, {}, {"file": (None, b"x" * 20_000)}), 422,
+     ("'file' holds text",)),
 ]
 
 
 def send(server, task: str, image: str, params, query: dict, files: dict | None):
     body = params if isinstance(params, str) else json.dumps(params)
-    parts = {key: (name, io.BytesIO(content), "application/octet-stream") for key, (name, content) in
-             (files or {}).items()}
+    parts = {key: (name, io.BytesIO(content), "application/octet-stream") if name else (None, content)
+             for key, (name, content) in (files or {}).items()}  # no file name: a text field
     response = server.post(f"/infer/{task}", params={**({"image": image} if image else {}), **query},
                            data={"params": body}, files=parts or None, timeout=120)
     try:
