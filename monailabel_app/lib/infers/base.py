@@ -19,8 +19,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
 import tempfile
 import threading
+import uuid
 from abc import abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -181,17 +183,19 @@ class VoxcauseInferTask(BasicInferTask):
         numbers["_label_names"] = segments.label_names()
         numbers["label_colors"] = segments.label_colours()
         numbers["options"] = data["options"]
-        handle, name = tempfile.mkstemp(suffix=".seg.nrrd")  # MONAI Label removes it after the reply
-        os.close(handle)
-        path = Path(name)
         if not segments.names:  # nothing to draw: an empty labelmap in the input's geometry
             segments = Segments(["empty"], [np.zeros(volume.spatial_shape, dtype=bool)], [(0.0, 0.0, 0.0)])
+        # written in a private folder (the core's atomic writer keeps its record of what it wrote there, and
+        # never writes over a file it did not make), then moved to a fresh name MONAI Label removes after the reply
+        staging = Path(tempfile.mkdtemp(prefix="voxcause-reply-"))
         try:
-            write_segmentation(path, segments.as_tuples(), volume, compress=_wanted(data.get("result_compress", True)))
-        except BaseException:
-            path.unlink(missing_ok=True)
-            raise
-        path.chmod(0o644)  # batch inference moves it into the studies' labels folder, read by the whole team
+            written = write_segmentation(staging / "label.seg.nrrd", segments.as_tuples(), volume,
+                                         compress=_wanted(data.get("result_compress", True)))
+            written.chmod(0o644)  # batch inference moves it into the studies' labels folder, read by the whole team
+            path = Path(tempfile.gettempdir()) / f"voxcause-{uuid.uuid4().hex}.seg.nrrd"
+            os.replace(written, path)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
         return str(path), numbers
 
     def __call__(self, request: dict[str, Any], callbacks: Any = None) -> tuple[str | None, dict]:
