@@ -14,6 +14,7 @@ import torch
 from .attribution import Explainer, metered
 from .causal.auto import auto_canvas
 from .certificate import certify, decisions
+from .crop import certify_on_full, find_context_crop
 from .errors import InputError
 from .explainers import declared_options, explainer_class, make_explainer
 from .explanation import Attribution, Explanation, split_volumes
@@ -130,7 +131,8 @@ def explain(
         target = resolve_target(case.model, case.inputs, target, case.region_model, pass_fraction=pass_fraction)
         with torch.no_grad():
             probs = case.model.predict(case.inputs)
-        explainer, attribution = _run_explainer(case, method, target, options, seed=seed, progress=progress)
+        explainer, attribution = _run_explainer(case, method, target, options, seed=seed, progress=progress,
+                                                probs=probs)
         voxel_maps = voxel_probability(case.model, case.inputs, probs, target.index, case.to_image, flips=flips)
         params = {**explainer.params(), "seed": seed}
         certificate = attribution.certificate or certify(
@@ -178,16 +180,30 @@ def _prepare(image: ImageLike, model: str | Path | LoadedModel, region: Any, con
 
 
 def _run_explainer(case: _Case, method: str, target: Target, options: dict, *, seed: int,
-                   progress: Progress | None) -> tuple[Explainer, Attribution]:
+                   progress: Progress | None, probs: torch.Tensor) -> tuple[Explainer, Attribution]:
     """Build ``method`` with the user's options and what the run supplies (seed, grid spacing, context), and
-    explain ``target``; a context volume makes ``occlusion`` default to ``context``."""
+    explain ``target``; a context volume makes ``occlusion`` default to ``context``. Rex on a whole-image
+    segmenter runs on a context crop around the region when one agrees with ``probs``, the full prediction."""
     supplied: dict[str, Any] = {"seed": seed, "spacing": case.model.grid_spacing(case.volume)}
     if case.context is not None:
         supplied["context"] = case.context
         if "occlusion" in {option.name for option in declared_options(method)}:
             options = {"occlusion": "context", **options}
+    crop = find_context_crop(case.model, case.inputs, target, method, probs)
+    if crop is not None and case.context is not None:
+        supplied["context"] = crop.cut(case.context)
     explainer = make_explainer(method, case.model, options, supplied=supplied)
-    return explainer, explainer.attribute(case.inputs, target=target, progress=progress)
+    if crop is None:
+        return explainer, explainer.attribute(case.inputs, target=target, progress=progress)
+    # searched on the crop, certified on the full input (`voxcause.crop`)
+    attribution = crop.restore(explainer.attribute(crop.cut(case.inputs), target=crop.target(target),
+                                                   progress=progress))
+    attribution.certificate = certify_on_full(
+        case.model, case.inputs, target, attribution, seed=seed, value=float(options.get("occlusion_value") or 0.0),
+        context=case.context,
+    )
+    return explainer, attribution
+
 
 
 def _package(case: _Case, method: str, target: Target, probs: torch.Tensor, attribution: Attribution,

@@ -58,12 +58,19 @@ class Attempt:
     certificate: Certificate
 
 
-def occludable_region(image: torch.Tensor) -> tuple[torch.Tensor, Box, torch.Tensor]:
+def occludable_region(
+    image: torch.Tensor, within: tuple[slice, ...] | None = None
+) -> tuple[torch.Tensor, Box, torch.Tensor]:
     """``(foreground, box, occluded)`` of a (1, C, *S) image: the body, its bounding box, and the voxels a canvas
     replaces — the body (one voxel grown) inside the box. Air inside the box stays air: filling it with tissue
-    would add a cube the model has never seen."""
+    would add a cube the model has never seen. ``within`` (spatial slices, e.g. `mutants.reach`) cuts the box
+    to the voxels that can change the target at all; the rest is never occluded."""
     foreground = foreground_mask(image)
     box = Box(*bounding_box(foreground))
+    if within is not None:
+        lo = tuple(max(a, s.start) for a, s in zip(box.lo, within, strict=True))
+        hi = tuple(min(b, s.stop) for b, s in zip(box.hi, within, strict=True))
+        box = Box(lo, hi) if all(a < b for a, b in zip(lo, hi, strict=True)) else box
     occluded = torch.zeros_like(foreground)
     occluded[box.slices()] = True
     return foreground, box, occluded & dilate(foreground, 1)

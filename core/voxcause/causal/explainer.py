@@ -30,7 +30,7 @@ from .auto import (
     reference_canvas,
 )
 from .extract import extract
-from .mutants import MutantScorer, peak_memory_mb
+from .mutants import MutantScorer, peak_memory_mb, reach
 from .options import RexOptions
 from .partition import Box
 from .responsibility import PartitionSearch
@@ -77,7 +77,7 @@ class CausalResponsibility(Explainer):
         report = progress or (lambda stage, fraction: None)
         image = inputs.to(self.model.device)
         spatial = tuple(image.shape[2:])
-        foreground, root, occluded = occludable_region(image)
+        foreground, root, occluded = occludable_region(image, within=reach(self.model, target, spatial))
         searched = torch.zeros(spatial, dtype=torch.bool, device=image.device)
         searched[root.slices()] = True
         scorer = MutantScorer(self.model, target, image)

@@ -115,6 +115,15 @@ class MutantScorer:
             self.buffer[region] = self.canvas[region[1:]]
 
 
+def reach(model, target: Target, shape: tuple[int, ...]) -> tuple[slice, ...] | None:
+    """The input voxels a mutant needs to change for ``target``: a region target on a sliding-window model reads
+    only the windows that overlap its box (`LoadedModel.reach`), so nothing outside them can be a cause and the
+    search's root box is cut to them; None where every voxel can matter."""
+    box = getattr(target, "box", None)
+    model_reach = getattr(model, "reach", None)
+    return model_reach(box, shape) if box is not None and model_reach is not None else None
+
+
 def batch_lanes(contexts: list[tuple[Box, ...]], slots: int) -> list[list[int]]:
     """Mutant indices per batch slot, longest lane first: runs of mutants sharing a context stay in one lane.
 

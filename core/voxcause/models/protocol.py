@@ -43,9 +43,14 @@ class Model(Protocol):
         ...
 
     def predict(
-        self, inputs: torch.Tensor, reduce: Callable[[torch.Tensor], torch.Tensor] | None = None
+        self,
+        inputs: torch.Tensor,
+        reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        *,
+        box: tuple[slice, ...] | None = None,
     ) -> torch.Tensor:
-        """Probabilities for (B, C, *S) in chunks of ``batch_size``, each chunk reduced by ``reduce`` if given."""
+        """Probabilities for (B, C, *S) in chunks of ``batch_size``, each chunk reduced by ``reduce`` if given;
+        with ``box`` (spatial slices) only inside it, (B, K, *box) — a region target reads no more."""
         ...
 
 

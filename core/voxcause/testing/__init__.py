@@ -1,6 +1,7 @@
 """Known-cause models and volumes for checking explainers (used by the tests and benchmarks)."""
 
 from .conv_cause import CauseClassifier, CauseSegmenter, class_target, make_conv_case, region_target
+from .instance_unet import NETWORK, WHOLE_CARD, WINDOWED_CARD, make_volume
 from .known_cause import EdgeReader, KnownCase, KnownCauseNet, SpotDetector, ball, cube, make_case, make_edge_case
 from .metrics import positive_share
 from .wrapping import loaded, volume_of, write_nifti
@@ -11,7 +12,10 @@ __all__ = [
     "EdgeReader",
     "KnownCase",
     "KnownCauseNet",
+    "NETWORK",
     "SpotDetector",
+    "WHOLE_CARD",
+    "WINDOWED_CARD",
     "ball",
     "class_target",
     "cube",
@@ -19,6 +23,7 @@ __all__ = [
     "make_case",
     "make_conv_case",
     "make_edge_case",
+    "make_volume",
     "positive_share",
     "region_target",
     "volume_of",

@@ -1,0 +1,182 @@
+"""Context crops: a whole-image segmenter explained on a crop around its target region, certified on the full image.
+
+A region target reads the model's output in one region. A sliding-window model computes that region from the
+windows around it only (`voxcause.models.windows`, exact). A whole-image model — one forward pass over the whole
+grid, e.g. HD-BET at 37 s a pass on this CPU — may still depend mostly on the neighbourhood: a U-Net's receptive
+field is finite, but InstanceNorm layers and padding make every voxel count a little. So the crop is *checked*:
+`find_context_crop` grows a box around the region (margins of `FIRST_MARGIN`, doubling, edges rounded to a
+multiple of `DIVISOR` for U-Nets) until the crop's region score matches the full image's within `TOLERANCE`
+(and both hold or both lose the decision). The search then runs on the crop (its root box is the crop), a pass
+costing the crop's size; the crop, its size and the agreement go into summary.json (``crop``).
+
+Nothing certified rests on the crop alone: `certify_on_full` scores the certificate's checks on the full model
+input — the explanation kept alone with the rest of the body occluded on the same kind of canvas, removed from
+the real image, size-matched controls — so a certified explanation is true of the model as the user runs it.
+The crop's own certificate (the search's canvas retries use it) is kept beside it as ``certificate_on_crop``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from .causal.auto import occludable_region
+from .certificate import certify, decisions
+from .explanation import Attribution
+from .removal import canvas
+from .targets import RegionTarget
+
+TOLERANCE = 0.02  # the crop's region score may differ from the full image's by this much (probability)
+FIRST_MARGIN = 16  # voxels around the region's box in the first crop tried; doubled until it agrees
+DIVISOR = 16  # crop edges are multiples of this where the image allows (U-Nets halve each axis up to 4 times)
+CROPPED_METHODS = ("rex",)  # methods whose cost is many forward passes: the ones a crop pays for
+
+
+@dataclass
+class ContextCrop:
+    """``box`` (spatial slices of the model grid) whose region score agrees with the full image's."""
+
+    box: tuple[slice, ...]
+    full_score: float
+    crop_score: float
+    shape: tuple[int, ...]
+    tried: list[dict] = field(default_factory=list)
+
+    def target(self, target: RegionTarget) -> RegionTarget:
+        """The target on the crop: the region cut to the box, the decision still judged against the full
+        image's score (the user's decision)."""
+        cropped = RegionTarget(target.index, target.label, target.region[self.box], single_logit=target.single_logit,
+                               pass_fraction=target.pass_fraction)
+        cropped.reference_score = target.reference_score
+        return cropped
+
+    def cut(self, volume: torch.Tensor) -> torch.Tensor:
+        """(1, C, *S) -> (1, C, *box)."""
+        return volume[(slice(None), slice(None), *self.box)].contiguous()
+
+    def paste(self, values: torch.Tensor) -> torch.Tensor:
+        """(*box) map or mask -> (*S), zero (or False) outside the crop: nothing outside it was searched."""
+        full = torch.zeros(self.shape, dtype=values.dtype, device=values.device)
+        full[self.box] = values
+        return full
+
+    def restore(self, attribution: Attribution) -> Attribution:
+        """The crop's attribution on the full grid; its certificate (of the crop) moves to ``details['crop']``."""
+        details = {
+            key: self.paste(value) if isinstance(value, torch.Tensor) and tuple(value.shape) == self.size else value
+            for key, value in attribution.details.items()
+        }
+        details["crop"] = {**self.describe(), "certificate_on_crop": attribution.certificate}
+        stats = dict(attribution.stats)
+        if "searched_box" in stats:  # the search's root box, in the full grid's coordinates
+            offsets = [s.start for s in self.box]
+            stats["searched_box"] = {
+                end: [int(v) + o for v, o in zip(stats["searched_box"][end], offsets, strict=True)] for end in ("lo", "hi")
+            }
+        return Attribution(
+            map=self.paste(attribution.map),
+            masks={name: self.paste(mask) for name, mask in attribution.masks.items()},
+            stats=stats,
+            details=details,
+            certificate=None,
+        )
+
+    @property
+    def size(self) -> tuple[int, ...]:
+        return tuple(s.stop - s.start for s in self.box)
+
+    def describe(self) -> dict:
+        """What summary.json records: the box, its size and share of the grid, and the agreement."""
+        voxels = 1
+        for n in self.size:
+            voxels *= n
+        total = 1
+        for n in self.shape:
+            total *= n
+        return {
+            "lo": [s.start for s in self.box],
+            "hi": [s.stop for s in self.box],
+            "size": list(self.size),
+            "share_of_grid": voxels / total,
+            "full_score": self.full_score,
+            "crop_score": self.crop_score,
+            "agreement": abs(self.full_score - self.crop_score),
+            "tolerance": TOLERANCE,
+            "tried": self.tried,
+        }
+
+
+def find_context_crop(model, inputs: torch.Tensor, target, method: str, probs: torch.Tensor) -> ContextCrop | None:
+    """The smallest crop (margins `FIRST_MARGIN`, 2x, 4x, ...) whose region score agrees with the full image's,
+    ``probs`` (1, K, *S): the model's prediction on the full ``inputs``.
+
+    None when no crop applies: not a region target, a method that is not `CROPPED_METHODS`, a sliding-window
+    model (it already runs only the region's windows, exactly), or no crop smaller than the grid agrees. Costs
+    one forward pass per crop tried, each the size of that crop.
+    """
+    if not isinstance(target, RegionTarget) or method not in CROPPED_METHODS:
+        return None
+    if getattr(model, "sliding_window", None) is not None:
+        return None
+    shape = tuple(int(s) for s in inputs.shape[2:])
+    full_score, full_ok = float(target.score(probs)[0]), bool(target.passes(probs)[0])
+    tried: list[dict] = []
+    margin = FIRST_MARGIN
+    while True:
+        box = _grown(target.box, margin, shape)
+        if all(s.stop - s.start >= n for s, n in zip(box, shape, strict=True)):
+            return None
+        crop = ContextCrop(box, full_score, 0.0, shape, tried)
+        try:
+            (score, ok), = decisions(model, crop.target(target), crop.cut(inputs))
+        except Exception as error:  # a model that takes only its own input size: no crop, the full image
+            tried.append({"size": list(crop.size), "error": type(error).__name__})
+            return None
+        tried.append({"size": list(crop.size), "score": score})
+        if abs(score - full_score) <= TOLERANCE and ok == full_ok:
+            crop.crop_score = score
+            return crop
+        margin *= 2
+
+
+def _grown(box: tuple[slice, ...], margin: int, shape: tuple[int, ...]) -> tuple[slice, ...]:
+    """``box`` grown by ``margin`` voxels each side, its edges rounded up to a multiple of `DIVISOR`, shifted
+    back inside the grid (clipped to it when larger)."""
+    grown = []
+    for s, n in zip(box, shape, strict=True):
+        size = s.stop - s.start + 2 * margin
+        size = min(n, -(-size // DIVISOR) * DIVISOR)
+        start = max(0, min(s.start - (size - (s.stop - s.start)) // 2, n - size))
+        grown.append(slice(start, start + size))
+    return tuple(grown)
+
+
+def certify_on_full(
+    model,
+    inputs: torch.Tensor,
+    target,
+    attribution: Attribution,
+    *,
+    seed: int = 0,
+    value: float = 0.0,
+    context: torch.Tensor | None = None,
+) -> dict:
+    """The certificate of a crop's explanation, every check scored on the full model input ``inputs``.
+
+    The canvas is the kind the search used on the crop (``stats['occlusion_used']``; ``value`` for constant,
+    the full ``context`` volume for context), built on the full image; the removal check removes every
+    explanation found (the disjoint ones and the contrastive one), as the causal engine's own certificate does.
+    """
+    foreground, _, occluded = occludable_region(inputs)
+    kind = attribution.stats.get("occlusion_used", "constant")
+    baseline = canvas(inputs, kind, value=value, foreground=foreground, context=context)
+    masks = attribution.masks
+    union = None
+    for name, mask in masks.items():
+        if name.startswith("multiple_") or name == "contrastive":
+            union = mask if union is None else union | mask
+    return certify(
+        model, inputs, target, attribution.map, explanation=masks.get("sufficient"), removal=union,
+        baseline=baseline, searched=occluded, seed=seed,
+    ).to_dict()
