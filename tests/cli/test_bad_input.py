@@ -132,6 +132,10 @@ def _lying_inputs(folder: Path, array: np.ndarray) -> dict[str, Path]:
                            study_uid="1.2.826.0.1.3680043.8.498.1", uid_seed=f"two-{number}")
         for file in series.iterdir():
             file.rename(two / f"s{number}_{file.name}")
+    gap = folder / "missing_slice"
+    write_dicom_series(sitk.Cast(image, sitk.sitkInt16), gap, uid_seed="gap")
+    damaged = sorted(gap.glob("*.dcm"))[len(array) // 2]
+    damaged.write_bytes(damaged.read_bytes()[:-200])  # GDCM drops the truncated slice from the series
     channels = {}
     for name in ("FLAIR", "T1", "T1c", "T2"):
         channels[f"channel_{name}"] = Path(write_nifti(array, folder / f"case_{name}.nii.gz"))
@@ -143,6 +147,7 @@ def _lying_inputs(folder: Path, array: np.ndarray) -> dict[str, Path]:
         "oblique": folder / "oblique.nrrd",
         "one_voxel": Path(write_nifti(np.ones((1, 1, 1)), folder / "one_voxel.nii.gz")),
         "two_series": two,
+        "missing_slice": gap,
         **channels,
     }
 
@@ -190,6 +195,8 @@ CASES = {
     "two dicom series": (["explain", "{two_series}", "--model", "{model}"], "holds 2 DICOM series"),
     "unknown dicom series": (["explain", "{two_series}", "--model", "{model}", "--series", "1.2.3"],
                              "DICOM series 1.2.3 is not in"),
+    "dicom series with a damaged slice": (["explain", "{missing_slice}", "--model", "{model}"],
+                                         "has unevenly spaced slices"),
     "channels in glob order": (["explain", "{channel_FLAIR}", "{channel_T1}", "{channel_T1c}", "{channel_T2}",
                                 "--model", "{card4}"], "case_FLAIR.nii.gz is passed as channel 1 (T1) but its name says FLAIR — the model expects the files in the order T1, T1c, T2, FLAIR"),
 }

@@ -18,7 +18,7 @@ import SimpleITK as sitk
 from ..errors import InputError
 from .atomic import atomic_path
 from .photo import PHOTO_SUFFIXES, is_photo, read_photo
-from .verify import check_geometry, choose_series, verify_payload
+from .verify import check_geometry, check_slice_spacing, choose_series, verify_payload
 
 PathLike = str | os.PathLike
 _NIFTI_SUFFIXES = (".nii", ".nii.gz")
@@ -61,7 +61,15 @@ def _read_one(path: PathLike, series: str | None = None) -> tuple[sitk.Image, st
             reader = sitk.ImageSeriesReader()
             uid = choose_series(source, reader.GetGDCMSeriesIDs(str(source)), series)
             reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(source), uid))
-            return reader.Execute(), uid
+            reader.MetaDataDictionaryArrayUpdateOn()  # slice positions, for check_slice_spacing
+            warnings = sitk.ProcessObject.GetGlobalWarningDisplay()
+            sitk.ProcessObject.SetGlobalWarningDisplay(False)  # uneven slices: refused below in one line
+            try:
+                image = reader.Execute()
+            finally:
+                sitk.ProcessObject.SetGlobalWarningDisplay(warnings)
+            check_slice_spacing(reader, image, source, uid)
+            return image, uid
         verify_payload(source)
         image = sitk.ReadImage(str(source))
     except RuntimeError as error:

@@ -126,3 +126,32 @@ def check_geometry(reference, source) -> None:
             f"image {Path(source).name} has {'x'.join(str(n) for n in size)} voxels, too few to explain (nothing "
             "to partition) — pass the whole image, not a single voxel"
         )
+
+
+#: Allowed deviation of one slice gap from the median gap, as a share of it.
+SLICE_GAP_TOLERANCE = 0.1
+
+
+def check_slice_spacing(reader, image, folder: Path, uid: str) -> None:
+    """Refuse a DICOM series whose slice positions along the slice normal are unevenly spaced: a missing slice
+    (GDCM silently drops a truncated file from the series) would be explained as if the volume were continuous.
+
+    ``reader`` is the SimpleITK ``ImageSeriesReader`` that read ``image`` with its metadata dictionaries kept.
+    """
+    if image.GetDimension() != 3 or image.GetSize()[2] < 3:
+        return
+    normal = np.asarray(image.GetDirection(), dtype=float).reshape(3, 3)[:, 2]
+    try:
+        positions = [
+            float(np.dot([float(v) for v in reader.GetMetaData(index, "0020|0032").split("\\")], normal))
+            for index in range(image.GetSize()[2])
+        ]
+    except (RuntimeError, ValueError):  # no Image Position (Patient) to check against
+        return
+    gaps = np.diff(np.sort(positions))
+    median = float(np.median(gaps))
+    if median > 0 and float(np.max(np.abs(gaps - median))) > SLICE_GAP_TOLERANCE * median:
+        raise InputError(
+            f"DICOM series {uid} in {folder} has unevenly spaced slices (gaps {gaps.min():.3g}-{gaps.max():.3g} mm): "
+            "a slice is missing, damaged or out of place — fetch the whole series again"
+        )
