@@ -109,6 +109,19 @@ def _folds(folder: Path, fold: int | str | None, checkpoint: str | None) -> list
     return chosen
 
 
+def _read_checkpoints(folds: list[tuple[str, Path]]) -> tuple[dict, str, list[dict]]:
+    """(the first checkpoint, its configuration name, every fold's network weights), read with the weights-only
+    unpickler."""
+    checkpoints = [load_checkpoint(path, what="nnU-Net checkpoint") for _, path in folds]
+    try:
+        return checkpoints[0], checkpoints[0]["init_args"]["configuration"], [c["network_weights"] for c in checkpoints]
+    except (KeyError, TypeError):
+        raise InputError(
+            f"{folds[0][1]} is not an nnU-Net v2 checkpoint (no init_args/network_weights) — pass the results "
+            "folder of nnUNetv2_train"
+        ) from None
+
+
 class NnUNetModel(LoadedModel):
     """A trained nnU-Net v2 model (one fold or the fold ensemble) behind the `LoadedModel` interface."""
 
@@ -123,63 +136,73 @@ class NnUNetModel(LoadedModel):
         precision: str = "fp32",
         compile: bool = False,
     ) -> None:
-        from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
-        from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
-        from nnunetv2.utilities.label_handling.label_handling import determine_num_input_channels
         from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
 
-        dataset_json = _read_json(folder / "dataset.json", folder)
-        plans = _read_json(folder / "plans.json", folder)
+        self.dataset_json = _read_json(folder / "dataset.json", folder)
+        self.plans_manager = PlansManager(_read_json(folder / "plans.json", folder))
         folds = _folds(folder, fold, checkpoint)
-        checkpoints = [load_checkpoint(path, what="nnU-Net checkpoint") for _, path in folds]
-        first = checkpoints[0]
-        try:
-            configuration_name = first["init_args"]["configuration"]
-            weights = [entry["network_weights"] for entry in checkpoints]
-        except (KeyError, TypeError):
-            raise InputError(
-                f"{folds[0][1]} is not an nnU-Net v2 checkpoint (no init_args/network_weights) — pass the results "
-                "folder of nnUNetv2_train"
-            ) from None
-        self.plans_manager = PlansManager(plans)
-        self.configuration = self.plans_manager.get_configuration(configuration_name)
+        first, self.configuration_name, weights = _read_checkpoints(folds)
+        self.configuration = self.plans_manager.get_configuration(self.configuration_name)
         if self.configuration.previous_stage_name is not None:
             raise InputError(
-                f"nnU-Net configuration {configuration_name!r} is a cascade stage that needs the segmentation of "
-                f"{self.configuration.previous_stage_name!r} as input — explain a 3d_fullres, 3d_lowres or 2d model"
+                f"nnU-Net configuration {self.configuration_name!r} is a cascade stage that needs the segmentation "
+                f"of {self.configuration.previous_stage_name!r} as input — explain a 3d_fullres, 3d_lowres or 2d model"
             )
-        self.dataset_json = dataset_json
-        self.label_manager = self.plans_manager.get_label_manager(dataset_json)
-        inputs = determine_num_input_channels(self.plans_manager, self.configuration, dataset_json)
-        outputs = self.label_manager.num_segmentation_heads
-        networks = []
-        for (name, path), state in zip(folds, weights, strict=True):
-            network = get_network_from_plans(
-                self.configuration.network_arch_class_name,
-                self.configuration.network_arch_init_kwargs,
-                self.configuration.network_arch_init_kwargs_req_import,
-                inputs,
-                outputs,
-                allow_init=False,
-                deep_supervision=False,
-            )
-            try:
-                network.load_state_dict(state)
-            except RuntimeError as error:
-                raise InputError(
-                    f"fold {name} weights ({path}) do not fit the network of plans.json "
-                    f"({str(error).strip().splitlines()[0][:120]}) — was it trained by a trainer with its own "
-                    f"architecture ({first.get('trainer_name')})?"
-                ) from None
-            networks.append(network.to(device).eval())
-        self.fold_networks = networks
+        self.label_manager = self.plans_manager.get_label_manager(self.dataset_json)
         self.folds = [name for name, _ in folds]
         self.checkpoints = [str(path) for _, path in folds]
         self.trainer_name = str(first.get("trainer_name", "nnUNetTrainer"))
-        self.configuration_name = configuration_name
         self.allowed_mirroring_axes = first.get("inference_allowed_mirroring_axes")
+        self.fold_networks = [self._network(name, path, state).to(device).eval()
+                              for (name, path), state in zip(folds, weights, strict=True)]
         self._geometry: dict[int, dict] = {}
         self._last_geometry: dict | None = None
+        self.predictor = self._predictor(device)
+        self._gaussian: torch.Tensor | None = None
+        super().__init__(
+            self.fold_networks[0], self._card(folder), network=self.fold_networks[0], device=device,
+            batch_size=batch_size, precision=precision, compile=compile,
+        )
+        ensemble = f"the ensemble of folds {', '.join(self.folds)}" if len(self.folds) > 1 else f"fold {self.folds[0]}"
+        self._warn(
+            f"nnU-Net v2 model ({self.trainer_name}, {self.configuration_name}, {ensemble}): nnU-Net's preprocessing "
+            f"and Gaussian sliding window (patch {list(self.configuration.patch_size)}, step {TILE_STEP}); test-time "
+            "mirroring is OFF while scoring mutants (nnUNetv2_predict mirrors by default), so its scores can differ "
+            "slightly from nnU-Net's own prediction"
+        )
+
+    # ---- building (the steps of nnUNetPredictor.initialize_from_trained_model_folder, weights-only) -----------
+    def _input_channels(self) -> int:
+        from nnunetv2.utilities.label_handling.label_handling import determine_num_input_channels
+
+        return determine_num_input_channels(self.plans_manager, self.configuration, self.dataset_json)
+
+    def _network(self, name: str, path: Path, state: dict) -> torch.nn.Module:
+        """The plans' network (``get_network_from_plans``, no trainer code) with one fold's weights."""
+        from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
+
+        network = get_network_from_plans(
+            self.configuration.network_arch_class_name,
+            self.configuration.network_arch_init_kwargs,
+            self.configuration.network_arch_init_kwargs_req_import,
+            self._input_channels(),
+            self.label_manager.num_segmentation_heads,
+            allow_init=False,
+            deep_supervision=False,
+        )
+        try:
+            network.load_state_dict(state)
+        except RuntimeError as error:
+            raise InputError(
+                f"fold {name} weights ({path}) do not fit the network of plans.json "
+                f"({str(error).strip().splitlines()[0][:120]}) — was it trained by a trainer with its own "
+                f"architecture ({self.trainer_name})?"
+            ) from None
+        return network
+
+    def _predictor(self, device: str) -> Any:
+        """nnU-Net's own predictor (its sliding-window layout and Gaussian), set up without mirroring."""
+        from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
 
         with contextlib.redirect_stdout(io.StringIO()):  # it prints a note about CPU devices
             predictor = nnUNetPredictor(
@@ -193,26 +216,20 @@ class NnUNetModel(LoadedModel):
                 allow_tqdm=False,
             )
         predictor.manual_initialization(
-            networks[0],
-            self.plans_manager,
-            self.configuration,
-            None,
-            dataset_json,
-            self.trainer_name,
-            self.allowed_mirroring_axes,
+            self.fold_networks[0], self.plans_manager, self.configuration, None, self.dataset_json,
+            self.trainer_name, self.allowed_mirroring_axes,
         )
-        self.predictor = predictor
-        self._gaussian: torch.Tensor | None = None
+        return predictor
 
-        label_names = self._label_names()
-        channels = tuple(str(dataset_json.get("channel_names", dataset_json.get("modality", {}))[key])
-                         for key in sorted(dataset_json.get("channel_names", dataset_json.get("modality", {})),
-                                           key=lambda key: int(key)))
-        card = ModelCard(
+    def _card(self, folder: Path) -> ModelCard:
+        """What the folder says a card would: labels, channels, activation, the plans' patch as the window."""
+        names = self.dataset_json.get("channel_names", self.dataset_json.get("modality", {}))
+        channels = tuple(str(names[key]) for key in sorted(names, key=lambda key: int(key)))
+        return ModelCard(
             name=f"{self.plans_manager.dataset_name}/{folder.name}",
             task="segmentation",
-            labels=label_names,
-            channels=channels or inputs,
+            labels=self._label_names(),
+            channels=channels or self._input_channels(),
             activation="sigmoid" if self.label_manager.has_regions else "softmax",
             sliding_window=SlidingWindow(
                 roi_size=tuple(int(s) for s in self.configuration.patch_size),
@@ -220,19 +237,8 @@ class NnUNetModel(LoadedModel):
                 sw_batch_size=1,
                 mode="gaussian",
             ),
-            description=f"nnU-Net v2 {configuration_name}, folds {', '.join(self.folds)}",
+            description=f"nnU-Net v2 {self.configuration_name}, folds {', '.join(self.folds)}",
             source=folder.resolve(),
-        )
-        super().__init__(
-            networks[0], card, network=networks[0], device=device, batch_size=batch_size,
-            precision=precision, compile=compile,
-        )
-        ensemble = f"the ensemble of folds {', '.join(self.folds)}" if len(self.folds) > 1 else f"fold {self.folds[0]}"
-        self._warn(
-            f"nnU-Net v2 model ({self.trainer_name}, {configuration_name}, {ensemble}): nnU-Net's preprocessing and "
-            f"Gaussian sliding window (patch {list(self.configuration.patch_size)}, step {TILE_STEP}); test-time "
-            "mirroring is OFF while scoring mutants (nnUNetv2_predict mirrors by default), so its scores can differ "
-            "slightly from nnU-Net's own prediction"
         )
 
     # ---- LoadedModel overrides ------------------------------------------------------------------
