@@ -1,0 +1,115 @@
+"""voxcause's CAMs at their automatic layer against MONAI's own GradCAM / GradCAMpp on the same trained networks.
+
+A MONAI DenseNet (classifier) and UNet (segmenter) are trained here, in seconds, on 32x32 images holding a bright
+disc (the cause: class 1, or the segmented region) beside a dimmer square (a decoy present in every image). MONAI's
+CAMs are given every layer a user would try (each dense block and the classifier's last ReLU; each UNet stage and
+the output block); voxcause's are given none (saliency/_layers.py chooses). The score is the share of the map's
+positive mass within 2 pixels of the disc (chance: the disc's share of the image, about 0.08).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy import ndimage
+from voxcause import explain
+from voxcause.testing import ball, cube
+from voxcause.testing.wrapping import loaded, volume_of
+
+monai_networks = pytest.importorskip("monai.networks.nets")
+monai_visualize = pytest.importorskip("monai.visualize")
+
+SIZE = 32
+CASES = 6
+
+
+def _image(rng: np.random.Generator, with_cause: bool) -> tuple[np.ndarray, np.ndarray]:
+    x = 0.1 * rng.standard_normal((1, SIZE, SIZE)).astype(np.float32)
+    centre, corner = rng.integers(6, SIZE - 6, 2), rng.integers(5, SIZE - 8, 2)
+    x[0][cube((SIZE, SIZE), corner, 5)] += 0.6
+    cause = ball((SIZE, SIZE), centre, 3)
+    if with_cause:
+        x[0][cause] += 1.0
+    return x, cause
+
+
+def _train(network: torch.nn.Module, loss, batches, steps: int) -> torch.nn.Module:
+    optimiser = torch.optim.Adam(network.parameters(), 3e-3)
+    for _ in range(steps):
+        x, y = batches()
+        value = loss(network(x), y)
+        optimiser.zero_grad()
+        value.backward()
+        optimiser.step()
+    return network.eval()
+
+
+def _share(values: np.ndarray, cause: np.ndarray) -> float:
+    positive = np.clip(values, 0, None)
+    return float(positive[ndimage.binary_dilation(cause, iterations=2)].sum() / max(positive.sum(), 1e-12))
+
+
+def _monai_best(network, inputs, cause, layers) -> dict[str, float]:
+    """MONAI's GradCAM / GradCAMpp at the best of ``layers`` (a layer where MONAI raises is skipped)."""
+    best = {}
+    for name, cam in (("gradcam", monai_visualize.GradCAM), ("gradcampp", monai_visualize.GradCAMpp)):
+        for layer in layers:
+            try:
+                values = cam(nn_module=network, target_layers=layer)(inputs, class_idx=1)[0, 0].detach().numpy()
+            except RuntimeError:  # e.g. GradCAMpp on a UNet's inner stages: shapes MONAI cannot combine
+                continue
+            best[name] = max(best.get(name, 0.0), _share(values, cause))
+    return best
+
+
+def _compare(network, rng, layers, methods, *, region: bool) -> tuple[dict, dict]:
+    ours, theirs = {m: [] for m in methods}, {"gradcam": [], "gradcampp": []}
+    for _ in range(CASES):
+        x, cause = _image(rng, True)
+        for name, value in _monai_best(network, torch.from_numpy(x)[None], cause, layers).items():
+            theirs[name].append(value)
+        for method in methods:
+            result = explain(volume_of(x), model=loaded(network), method=method, **({} if region else {"target": 1}))
+            ours[method].append(_share(result.map, cause))
+    return {k: float(np.mean(v)) for k, v in ours.items()}, {k: float(np.mean(v)) for k, v in theirs.items() if v}
+
+
+@pytest.mark.slow
+def test_classifier_cams_localise_at_least_as_well_as_monai():
+    """Measured: voxcause Grad-CAM 0.29, Grad-CAM++ 0.24; MONAI's at its best layer 0.03 and 0.03 (chance 0.08)."""
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+
+    def batches():
+        labels = rng.integers(0, 2, 32)
+        return torch.from_numpy(np.stack([_image(rng, bool(y))[0] for y in labels])), torch.from_numpy(labels)
+
+    network = _train(monai_networks.DenseNet(spatial_dims=2, in_channels=1, out_channels=2, init_features=8,
+                                             growth_rate=8, block_config=(2, 2, 2), bn_size=2),
+                     torch.nn.functional.cross_entropy, batches, 150)
+    layers = ("features.denseblock1", "features.denseblock2", "features.denseblock3", "class_layers.relu")
+    ours, theirs = _compare(network, rng, layers, ("gradcam", "gradcampp"), region=False)
+    assert ours["gradcam"] >= theirs["gradcam"] and ours["gradcampp"] >= theirs["gradcampp"], (ours, theirs)
+    assert ours["gradcam"] > 0.2  # well above chance: the automatic layer localises
+
+
+@pytest.mark.slow
+def test_segmenter_gradcam_localises_at_least_as_well_as_monai():
+    """Measured: voxcause Grad-CAM / Seg-Grad-CAM 0.19 (the same automatic layer) against MONAI's GradCAM 0.06
+    and GradCAMpp 0.13, each at its best layer (chance 0.08)."""
+    from monai.losses import DiceCELoss
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+
+    def batches():
+        images, causes = zip(*[_image(rng, True) for _ in range(16)], strict=True)
+        return torch.from_numpy(np.stack(images)), torch.from_numpy(np.stack(causes).astype(np.int64))[:, None]
+
+    network = _train(monai_networks.UNet(spatial_dims=2, in_channels=1, out_channels=2, channels=(8, 16, 32),
+                                         strides=(2, 2), num_res_units=1),
+                     DiceCELoss(to_onehot_y=True, softmax=True), batches, 200)
+    layers = ("model.0", "model.1.submodule.0", "model.1.submodule.1", "model.2")
+    ours, theirs = _compare(network, rng, layers, ("gradcam", "seggradcam"), region=True)
+    assert min(ours["gradcam"], ours["seggradcam"]) >= max(theirs.values()), (ours, theirs)
