@@ -13,7 +13,7 @@ import torch
 
 from .attribution import Explainer, metered
 from .causal.auto import auto_canvas
-from .certificate import certify, decisions
+from .certificate import certify, measured
 from .crop import certify_on_full, find_context_crop
 from .errors import InputError
 from .explainers import declared_options, explainer_class, make_explainer
@@ -263,7 +263,7 @@ def _certificate_baseline(model: LoadedModel, inputs: torch.Tensor, target, para
     "glioma" on the sample classifier)."""
     if params.get("baseline") is not None:
         return canvas(inputs, params["baseline"])
-    return auto_canvas(inputs, lambda batch: decisions(model, target, batch), seed=seed)[1]
+    return auto_canvas(inputs, lambda batch: measured(model, target, batch), seed=seed)[1]
 
 
 def _prediction(model: LoadedModel, probs: torch.Tensor) -> dict:

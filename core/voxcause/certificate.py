@@ -44,9 +44,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from .levels import level_thresholds
 from .ops import bounding_box, dilate, foreground_mask
 
 CONTROLS = 4
+KEEP_MARGIN = 0.1
+TOP_LEVEL_SHARE = 0.5
 MAX_SHARE = 0.5
 MIN_CONTRAST = 2.0
 SHARES = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5)
@@ -95,7 +98,7 @@ def certify(
     seed: int = 0,
     reference: tuple[str, torch.Tensor] | None = None,
 ) -> Certificate:
-    """Test an explanation against the model in at most ``len(SHARES) + CONTROLS + 4`` forward passes (one more
+    """Test an explanation against the model in at most ``len(SHARES) + CONTROLS + 5`` forward passes (one more
     with a ``reference`` canvas).
 
     Args:
@@ -126,72 +129,114 @@ def certify(
     canvas = torch.where(searched, fill, image)
     total = max(int(searched.sum()), 1)
 
-    def outcomes(masks: Sequence[torch.Tensor], keep: bool) -> list[tuple[float, bool]]:
-        results: list[tuple[float, bool]] = []
+    def outcomes(masks: Sequence[torch.Tensor], keep: bool, on: torch.Tensor | None = None) -> list[tuple[float, float]]:
+        """(score, margin) of each mask shown alone (keep) or removed, on ``on`` (default the method's canvas)."""
+        base = canvas if on is None else on
+        results: list[tuple[float, float]] = []
         size = max(1, int(getattr(model, "batch_size", 4)))
         for start in range(0, len(masks), size):
             chunk = masks[start : start + size]
-            shown = [torch.where(m, image, canvas) if keep else torch.where(m, canvas, image) for m in chunk]
-            results.extend(decisions(model, target, torch.stack(shown)))
+            shown = [torch.where(m, image, base) if keep else torch.where(m, base, image) for m in chunk]
+            results.extend((score, margin) for score, _, margin in measured(model, target, torch.stack(shown)))
         return results
 
     checks = [_contrast_check(values, searched)]
     ranked = torch.where(searched, values, torch.full_like(values, -math.inf))
     if explanation is None or not bool(explanation.any()):
-        explanation = _derived_explanation(ranked, total, lambda masks: [ok for _, ok in outcomes(masks, True)])
+        explanation = _derived_explanation(ranked, total, lambda masks: [m >= 0 for _, m in outcomes(masks, True)])
     explanation = explanation.to(image.device).bool() & searched
     removal = explanation if removal is None else (removal.to(image.device).bool() & searched) | explanation
     controls = _controls(explanation, values, searched, seed)
 
     nothing = torch.zeros_like(searched)
-    (alone_score, alone), (occluded_score, occluded_ok), *control_outcomes = outcomes(
-        [explanation, nothing, *controls], True
+    (_, original), (alone_score, alone), (occluded_score, occluded), *control_outcomes = outcomes(
+        [searched, explanation, nothing, *controls], True
     )
+    # Every decision with a margin: kept means at least KEEP_MARGIN of the way from the threshold to the original
+    # image's margin above it; lost, as far below. Between the two, a check is not passed either way.
+    band = KEEP_MARGIN * max(original, 0.0)
     grown = _top_ranked(ranked, min(2 * int(removal.sum()), int(MAX_SHARE * total))) | removal
-    (removed_score, removed_ok), (grown_score, grown_ok) = outcomes([removal, grown], False)
-    checks.append(Check("sufficient_alone", alone_score, None, alone, "fail",
-                        "the explanation alone does not keep the decision"))
-    lost = not removed_ok or not grown_ok
-    checks.append(Check("removal_loses_decision", removed_score if not removed_ok else grown_score, None, lost,
+    (removed_score, removed), (grown_score, grown_margin) = outcomes([removal, grown], False)
+    checks.append(Check("sufficient_alone", alone_score, None, alone >= band, "fail",
+                        "the explanation alone does not keep the decision" if alone < 0 else
+                        "the explanation alone keeps the decision only at the threshold (less than a tenth of the "
+                        "way to the original score): a borderline explanation"))
+    lost = removed <= -band or grown_margin <= -band
+    checks.append(Check("removal_loses_decision", removed_score if removed <= -band else grown_score, None, lost,
                         "weak", "the decision survives with the explanation (and as much again of the "
                         "map's top) removed: the cause may lie elsewhere too"))
-    passing = [ok for _, ok in control_outcomes]
+    checks.append(_moves_check(original, removed, band, "removal_moves_decision", ""))
+    passing = [margin > -band for _, margin in control_outcomes]
     share = sum(passing) / len(passing) if passing else math.nan
     checks.append(Check(
-        "controls_fail", share, 0.0, bool(passing) and share == 0.0,
+        "controls_fail", share, 0.0, len(passing) == CONTROLS and share == 0.0,
         "fail" if not passing or share >= 0.5 else "weak",
-        f"{sum(passing)} of {len(passing)} size-matched controls from the least responsible voxels keep the "
-        "decision too (the occlusion may add evidence, or the map does not single out the cause)"
-        if passing else "no size-matched control fits the searched region",
+        f"{sum(passing)} of {len(passing)} size-matched controls from the least responsible voxels do not clearly "
+        "lose the decision (the occlusion may add evidence, or the map does not single out the cause)"
+        if passing and sum(passing) else
+        f"only {len(passing)} of {CONTROLS} size-matched controls fit the searched region",
     ))
     coverage = int(explanation.sum()) / total
     checks.append(Check("explanation_share", coverage, MAX_SHARE, 0 < coverage <= MAX_SHARE, "fail",
                         f"the explanation covers {coverage:.0%} of the searched region"))
-    checks.append(Check("occluded_loses_decision", occluded_score, None, not occluded_ok, "fail",
-                        "the fully occluded image keeps the decision (the model decides without the content)"))
+    checks.append(Check("occluded_loses_decision", occluded_score, None, occluded <= -band, "fail",
+                        "the fully occluded image keeps the decision (the model decides without the content)"
+                        if occluded > 0 else "the fully occluded image sits at the decision's threshold: no "
+                        "evidence can be told from none on this canvas"))
+    checks.append(_top_level_check(values, searched, removal))
     if reference is not None:
         name, other = reference
         other_canvas = torch.where(searched, other.to(image.device).float().reshape(image.shape), image)
-        quarter = _top_ranked(torch.where(explanation, values, torch.full_like(values, -math.inf)),
-                              math.ceil(REFERENCE_SHARE * int(explanation.sum())))
-        (quarter_score, quarter_ok), = decisions(model, target, torch.where(quarter, image, other_canvas)[None])
-        checks.append(Check(
-            "minimal_on_reference", quarter_score, None, not quarter_ok, "fail",
-            f"a quarter of the explanation alone keeps the decision on the {name} canvas: most of it is there "
-            "because of the occlusion chosen, not because the model needs it (try --occlusion auto)",
-        ))
+        (_, other_removed), = outcomes([removal], False, other_canvas)
+        checks.append(_moves_check(original, other_removed, band, "removal_moves_decision_on_reference",
+                                   f" on the {name} canvas"))
+        quarter_size = int(REFERENCE_SHARE * int(explanation.sum()))
+        if quarter_size:  # an explanation of fewer than 4 voxels has no smaller part to test
+            quarter = _top_ranked(torch.where(explanation, values, torch.full_like(values, -math.inf)), quarter_size)
+            (quarter_score, quarter_margin), = outcomes([quarter], True, other_canvas)
+            checks.append(Check(
+                "minimal_on_reference", quarter_score, None, quarter_margin < band, "fail",
+                f"a quarter of the explanation alone keeps the decision on the {name} canvas: most of it is there "
+                "because of the occlusion chosen, not because the model needs it (try --occlusion auto)",
+            ))
     return _verdict(checks, len(passing))
 
 
-def decisions(model, target, batch: torch.Tensor) -> list[tuple[float, bool]]:
-    """(target score, decision holds) of each sample of a (B, C, *S) batch: what every mutant is judged by."""
+def _moves_check(original: float, removed: float, band: float, name: str, where: str) -> Check:
+    """Necessity on the real image: removing the explanation from the unoccluded image must move the decision by
+    at least the margin band (a saturated model that does not notice the removal leaves it where it was)."""
+    return Check(name, removed, None, removed <= original - band, "weak",
+                 f"removing the explanation from the real image{where} does not move the decision: the model "
+                 "decides from something else as well (or only)")
+
+
+def _top_level_check(values: torch.Tensor, searched: torch.Tensor, explained: torch.Tensor) -> Check:
+    """The map's top display level (`levels.level_thresholds`) lies mostly inside the explanations: a map whose
+    most responsible voxels are elsewhere says something the explanations do not."""
+    inside = values[searched]
+    cuts = level_thresholds(inside.clamp_min(0).cpu().numpy())
+    if not len(cuts):
+        return Check("top_level_explained", None, TOP_LEVEL_SHARE, False, "weak", "the map has no display levels")
+    top = searched & (values >= float(cuts[-1]))
+    share = int((top & dilate(explained)).sum()) / max(int(top.sum()), 1)
+    return Check("top_level_explained", share, TOP_LEVEL_SHARE, share >= TOP_LEVEL_SHARE, "weak",
+                 f"{1 - share:.0%} of the map's top display level lies outside every explanation found: the map's "
+                 "peak and the explanation disagree")
+
+
+def measured(model, target, batch: torch.Tensor) -> list[tuple[float, bool, float]]:
+    """(target score, decision holds, margin) of each sample of a (B, C, *S) batch (`Target.margin`): what every
+    mutant is judged by."""
     box = getattr(target, "box", None)  # a region target reads only its box: the model computes only that
     with torch.no_grad():
-        scored = model.predict(
-            batch, box=box,
-            reduce=lambda probs: torch.stack([target.score(probs).float(), target.passes(probs).float()], 1),
-        )
-    return [(float(score), bool(ok)) for score, ok in scored.cpu().tolist()]
+        scored = model.predict(batch, box=box, reduce=lambda probs: torch.stack(
+            [target.score(probs).float(), target.passes(probs).float(), target.margin(probs).float()], 1))
+    return [(float(score), bool(ok), float(margin)) for score, ok, margin in scored.cpu().tolist()]
+
+
+def decisions(model, target, batch: torch.Tensor) -> list[tuple[float, bool]]:
+    """(target score, decision holds) of each sample of a (B, C, *S) batch (`measured` without the margin)."""
+    return [(score, ok) for score, ok, _ in measured(model, target, batch)]
 
 
 def _verdict(checks: list[Check], controls: int) -> Certificate:
@@ -250,11 +295,11 @@ def _controls(explanation: torch.Tensor, values: torch.Tensor, searched: torch.T
     shape = explanation[tuple(slice(int(a), int(b)) for a, b in zip(low, high, strict=True))]
     size = high - low
     room = region_high - region_low - size
-    if bool((room < 0).any()):
-        return []
     rng = np.random.default_rng(seed)
     guard = dilate(explanation)
     count = int(explanation.sum())
+    if bool((room < 0).any()):
+        return _compact_controls(CONTROLS, count, values, searched & ~guard, [], rng)
 
     def placed(start: list[int]) -> torch.Tensor:
         mask = torch.zeros_like(explanation)
@@ -277,5 +322,44 @@ def _controls(explanation: torch.Tensor, values: torch.Tensor, searched: torch.T
         if all(not bool((mask & other).any()) for other in chosen) or len(candidates) < 2 * CONTROLS:
             chosen.append(mask)
         if len(chosen) == CONTROLS:
+            break
+    return chosen + _compact_controls(CONTROLS - len(chosen), count, values, searched & ~guard, chosen, rng)
+
+
+def _compact_controls(wanted: int, count: int, values: torch.Tensor, free: torch.Tensor,
+                      taken: list[torch.Tensor], rng: np.random.Generator) -> list[torch.Tensor]:
+    """``wanted`` more controls of ``count`` voxels when the explanation's own shape does not fit often enough (a
+    sprawling explanation in a large image): compact blobs of ``free`` voxels around centres where the map is
+    lowest, so that every certificate rests on `CONTROLS` controls at any size."""
+    chosen: list[torch.Tensor] = []
+    for mask in taken:
+        free = free & ~mask
+    spots = free.nonzero()
+    if wanted <= 0 or len(spots) < count:
+        return chosen
+    draws = rng.choice(len(spots), size=min(len(spots), CONTROL_CANDIDATES), replace=False)
+    picks = spots[torch.from_numpy(draws).to(spots.device)]
+    picks = picks[torch.argsort(values[tuple(picks.T)], stable=True)]
+    for centre in picks:
+        if not bool(free[tuple(centre)]):
+            continue
+        side = max(1, math.ceil(count ** (1 / free.ndim)))
+        while True:
+            window = tuple(slice(max(0, int(c) - side), int(c) + side + 1) for c in centre)
+            inside = free[window]
+            if int(inside.sum()) >= count or all(w.start == 0 and w.stop >= n for w, n in zip(window, free.shape, strict=True)):
+                break
+            side *= 2
+        offsets = inside.nonzero()
+        if len(offsets) < count:
+            continue
+        corner = torch.tensor([w.start for w in window], device=free.device)
+        distance = ((offsets + corner - centre) ** 2).sum(1)
+        nearest = offsets[torch.argsort(distance, stable=True)[:count]]
+        mask = torch.zeros_like(free)
+        mask[tuple((nearest + corner).T)] = True
+        chosen.append(mask)
+        free = free & ~mask
+        if len(chosen) == wanted:
             break
     return chosen

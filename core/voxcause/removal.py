@@ -12,6 +12,10 @@ multi-sequence MRI voxel is one piece of anatomy):
 * ``min``: each channel's minimum over the image (the darkest value of the scan);
 * ``blur``: a Gaussian blur of the image, sigma `blur_sigma` voxels (default 1/16 of the smallest spatial
   size, at least 1): coarse anatomy kept, structure removed;
+* ``shuffle``: the body's own voxels (``foreground``) in a random order (seeded by ``seed``; all channels of a
+  voxel move together): structure removed, the intensity histogram kept, so a network that normalises each
+  image (InstanceNorm, z-scoring) still sees tissue statistics — a constant canvas becomes all zeros after
+  the first InstanceNorm, whatever the constant;
 * ``context``: a healthy/reference volume of the image's shape, given by the user.
 
 Which voxels are replaced is each method's business (``where``): the causal engine replaces the body only
@@ -29,7 +33,7 @@ from .errors import InputError
 from .ops import foreground_mask, gaussian_blur
 from .typing import Removal
 
-REMOVALS: tuple[str, ...] = ("zero", "constant", "mean", "min", "blur", "context")
+REMOVALS: tuple[str, ...] = ("zero", "constant", "mean", "min", "blur", "shuffle", "context")
 
 
 def as_removal(removal: Removal) -> Removal:
@@ -64,6 +68,7 @@ def canvas(
     foreground: torch.Tensor | None = None,
     context: torch.Tensor | None = None,
     blur_sigma: float | Sequence[float] | None = None,
+    seed: int = 0,
 ) -> torch.Tensor:
     """A (1, C, *S) copy of ``inputs`` (1, C, *S) with the voxels of ``where`` removed by ``removal``.
 
@@ -74,6 +79,7 @@ def canvas(
         foreground: (*S) bool body for ``mean``; default `ops.foreground_mask` of ``inputs``.
         context: (1, C, *S) the reference volume of ``context``.
         blur_sigma: ``blur`` width in voxels, one or one per spatial axis; default `default_blur_sigma`.
+        seed: the order of ``shuffle``.
 
     Raises:
         InputError: an unknown removal, or a context volume of another shape.
@@ -92,6 +98,14 @@ def canvas(
         body = foreground_mask(inputs) if foreground is None else foreground.to(inputs.device).bool()
         means = inputs[0][:, body].mean(dim=1) if body.any() else inputs[0].flatten(1).mean(dim=1)
         removed = means.reshape(1, -1, *([1] * (inputs.ndim - 2))).expand_as(inputs).clone()
+    elif removal == "shuffle":
+        body = (foreground_mask(inputs) if foreground is None else foreground.to(inputs.device).bool()).flatten()
+        voxels = body.nonzero().flatten()
+        order = torch.randperm(len(voxels), generator=torch.Generator().manual_seed(seed)).to(voxels.device)
+        flat = inputs.reshape(1, inputs.shape[1], -1)
+        removed = flat.clone()
+        removed[:, :, voxels] = flat[:, :, voxels[order]]
+        removed = removed.reshape(inputs.shape)
     elif removal == "blur":
         removed = gaussian_blur(inputs, default_blur_sigma(inputs.shape[2:]) if blur_sigma is None else blur_sigma)
     else:

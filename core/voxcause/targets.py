@@ -56,6 +56,19 @@ class ClassTarget:
             return probs[:, self.index] >= self.threshold
         return probs.argmax(dim=1) == self.index
 
+    def margin(self, probs: torch.Tensor) -> torch.Tensor:
+        """(B, K) -> (B,) how far the decision is from flipping: >= 0 while it holds (`passes`), in probability.
+
+        A sigmoid or multi-label class: its probability minus the threshold; a softmax class: its probability
+        minus the largest other class's."""
+        if self.single_logit:
+            excess = probs[:, 0] - self.threshold
+            return excess if self.index == 1 else -excess
+        if self.multi_label:
+            return probs[:, self.index] - self.threshold
+        others = torch.cat([probs[:, : self.index], probs[:, self.index + 1 :]], dim=1)
+        return probs[:, self.index] - others.amax(dim=1)
+
     def logit_score(self, raw: torch.Tensor) -> torch.Tensor:
         """(B, K) logits -> (B,) the logit gradient methods differentiate."""
         if self.single_logit:
@@ -100,6 +113,10 @@ class RegionTarget:
 
     def passes(self, probs: torch.Tensor) -> torch.Tensor:
         return self.score(probs) >= self.pass_fraction * self.reference_score
+
+    def margin(self, probs: torch.Tensor) -> torch.Tensor:
+        """(B, K, *S) -> (B,) the region score above the share of the original it must keep (>= 0: passes)."""
+        return self.score(probs) - self.pass_fraction * self.reference_score
 
     def logit_score(self, raw: torch.Tensor) -> torch.Tensor:
         """Seg-Grad-CAM's score: the sum of the class logits over the region."""

@@ -17,6 +17,7 @@ from voxcause.ops import dilate
 from voxcause.outputs import explanation_segments
 from voxcause.targets import resolve_target
 from voxcause.testing import loaded, make_case, make_edge_case, volume_of
+from voxcause.testing.normalising import SaturatingReader
 
 
 def _setup(case):
@@ -35,12 +36,12 @@ def test_a_map_on_the_cause_passes_in_a_handful_of_passes():
     before = model.forward_passes
     certificate = certify(model, inputs, target, torch.from_numpy(case.causes[0].astype(np.float32)))
     assert certificate.verdict == "pass", certificate.reason
-    assert model.forward_passes - before <= 8 + CONTROLS + 4
+    assert model.forward_passes - before <= 8 + CONTROLS + 5
     checks = _checks(certificate)
     assert checks["controls_fail"].value == 0.0
     assert checks["explanation_share"].value < 0.05
-    assert set(checks) == {"map_ranks_voxels", "sufficient_alone", "removal_loses_decision", "controls_fail",
-                           "explanation_share", "occluded_loses_decision"}
+    assert set(checks) == {"map_ranks_voxels", "sufficient_alone", "removal_loses_decision", "removal_moves_decision",
+                           "controls_fail", "explanation_share", "occluded_loses_decision", "top_level_explained"}
 
 
 def test_a_map_on_the_decoy_fails():
@@ -153,3 +154,90 @@ def test_other_methods_are_certified_too_and_a_failure_is_said():
     assert summary["certificate"]["verdict"] == "fail"
     assert summary["certificate"]["reason"] == "the map is flat or has no positive value in the searched region"
     assert f"certificate fail: {summary['certificate']['reason']}" in summary["warnings"]
+
+
+def _saturating_case():
+    """A 2D body with a small bright cause (a 5x5 square) the model saturates on, and a 40-pixel bright strip at
+    its edge that lifts the canvas's 0.49975 just over 0.5 (`SaturatingReader`)."""
+    shape = (40, 40)
+    image = np.zeros((1, *shape), np.float32)
+    image[0, 4:36, 4:36] = 0.3
+    cause = np.zeros(shape, bool)
+    cause[18:23, 18:23] = True
+    strip = np.zeros(shape, bool)
+    strip[5:7, 10:30] = True
+    image[0, cause | strip] = 1.0
+    cause_gate = ndimage.binary_dilation(cause, iterations=3)
+    edge_gate = ndimage.binary_dilation(strip, iterations=2)
+    return image, cause, strip, SaturatingReader(cause_gate, edge_gate).eval()
+
+
+def test_a_borderline_explanation_of_a_saturating_model_does_not_pass():
+    """The false pass of issue 23 reproduced: the strip alone keeps 'present' at 0.5003 on the canvas, the cause
+    saturates the model, and the strip's removal from the real image changes nothing. Without margins every
+    check passed (the map ranks the cause second, so removing twice the strip removes the cause too); now the
+    explanation is held to a tenth of the way to the original score, and its removal must move the decision."""
+    image, cause, strip, network = _saturating_case()
+    model = loaded(network)
+    inputs = model.prepare(volume_of(image))
+    target = resolve_target(model, inputs, None, None)
+    values = torch.from_numpy(strip * 1.0 + cause * 0.5).float()
+    certificate = certify(model, inputs, target, values, explanation=torch.from_numpy(strip))
+    checks = _checks(certificate)
+    assert 0.5 < checks["sufficient_alone"].value < 0.501 and not checks["sufficient_alone"].passed
+    assert not checks["removal_moves_decision"].passed  # the real image does not notice the strip's removal
+    assert certificate.verdict == "fail" and "borderline" in certificate.reason
+    # the canvas itself leaves the model at its threshold: no explanation can be certified on it, not even the cause
+    right = certify(model, inputs, target, torch.from_numpy(cause * 1.0).float(), explanation=torch.from_numpy(cause))
+    assert right.verdict == "fail" and not _checks(right)["occluded_loses_decision"].passed
+
+
+def test_a_right_one_voxel_explanation_is_minimal_on_any_reference():
+    """A model that reads one voxel: its explanation is that voxel, which has no smaller part to test on the
+    reference canvas (before: its 'quarter' was all of it, which keeps the decision: fail)."""
+    case = make_case("single", size=16, seed=0)
+    model, inputs, target = _setup(case)
+    point = torch.zeros(case.image.shape[1:], dtype=torch.bool)
+    point[5, 5, 5] = True
+
+    class OneVoxel(torch.nn.Module):
+        def forward(self, x):
+            logit = 20.0 * (x[:, 0, 5, 5, 5] - 0.6)
+            return torch.stack([torch.zeros_like(logit), logit], 1)
+
+    image = case.image.copy()
+    image[0, 5, 5, 5] = 1.0
+    model = loaded(OneVoxel())
+    inputs = model.prepare(volume_of(image))
+    target = resolve_target(model, inputs, None, None)
+    reference = ("mean", torch.full_like(inputs[0], 0.3))
+    certificate = certify(model, inputs, target, point.float(), explanation=point, reference=reference)
+    assert certificate.verdict == "pass", certificate.to_dict()
+    assert _checks(certificate)["controls_fail"].value == 0.0
+
+
+def test_every_certificate_rests_on_its_stated_number_of_controls():
+    """An explanation whose own shape cannot move inside the searched region (two voxels at its far corners)
+    still gets `CONTROLS` size-matched controls (before: none, or one on a 600^3 image)."""
+    case = make_case("single", size=32, seed=0)
+    model, inputs, target = _setup(case)
+    cause = torch.from_numpy(case.causes[0])
+    sprawl = cause.clone()
+    body = torch.from_numpy(case.image[0] > 0)
+    corners = body.nonzero()
+    sprawl[tuple(corners[0])] = sprawl[tuple(corners[-1])] = True
+    certificate = certify(model, inputs, target, sprawl.float(), explanation=sprawl)
+    check = _checks(certificate)["controls_fail"]
+    assert check.passed and check.value == 0.0, certificate.to_dict()
+    assert "4 size-matched controls" in certificate.reason
+
+
+def test_a_map_whose_top_level_is_outside_the_explanation_is_weak_at_best():
+    case = make_case("single", size=32, seed=0)
+    model, inputs, target = _setup(case)
+    cause = torch.from_numpy(case.causes[0])
+    decoy = torch.from_numpy(case.decoys[0])
+    values = cause.float() * 0.1 + decoy.float()  # the decoy tops the map; the explanation is the cause
+    certificate = certify(model, inputs, target, values, explanation=cause)
+    assert not _checks(certificate)["top_level_explained"].passed
+    assert certificate.verdict in ("weak", "fail")

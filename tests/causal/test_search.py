@@ -49,15 +49,15 @@ def test_occlusion_auto_scores_the_later_baselines_only_when_asked():
     occluded = torch.ones(16, 16, 16, dtype=torch.bool)
     scored = []
 
-    def score(batch):
+    def measure(batch):
         scored.append(len(batch))
-        return [(0.0, False)] * len(batch)
+        return [(0.0, False, -1.0)] * len(batch)
 
-    canvases = ordered_canvases(image, occluded, Box((0, 0, 0), (16, 16, 16)), score)
-    kind, canvas, outcome = next(canvases)
+    canvases = ordered_canvases(image, occluded, Box((0, 0, 0), (16, 16, 16)), measure)
+    kind, canvas, outcome, _ = next(canvases)
     assert (kind, outcome, sum(scored)) == ("constant", (0.0, False), PROBES + 1)
     assert torch.equal(canvas, torch.zeros_like(image[0]))
-    assert [kind for kind, _, _ in canvases] == list(AUTO_ORDER[1:])
+    assert [kind for kind, _, _, _ in canvases] == list(AUTO_ORDER[1:])
     assert sum(scored) == len(AUTO_ORDER) * (PROBES + 1)
 
 
@@ -65,11 +65,24 @@ def test_occlusion_auto_skips_a_baseline_that_keeps_the_decision():
     image = torch.randn(1, 1, 16, 16, 16, generator=torch.Generator().manual_seed(0))
     occluded = torch.ones(16, 16, 16, dtype=torch.bool)
 
-    def score(batch):  # the constant (all-zero) canvas still decides; every other canvas loses it
-        return [(1.0, bool((sample == 0).all())) for sample in batch]
+    def measure(batch):  # the constant (all-zero) canvas still decides; every other canvas loses it
+        return [(1.0, bool((sample == 0).all()), 1.0 if bool((sample == 0).all()) else -1.0) for sample in batch]
 
-    kinds = [kind for kind, _, _ in ordered_canvases(image, occluded, Box((0, 0, 0), (16, 16, 16)), score)]
-    assert kinds == ["mean", "min", "blur", "constant"]
+    kinds = [kind for kind, _, _, _ in ordered_canvases(image, occluded, Box((0, 0, 0), (16, 16, 16)), measure)]
+    assert kinds == ["mean", "min", "blur", "shuffle", "constant"]
+
+
+def test_occlusion_auto_skips_a_canvas_at_the_threshold():
+    """A canvas whose fully occluded image loses the decision by less than the band is ranked like one that
+    keeps it: on it, any scrap of image would look sufficient."""
+    image = torch.randn(1, 1, 16, 16, 16, generator=torch.Generator().manual_seed(0))
+    occluded = torch.ones(16, 16, 16, dtype=torch.bool)
+
+    def measure(batch):  # constant (all-zero): just below the threshold; the others: clearly below
+        return [(0.49, False, -0.001 if bool((sample == 0).all()) else -0.5) for sample in batch]
+
+    first = next(ordered_canvases(image, occluded, Box((0, 0, 0), (16, 16, 16)), measure, band=0.05))
+    assert first.kind == "mean"
 
 
 def test_smallest_passing_none_when_even_everything_fails():
@@ -143,3 +156,16 @@ def test_ops_foreground_box_and_dilation():
     spot = torch.zeros(5, 5, 5, dtype=torch.bool)
     spot[2, 2, 2] = True
     assert int(dilate(spot).sum()) == 27 and int(dilate(spot, 2).sum()) == 125
+
+
+def test_the_partition_floor_is_in_millimetres():
+    """1 mm grids keep the 8-voxel floor; a 0.5 mm grid stops at 2 mm parts (64 voxels), not single voxels; a large
+    box stops at 1/2000 of itself."""
+    from voxcause.causal.explainer import part_floor
+
+    box = Box((0, 0, 0), (40, 40, 40))
+    assert part_floor(box, (1.0, 1.0, 1.0)) == part_floor(box, None) == 32
+    assert part_floor(Box((0, 0, 0), (20, 20, 20)), (1.0, 1.0, 1.0)) == 8
+    assert part_floor(Box((0, 0, 0), (20, 20, 20)), (0.5, 0.5, 0.5)) == 64
+    assert part_floor(Box((0, 0), (20, 20)), (0.25, 0.25)) == 64
+    assert part_floor(Box((0, 0, 0), (200, 200, 200)), (0.5, 0.5, 0.5)) == 4000

@@ -11,11 +11,12 @@ from __future__ import annotations
 import itertools
 import math
 import time
+from collections.abc import Sequence
 
 import torch
 
 from ..attribution import Explainer
-from ..certificate import certify
+from ..certificate import KEEP_MARGIN, Certificate, Check, certify
 from ..errors import InputError
 from ..explanation import Attribution
 from ..typing import Progress, Target
@@ -26,8 +27,8 @@ from .auto import (
     best_attempt,
     candidate_canvases,
     occludable_region,
-    occluded_warnings,
     reference_canvas,
+    undecidable,
 )
 from .extract import extract
 from .mutants import MutantScorer, peak_memory_mb, reach
@@ -35,6 +36,19 @@ from .options import RexOptions
 from .partition import Box
 from .responsibility import PartitionSearch
 from .values import break_ties, degrees_of_responsibility, explanation_parts, responsibility_values
+
+# The search does not split a part below MIN_PART_MM on a side (a cube of 8 mm^3 in 3D): on a 0.5 mm CT grid the
+# floor is 64 voxels, not 8, so a fine grid is not searched down to single voxels; nor below MIN_PART_VOXELS at
+# any spacing, nor below 1/2000 of the searched box (the search's depth stays about 5-6 levels at any size).
+MIN_PART_MM = 2.0
+MIN_PART_VOXELS = 8
+
+
+def part_floor(root: Box, spacing: Sequence[float] | None) -> int:
+    """The smallest part the search splits, in voxels, for a searched box ``root`` on a grid of ``spacing`` mm."""
+    voxel = math.prod(spacing) if spacing else 1.0
+    physical = math.ceil(MIN_PART_MM ** len(root.lo) / voxel - 1e-9)
+    return max(MIN_PART_VOXELS, math.ceil(root.volume / 2000), physical)
 
 
 class CausalResponsibility(Explainer):
@@ -51,8 +65,8 @@ class CausalResponsibility(Explainer):
             adding any, by random-box probes, and the next one when the explanation's certificate fails) |
             ``constant`` | ``min`` | ``mean`` | ``blur`` | ``context``; ``occlusion_value`` for constant;
             ``context`` is a (1, C, *S) healthy volume in the model's grid for ``occlusion="context"``.
-        min_part_voxels: parts smaller than this are not split further (default: 1/2000 of the searched box,
-            at least 8 voxels).
+        min_part_voxels: parts smaller than this are not split further (default `part_floor`: 1/2000 of the
+            searched box, at least `MIN_PART_MM` = 2 mm on a side and 8 voxels).
         max_jobs: boxes an iteration refines per level (default 2): every part of the chosen passing subset
             (a conjunction: all are needed), then one part of each other, disjoint passing subset (a disjunction:
             either suffices), so that interchangeable and jointly needed parts are all refined in every iteration.
@@ -81,23 +95,28 @@ class CausalResponsibility(Explainer):
         searched = torch.zeros(spatial, dtype=torch.bool, device=image.device)
         searched[root.slices()] = True
         scorer = MutantScorer(self.model, target, image)
-        candidates = candidate_canvases(self.occlusion, image, foreground, occluded, root, scorer.score,
-                                        value=self.occlusion_value, context=self.context, seed=self.seed)
-        first = next(candidates)
-        warnings = occluded_warnings(self.occlusion, target.label, first.outcome)
-        scorer.set_canvas(first.image)
-        if not bool(scorer.boxes([()], [[root]])[0][1]):
+        _, decided, margin = scorer.measure(image)[0]
+        if not decided:
             raise InputError(
                 f"the model does not decide '{target.label}' on this image, so nothing can be responsible for it — "
                 "explain the predicted class (omit --target) or use --method occlusion"
             )
+        # a canvas must lose the decision by this much, an explanation keep it by as much (`certificate.KEEP_MARGIN`)
+        band = scorer.band = KEEP_MARGIN * margin
+        candidates = candidate_canvases(self.occlusion, image, foreground, occluded, root, scorer.measure, band=band,
+                                        value=self.occlusion_value, context=self.context, seed=self.seed)
+        first = next(candidates)
+        reason = undecidable(self.occlusion, target.label, first, band)
+        if reason is not None:
+            return self._undecided(first, reason, spatial, image.device)
+        warnings: list[str] = []
 
-        minimum = self.min_part_voxels or max(8, math.ceil(root.volume / 2000))
+        minimum = self.min_part_voxels or part_floor(root, self.spacing)
 
         def attempt(index: int, canvas: Canvas) -> Attempt:
             scorer.set_canvas(canvas.image)
             label = "responsibility" if index == 0 else f"responsibility (occlusion {canvas.kind}, try {index + 1})"
-            return self._run(scorer, canvas, root, minimum, searched, occluded, lambda stage, f, label=label:
+            return self._run(scorer, canvas, band, root, minimum, searched, occluded, lambda stage, f, label=label:
                              report(label if stage == "responsibility" else stage, f))
 
         run, tried_warnings, tried = best_attempt(attempts(itertools.chain([first], candidates), attempt))
@@ -109,6 +128,7 @@ class CausalResponsibility(Explainer):
             "passing_mutants": run.counts["passing"],
             "failing_mutants": run.counts["failing"],
             "depth_reached": run.depth,
+            "iterations": run.iterations,
             "min_part_voxels": minimum,
             "searched_box": {"lo": list(root.lo), "hi": list(root.hi)},
             "stage_seconds": run.timings,
@@ -120,12 +140,26 @@ class CausalResponsibility(Explainer):
             map=run.map, masks=run.masks, stats=stats, details=details, certificate=run.certificate.to_dict()
         )
 
-    def _run(self, scorer: MutantScorer, canvas: Canvas, root: Box, minimum: int, searched: torch.Tensor,
-             occluded: torch.Tensor, report: Progress) -> Attempt:
+    def _undecided(self, canvas: Canvas, reason: str, spatial: tuple[int, ...], device: torch.device) -> Attribution:
+        """The quick honest answer when occlusion cannot remove the evidence: an empty map, certificate ``fail``
+        with the reason, after the probes only (seconds, not whole searches)."""
+        check = Check("occluded_loses_decision", canvas.outcome[0], None, False, "fail", reason)
+        stats = {
+            "iterations": {"run": 0, "most": self.iterations, "stopped": "undecidable", "top_overlap": []},
+            "occlusion_used": canvas.kind,
+            "warnings": [],  # the reason is the certificate's, which every front end shows
+        }
+        details = {"occlusion_tried": [{"occlusion": canvas.kind, "verdict": "fail", "reason": reason}]}
+        certificate = Certificate("fail", reason, [check]).to_dict()
+        return Attribution(map=torch.zeros(spatial, device=device), masks={}, stats=stats, details=details,
+                           certificate=certificate)
+
+    def _run(self, scorer: MutantScorer, canvas: Canvas, band: float, root: Box, minimum: int,
+             searched: torch.Tensor, occluded: torch.Tensor, report: Progress) -> Attempt:
         """One search, extraction and certificate on ``canvas`` (the scorer's)."""
         started = time.perf_counter()
         search = PartitionSearch(self.iterations, self.rule, self.merge, self.max_jobs, self.seed, self.spacing)
-        merged, counts, depth_reached = search.run(scorer, canvas.outcome, root, minimum, report)
+        merged, counts, depth_reached, convergence = search.run(scorer, canvas.outcome, root, minimum, report)
         # Only occluded voxels were ever intervened on: air inside a credited box (never hidden) is no cause.
         responsibility = merged * occluded
         timings = {"responsibility": time.perf_counter() - started}
@@ -147,14 +181,15 @@ class CausalResponsibility(Explainer):
         for key, mask in masks.items():
             if key.startswith("multiple_") or key == "contrastive":
                 union = mask if union is None else union | mask
-        reference = reference_canvas(self.occlusion, scorer.image[None], scorer.score, value=self.occlusion_value,
-                                     seed=self.seed)
+        reference = reference_canvas(self.occlusion, scorer.image[None], scorer.measure, band=band,
+                                     value=self.occlusion_value, seed=self.seed)
         certificate = certify(
             self.model, scorer.image[None], scorer.target, responsibility, explanation=masks.get("sufficient"),
             removal=union, baseline=canvas.image, searched=occluded, seed=self.seed, reference=reference,
         )
         timings["certificate"] = time.perf_counter() - step
-        return Attempt(canvas.kind, responsibility, masks, details, counts, depth_reached, timings, certificate)
+        return Attempt(canvas.kind, responsibility, masks, details, counts, depth_reached, convergence, timings,
+                       certificate)
 
 
 __all__ = ["CausalResponsibility"]

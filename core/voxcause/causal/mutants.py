@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import torch
 
-from ..certificate import decisions
+from ..certificate import decisions, measured
 from ..typing import Target
 from .partition import Box
 
@@ -26,6 +26,10 @@ class MutantScorer:
     """Scores mutants of ``image`` (1, C, *S) for ``target``, ``model.batch_size`` at a time.
 
     Call `set_canvas` before scoring mutants; `score` scores ready-made (B, C, *S) batches at any time.
+
+    ``band``: the margin (`Target.margin`) by which a mask or ranking mutant must keep the decision to count as
+    keeping it — what an explanation is held to (`certificate.KEEP_MARGIN` of the image's margin), so that the
+    smallest sufficient set is not one that sits at the threshold. Box mutants (the search) keep plain decisions.
     """
 
     def __init__(self, model, target: Target, image: torch.Tensor) -> None:
@@ -34,6 +38,7 @@ class MutantScorer:
         self.image = image[0]
         self.buffer = torch.empty((model.batch_size, *image.shape[1:]), dtype=image.dtype, device=image.device)
         self.canvas: torch.Tensor | None = None
+        self.band = 0.0
 
     def set_canvas(self, canvas: torch.Tensor) -> None:
         """The fully occluded image (C, *S); every batch slot starts as a copy of it."""
@@ -43,6 +48,10 @@ class MutantScorer:
     def score(self, batch: torch.Tensor) -> list[Outcome]:
         """(target score, decision holds) of each sample of a (B, C, *S) batch."""
         return decisions(self.model, self.target, batch)
+
+    def measure(self, batch: torch.Tensor) -> list[tuple[float, bool, float]]:
+        """(target score, decision holds, margin) of each sample of a (B, C, *S) batch (`certificate.measured`)."""
+        return measured(self.model, self.target, batch)
 
     def boxes(self, contexts: list[tuple[Box, ...]], visible: list[list[Box]]) -> list[Outcome]:
         """Score mutants: mutant i shows ``contexts[i]`` and ``visible[i]`` boxes, the rest of the box occluded.
@@ -100,7 +109,8 @@ class MutantScorer:
             chunk = range(start, min(start + size, count))
             for slot, index in enumerate(chunk):
                 build(index, self.buffer[slot])
-            outcomes.extend(self.score(self.buffer[: len(chunk)]))
+            measured_chunk = self.measure(self.buffer[: len(chunk)])
+            outcomes.extend((score, margin >= self.band) for score, _, margin in measured_chunk)
             self.buffer[: len(chunk)].copy_(self.canvas.expand(len(chunk), *self.canvas.shape))
         return outcomes
 

@@ -442,12 +442,33 @@ ACTIVATION_FACTOR = 16  # a network's activations take roughly this many copies 
 def auto_batch_size(shape: Sequence[int], device: str) -> int:
     """Mutants per forward call so one batch (inputs and a rough allowance for activations) fits in memory.
 
-    The budget is a quarter of the free GPU memory, or 1 GiB on the CPU: 16 at 64³, 8 at 128³, 1 at 256³
-    for a single-channel volume.
+    The budget is a quarter of the device's free memory: the GPU's (`torch.cuda.mem_get_info`), or on the CPU
+    the memory available to new work (`available_memory`); at most `MAX_AUTO_BATCH`. With 8 GiB available:
+    16 at 64^3 and 128^3, 2 at 256^3 for a single-channel volume.
     """
     sample_bytes = 4 * int(np.prod(shape)) * ACTIVATION_FACTOR
-    budget = torch.cuda.mem_get_info()[0] // 4 if device.startswith("cuda") and torch.cuda.is_available() else 2 ** 30
+    on_gpu = device.startswith("cuda") and torch.cuda.is_available()
+    budget = (torch.cuda.mem_get_info(torch.device(device))[0] if on_gpu else available_memory()) // 4
     return int(max(1, min(MAX_AUTO_BATCH, budget // max(sample_bytes, 1))))
+
+
+def available_memory() -> int:
+    """Bytes of CPU memory available without swapping (psutil, else /proc/meminfo's MemAvailable; 4 GiB when
+    neither can say)."""
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except ImportError:
+        pass
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 4 * 2**30
 
 
 def resolve_device(device: str | None = "auto") -> str:
