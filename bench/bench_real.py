@@ -80,6 +80,19 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
     return float(2 * (a & b).sum() / max(int(a.sum() + b.sum()), 1))
 
 
+def _progress(model, cpu: float, wall: float):
+    """Print each stage as it starts (wall and CPU seconds, passes so far): a run can take long on a busy CPU."""
+    seen: set[str] = set()
+
+    def report(stage: str, fraction: float) -> None:
+        if stage not in seen:
+            seen.add(stage)
+            print(f"  {stage}: {time.perf_counter() - wall:.0f} s, {time.process_time() - cpu:.0f} CPU-s, "
+                  f"{model.forward_passes} passes", flush=True)
+
+    return report
+
+
 def run(args: argparse.Namespace) -> list[dict]:
     from voxcause import explain
     from voxcause.io import read_image
@@ -104,7 +117,7 @@ def run(args: argparse.Namespace) -> list[dict]:
             model.forward_passes = model.window_passes = 0
             model.forward_seconds = 0.0
             cpu, wall = time.process_time(), time.perf_counter()
-            result = explain(volume, model=model, region=region, seed=args.seed)
+            result = explain(volume, model=model, region=region, seed=args.seed, progress=_progress(model, cpu, wall))
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
             certificate = result.certificate
             checks = {check["name"]: check for check in certificate["checks"]}

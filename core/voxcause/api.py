@@ -128,9 +128,10 @@ def explain(
                     max_memory=max_memory)
     cost: dict[str, Any] = {}
     with metered(case.model, cost, since=started):
-        target = resolve_target(case.model, case.inputs, target, case.region_model, pass_fraction=pass_fraction)
         with torch.no_grad():
             probs = case.model.predict(case.inputs)
+        target = resolve_target(case.model, case.inputs, target, case.region_model, pass_fraction=pass_fraction,
+                                probs=probs)
         explainer, attribution = _run_explainer(case, method, target, options, seed=seed, progress=progress,
                                                 probs=probs)
         voxel_maps = voxel_probability(case.model, case.inputs, probs, target.index, case.to_image, flips=flips)

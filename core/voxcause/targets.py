@@ -162,13 +162,16 @@ def resolve_target(
     region: torch.Tensor | None = None,
     *,
     pass_fraction: float = 0.5,
+    probs: torch.Tensor | None = None,
 ) -> Target:
     """Decide what to explain from one forward pass on the unperturbed ``inputs`` (1, C, *S).
 
     Classification: ``target`` (label name or index), default the predicted class. Segmentation: default the
     largest predicted foreground class; ``region`` (bool, model grid) defaults to that class's predicted region.
+    ``probs``: the model's prediction on ``inputs`` when the caller has it (no second pass; a full pass of a real
+    network at full size takes tens of seconds on a CPU).
     """
-    probs = model.predict(inputs)
+    probs = model.predict(inputs) if probs is None else probs
     task = model.infer_task(probs)
     channels = probs.shape[1]
     labels = model.labels_for(channels)
