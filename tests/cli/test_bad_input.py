@@ -329,3 +329,18 @@ def test_an_oblique_image_gets_every_output_in_its_geometry(files, tmp_path):
         written = sitk.ReadImage(str(out / name))
         for attribute in ("GetSize", "GetSpacing", "GetOrigin", "GetDirection"):
             assert np.allclose(getattr(written, attribute)(), getattr(source, attribute)(), atol=1e-5), (name, attribute)
+
+
+def test_an_output_name_taken_by_the_user_is_exit_2_and_kept(files, tmp_path, capsys):
+    out = tmp_path / "out"
+    (out / "overview.png").mkdir(parents=True)
+    (out / "overview.png" / "mine.txt").write_text("the user's")
+    (out / "summary.json").write_text("the user's summary")
+    code = main(["explain", str(files["image"]), "--model", str(files["model"]), "--out", str(out),
+                 "--iterations", "2", "--progress", "none"])
+    error = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(error) == 1 and "voxcause did not write it" in error[0], error
+    assert (out / "overview.png" / "mine.txt").read_text() == "the user's"
+    assert (out / "summary.json").read_text() == "the user's summary"
+    assert sorted(p.name for p in out.iterdir()) == ["overview.png", "summary.json"], "nothing else moved in"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"], "no staging left"
