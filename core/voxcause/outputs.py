@@ -18,6 +18,7 @@ import numpy as np
 
 from .io import atomic_directory, write_image, write_segmentation
 from .io.dicom_out import PARAMETRIC_MAPS, SEG_NAME, write_dicom_outputs
+from .io.photo import is_photo
 from .io.scaled import scaled_map, write_scaled_nifti
 from .jsonio import dumps
 from .levels import grey_colour, heat_colour, responsibility_levels
@@ -93,6 +94,13 @@ def display_channel(array, values) -> int:
     return int(np.argmax(contrast))
 
 
+def channel_name(volume, channel: int) -> str:
+    """What the shown channel is: its file's name when each channel came from its own file, else its number."""
+    if len(volume.paths) == volume.channels and volume.channels > 1:
+        return Path(volume.paths[channel]).name.split(".")[0]
+    return f"channel {channel + 1} of {volume.channels}" if volume.channels > 1 else ""
+
+
 def save_explanation(explanation: Explanation, out_dir: str | Path, *, dicom: bool | None = None) -> Path:
     """Write the four result files of docs/design.md#the-explanation-folder into ``out_dir``, atomically
     (and explanation.seg.dcm + map.pm.dcm for a DICOM input or ``dicom=True``:
@@ -127,14 +135,18 @@ def save_explanation(explanation: Explanation, out_dir: str | Path, *, dicom: bo
             summary["volumes"].update(write_overlays(staging, volume.array, display_channel(
                 volume.array, explanation.map), explanation.map, mask_segments(explanation)))
         (staging / "summary.json").write_text(dumps(summary), encoding="utf-8")
+        shown = display_channel(volume.array, explanation.map)
         render_overview(
             staging / "overview.png",
-            volume.array[display_channel(volume.array, explanation.map)],
+            volume.array[shown],
             explanation.map,
             masks=explanation.masks,
             spacing=volume.spacing,
             title=f"voxcause {explanation.method}: why '{explanation.target['label']}'",
             lines=overview_lines(explanation),
             certificate=explanation.certificate,
+            direction=volume.reference.GetDirection(),
+            channel=channel_name(volume, shown),
+            anatomical=not all(is_photo(path) for path in volume.paths),
         )
     return Path(out_dir)

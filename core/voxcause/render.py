@@ -12,6 +12,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from .io.atomic import atomic_path  # noqa: E402
+from .orientation import axis_letters, draw_markers, placement  # noqa: E402
+from .overlays import HEAT  # noqa: E402
 
 CONTOURS = {"sufficient": "cyan", "target_region": "lime", "contrastive": "magenta"}
 
@@ -22,6 +24,21 @@ VERDICT_STYLE = {
     "weak": ("#b36b00", "CERTIFICATE WEAK"),
     "fail": ("#b3001b", "CERTIFICATE FAIL - do not read this map as the cause"),
 }
+
+
+def _distinct_contours(masks: dict[str, np.ndarray]) -> dict[str, tuple[np.ndarray, str, list[str]]]:
+    """The `CONTOURS` masks to draw: one per distinct voxel set, with the names of every mask holding it."""
+    distinct: dict[str, tuple[np.ndarray, str, list[str]]] = {}
+    for name, colour in CONTOURS.items():
+        mask = masks.get(name)
+        if mask is None or not mask.any():
+            continue
+        same = next((key for key, (other, _, _) in distinct.items() if np.array_equal(other, mask)), None)
+        if same is None:
+            distinct[name] = (mask, colour, [name])
+        else:
+            distinct[same][2].append(name)
+    return distinct
 
 
 def window(image: np.ndarray) -> tuple[float, float]:
@@ -56,11 +73,19 @@ def render_overview(
     title: str,
     lines: list[str],
     certificate: dict | None = None,
+    direction: tuple[float, ...] | None = None,
+    channel: str | None = None,
+    anatomical: bool = True,
 ) -> Path:
-    """Write a PNG: image (first channel) with the map overlaid and explanation contours, plus text lines.
+    """Write a PNG: one channel of the image with the map overlaid and explanation contours, plus text lines.
+
+    Slices are shown in radiological convention (`voxcause.orientation`) with the patient's directions at their
+    edges; the legend names only what is drawn, and masks holding the same voxels are drawn once and named together.
 
     Args:
         image: (*S) intensity array (2D or 3D); values: (*S) map; masks: named bool masks drawn as contours.
+        direction: the image's direction cosines (SimpleITK ``GetDirection()``); channel: the shown channel's name;
+            anatomical: False for pictures (photographs, screenshots): shown upright, without R/L markers.
         certificate: `voxcause.certificate.Certificate.to_dict()`: its verdict and reason go in a coloured band
             under the title (a failed explanation is stamped as untrusted, so it never looks like success).
     """
@@ -68,19 +93,29 @@ def render_overview(
     shown_views = views(image.shape, tuple(int(p) for p in peak), spacing)
     low, high = window(image)
     positive_peak = float(values.max()) if values.size and values.max() > 0 else 1.0
+    letters = axis_letters(direction, image.ndim)
+    contours = _distinct_contours(masks)
+    drawn: set[str] = set()
     figure, axes = plt.subplots(1, len(shown_views), figsize=(4.2 * len(shown_views), 4.9), squeeze=False)
-    for axis, (name, index, aspect) in zip(axes[0], shown_views, strict=True):
-        axis.imshow(image[index], cmap="gray", vmin=low, vmax=high, origin="lower", aspect=aspect)
-        overlay = np.ma.masked_less_equal(values[index], 0.05 * positive_peak)
-        shown = axis.imshow(overlay, cmap="hot", vmin=0, vmax=positive_peak, alpha=0.6, origin="lower", aspect=aspect)
-        for mask_name, colour in CONTOURS.items():
-            mask = masks.get(mask_name)
-            if mask is not None and mask[index].any():
-                axis.contour(mask[index].astype(float), levels=[0.5], colors=colour, linewidths=1.2)
-        axis.set_title(name, fontsize=10)
+    for axis, (name, index, _) in zip(axes[0], shown_views, strict=True):
+        rows, columns = (k for k, part in enumerate(index) if isinstance(part, slice))
+        place = placement(name, letters[rows], letters[columns])
+        aspect = place.aspect(spacing[rows], spacing[columns])
+        axis.imshow(place.apply(image[index]), cmap="gray", vmin=low, vmax=high, origin="lower", aspect=aspect)
+        overlay = np.ma.masked_less_equal(place.apply(values[index]), 0.05 * positive_peak)
+        shown = axis.imshow(overlay, cmap=HEAT, vmin=0, vmax=positive_peak, alpha=0.6, origin="lower", aspect=aspect)
+        for mask_name, (mask, colour, _) in contours.items():
+            if mask[index].any():
+                axis.contour(place.apply(mask[index]).astype(float), levels=[0.5], colors=colour, linewidths=1.2)
+                drawn.add(mask_name)
+        axis.set_title(f"{name} ({channel})" if channel else name, fontsize=10)
+        if anatomical:
+            draw_markers(axis, place)
         axis.axis("off")
-    figure.colorbar(shown, ax=axes[0].tolist(), fraction=0.02, pad=0.01, label="responsibility / attribution")
-    legend = "  ".join(f"{colour}: {name.replace('_', ' ')}" for name, colour in CONTOURS.items() if name in masks)
+    # its own axes right of the panels: a colour bar stolen from the panels' space overlapped the last one
+    figure.colorbar(shown, cax=figure.add_axes((0.915, 0.3, 0.012, 0.5)), label="responsibility / attribution")
+    legend = "  ".join(f"{colour}: {' = '.join(n.replace('_', ' ') for n in names)}"
+                       for mask_name, (_, colour, names) in contours.items() if mask_name in drawn)
     figure.suptitle(title, fontsize=12, fontweight="bold")
     if certificate is not None:
         verdict = certificate["verdict"]
@@ -91,7 +126,7 @@ def render_overview(
     figure.text(
         0.01, 0.01, "\n".join(lines + ([legend] if legend else [])), fontsize=8.5, family="monospace", va="bottom"
     )
-    figure.subplots_adjust(bottom=0.05 + 0.035 * (len(lines) + 1), top=0.84, left=0.01, right=0.9)
+    figure.subplots_adjust(bottom=0.05 + 0.035 * (len(lines) + 1), top=0.84, left=0.01, right=0.89, wspace=0.08)
     with atomic_path(path) as temp:
         figure.savefig(temp, dpi=110, format="png")
     plt.close(figure)
