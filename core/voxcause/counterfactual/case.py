@@ -149,7 +149,8 @@ class Counterfactual:
                  f"(dilated {self.params['dilate_mm']} mm); mask from {self.mask_source}; "
                  f"normalisation {self.params['normalization']}"]
         return render_counterfactual(path, columns, self.region, spacing=self.volume.spacing,
-                                     title=f"voxcause counterfactual: does '{label}' need this region?", lines=lines)
+                                     title=f"voxcause counterfactual: does '{label}' need this region?", lines=lines,
+                                     direction=self.volume.reference.GetDirection())
 
 
 def _squeeze(array: np.ndarray) -> np.ndarray:

@@ -17,32 +17,41 @@ import numpy as np  # noqa: E402
 from scipy import ndimage  # noqa: E402
 
 from ..io.atomic import atomic_path  # noqa: E402
+from ..orientation import axis_letters, draw_markers, placement  # noqa: E402
 from ..render import views, window  # noqa: E402
 
 
 def render_counterfactual(path: str | Path, images: list[tuple[str, np.ndarray]], region: np.ndarray, *,
-                          spacing: tuple[float, ...], title: str, lines: list[str]) -> Path:
+                          spacing: tuple[float, ...], title: str, lines: list[str],
+                          direction: tuple[float, ...] | None = None) -> Path:
     """Write a PNG with one column per image and one row per orthogonal view through the region's centre.
 
     Args:
         images: ``(column title, (*S) array)`` pairs, e.g. original / removed / only (first channel).
         region: bool (*S), outlined on every panel.
         spacing: voxel size per axis (for the aspect ratio); title, lines: heading and text under it.
+        direction: the image's direction cosines: panels in radiological convention with R/L (A/P, S/I) markers
+            (`voxcause.orientation`).
     """
+    letters = axis_letters(direction, region.ndim)
     centre = tuple(int(round(c)) for c in ndimage.center_of_mass(region)) if region.any() else \
         tuple(s // 2 for s in region.shape)
     rows = views(region.shape, centre, spacing, name_2d="")
     low, high = window(images[0][1])
     figure, axes = plt.subplots(len(rows), len(images), figsize=(3.6 * len(images), 3.3 * len(rows) + 1.2),
                                 squeeze=False)
-    for row, (view, index, aspect) in enumerate(rows):
+    for row, (view, index, _) in enumerate(rows):
+        plane_rows, plane_columns = (k for k, part in enumerate(index) if isinstance(part, slice))
+        place = placement(view or "image", letters[plane_rows], letters[plane_columns])
+        aspect = place.aspect(spacing[plane_rows], spacing[plane_columns])
         for column, (name, image) in enumerate(images):
             axis = axes[row, column]
-            axis.imshow(image[index], cmap="gray", vmin=low, vmax=high, origin="lower", aspect=aspect,
+            axis.imshow(place.apply(image[index]), cmap="gray", vmin=low, vmax=high, origin="lower", aspect=aspect,
                         interpolation="nearest")
+            draw_markers(axis, place)
             if region[index].any():
                 # no origin= here: contour's origin="lower" would shift the outline by half a voxel
-                axis.contour(region[index].astype(float), levels=[0.5], colors="lime", linewidths=0.8)
+                axis.contour(place.apply(region[index]).astype(float), levels=[0.5], colors="lime", linewidths=0.8)
             axis.set_xticks([])
             axis.set_yticks([])
             if row == 0:
