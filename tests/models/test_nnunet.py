@@ -184,3 +184,22 @@ def test_cli_folder_without_plans_exits_2_in_one_line(tmp_path):
     assert result.returncode == 2
     message = result.stderr.strip()
     assert len(message.splitlines()) == 1 and "plans.json" in message
+
+
+def test_sanity_check_randomises_every_fold_and_keeps_the_region(tmp_path):
+    """`voxcause sanity` on nnU-Net: both folds of the ensemble are randomised (the original untouched), the
+    original region stays the target, and the occlusion map of the random ensemble loses its order."""
+    from voxcause.evaluate.sanity import sanity_check
+    from voxcause.models.randomize import randomized
+
+    path, _ = _case(tmp_path, 14)
+    model = load_model(MODEL, device="cpu")
+    before = [next(network.parameters()).detach().clone() for network in model.fold_networks]
+    copy = randomized(model, 1.0, seed=0)
+    assert len(copy.fold_networks) == len(model.fold_networks) == 2
+    for original, random, kept in zip(model.fold_networks, copy.fold_networks, before, strict=True):
+        assert torch.equal(next(original.parameters()), kept)
+        assert not torch.equal(next(random.parameters()), kept)
+    result, report = sanity_check(path, model=model, method="occlusion", efficient=True)
+    assert report["target"]["kind"] == "region" and report["maps"] == 2
+    assert abs(report["steps"][0]["rank_correlation"]) < 0.7, report
