@@ -2,7 +2,7 @@
 
     python bench/bench_real.py                                   # one fold, the three regions
     python bench/bench_real.py --folds 0 --regions cortex        # the issue-23 target case only
-    python bench/bench_real.py --folds 0 all --threads 2         # one fold and the 5-fold ensemble
+    python bench/bench_real.py --folds 0 all                     # one fold and the 5-fold ensemble
 
 Install steps (not in CI): bench/README.md ("Real network"). The model is `voxcause.models.hdbet.load_hdbet`
 (the package's network code and weights, its 1.5 mm resampling and z-score, InstanceNorm with instance
@@ -171,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--folds", nargs="+", default=["0"], help="0-4 and/or 'all' (the 5-fold ensemble)")
     parser.add_argument("--regions", nargs="+", default=["cortex", "deep", "edge"], choices=["cortex", "deep", "edge"])
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (on a busy 2-core machine a second one costs more than it gives)")
     parser.add_argument("--out", type=Path, default=None, help="also save each explanation folder here")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)

@@ -170,7 +170,7 @@ def certify_on_full(
     """
     foreground, _, occluded = occludable_region(inputs)
     kind = attribution.stats.get("occlusion_used", "constant")
-    baseline = canvas(inputs, kind, value=value, foreground=foreground, context=context)
+    baseline = canvas(inputs, kind, value=value, foreground=foreground, context=context, seed=seed)
     masks = attribution.masks
     union = None
     for name, mask in masks.items():

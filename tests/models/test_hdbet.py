@@ -27,12 +27,8 @@ def test_hdbet_model_reproduces_the_package_prediction():
     with torch.no_grad():
         ours = model.predict(inputs)[0].numpy()
     data = preprocess_image_numpy(head, spacing, spacing_target=SPACING)
-    network = model.raw.folds[0]
-    torch.set_flush_denormal(True)
-    try:
-        _, _, theirs, _ = predict_case_3D_net(network, data[None], False, 1, 1, 16, (128, 128, 128), "cpu", (2, 3, 4))
-    finally:
-        torch.set_flush_denormal(False)
+    network = model.raw.folds[0]  # the package's network with its weights (denormals flushed: see load_hdbet)
+    _, _, theirs, _ = predict_case_3D_net(network, data[None], False, 1, 1, 16, (128, 128, 128), "cpu", (2, 3, 4))
     assert ours.shape == theirs.shape == (2, *data.shape)
     assert float(np.abs(ours - theirs).max()) < 1e-5
     assert model.grid_spacing(volume) == SPACING

