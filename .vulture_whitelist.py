@@ -91,6 +91,9 @@ _.LargestImagePixelValue
 _.VR
 _.PixelData
 
+# ---- highdicom: attributes set on a SegmentDescription (io/dicom_out.py), written to the file
+_.RecommendedDisplayCIELabValue
+
 # ---- MONAI Label: the app, its configs and task hooks, found and called by the server ----------------------
 VoxcauseApp  # main.py: the app class MONAI Label loads
 _.init_infers  # MONAILabelApp hooks
@@ -98,6 +101,7 @@ _.init_trainers
 ExplainDea  # lib/configs/*: TaskConfig classes the app discovers by module
 ExplainRex
 ExplainSaliency
+Probability  # lib/configs/probability.py: the probability task's TaskConfig
 _.trainer  # TaskConfig.trainer
 _.list_images  # Datastore.list_images (dicomweb.py)
 label_id  # Datastore.save_label's signature
@@ -107,6 +111,8 @@ _.run_inferer
 convert_to_batch  # BasicInferTask.run_inferer's signature
 _.post_transforms
 extension  # BasicInferTask.writer's signature
+_.from_token  # lib/auth.py: MONAI Label's token check, swapped for the app's own (read by its endpoints)
+_.middleware_stack  # lib/serving.py: Starlette rebuilds the middleware stack when it is None
 
 # ---- 3D Slicer: the scripted module, its widget, test and parameter node, found and called by Slicer --------
 VoxCause  # ScriptedLoadableModule

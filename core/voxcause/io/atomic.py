@@ -113,7 +113,7 @@ def interrupts_held() -> Iterator[None]:
         yield
         return
     caught: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda number, frame: caught.append(number))
+    previous = signal.signal(signal.SIGINT, lambda number, _frame: caught.append(number))
     try:
         yield
     finally:
