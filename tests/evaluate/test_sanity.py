@@ -139,3 +139,21 @@ def test_flat_and_identical_maps():
     a = rng.random((12, 12))
     assert rank_correlation(a, a) == pytest.approx(1.0) and ssim(a, a) == pytest.approx(1.0)
     assert rank_correlation(a, np.zeros_like(a)) == 0.0  # a map with no ranking shares none
+
+
+def test_benchmark_sanity_column(case):
+    """``voxcause benchmark --sanity``: one |rho| per method and case, in the summary table."""
+    from voxcause.evaluate.benchmark import Case, run_benchmark
+    from voxcause.evaluate.report import summarise
+    from voxcause.testing.conv_cause import class_target
+
+    volume, _ = case
+    inputs = torch.from_numpy(volume.array)[None]
+    result = run_benchmark(loaded(CauseClassifier(2)), [Case("c0", inputs, class_target(1))], ["gradcam", "occlusion"],
+                           baselines=("constant",), steps=4, random_repeats=1, perturbations=(),
+                           faithfulness_runs=0, sanity=True)
+    rows = {row["method"]: row for row in result.rows}
+    assert 0 <= rows["gradcam"]["sanity_abs_rho"] <= 1 and 0 <= rows["occlusion"]["sanity_abs_rho"] <= 1
+    assert "sanity_abs_rho" not in rows["random"]
+    assert {row["method"]: row.get("sanity_abs_rho") for row in summarise(result.rows)}["occlusion"] == pytest.approx(
+        rows["occlusion"]["sanity_abs_rho"])

@@ -43,6 +43,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="robustness perturbations, or 'none' (each costs one more explanation)",
     )
     parser.add_argument("--faithfulness-runs", type=int, default=32, help="random subsets (0 to skip)")
+    parser.add_argument("--sanity", action="store_true", help="also the model-randomisation check per method: "
+                        "|rank correlation| with the map of a fully randomised model (one more map each)")
     parser.add_argument(
         "--option",
         action="append",
@@ -123,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
             faithfulness_runs=args.faithfulness_runs,
             seed=args.seed,
             progress=progress,
+            sanity=args.sanity,
         )
         write_report(result, args.out)
     print(markdown_table(summarise(result.rows)), end="")

@@ -9,7 +9,9 @@ For each case (an input on the model grid, a target, optionally a reference mask
   correlation (Bhatt et al.);
 * robustness: Spearman and top-5% IoU between the map and the map of a perturbed input (noise, scale,
   gamma, 1 and 2 voxel shifts);
-* cost: wall seconds, forward (samples) and backward passes, peak memory.
+* cost: wall seconds, forward (samples) and backward passes, peak memory;
+* with ``sanity``: ``sanity_abs_rho``, |Spearman| between the map and the map of the fully randomised model for
+  the same target (`voxcause.evaluate.sanity`; lower = the map depends more on the model; one more map each).
 
 Rows come back as plain dicts (one per case and method, plus a ``random`` reference row per case); see
 ``voxcause.evaluate.report`` for the CSV / Markdown / plots.
@@ -40,6 +42,7 @@ from .metrics import (
 )
 from .robustness import PERTURBATIONS, robustness
 from .runtime import measure
+from .sanity import rank_correlation
 
 
 @dataclass
@@ -92,6 +95,15 @@ def _localisation(attribution: torch.Tensor, reference: torch.Tensor | None) -> 
     }
 
 
+def _randomized_model(model: Any, seed: int) -> Any:
+    from ..models import LoadedModel
+    from ..models.randomize import randomized
+
+    if not isinstance(model, LoadedModel):
+        raise InputError("--sanity needs a model voxcause loaded (a file, card, bundle or nnU-Net folder)")
+    return randomized(model, 1.0, seed=seed)
+
+
 def _flat(attribution: torch.Tensor) -> bool:
     return bool(attribution.max() == attribution.min())
 
@@ -126,6 +138,7 @@ def run_benchmark(
     seed: int = 0,
     device: str = "auto",
     progress: Callable[[str, float], None] | None = None,
+    sanity: bool = False,
 ) -> BenchmarkResult:
     """Run ``methods`` on ``cases`` with ``model`` (a LoadedModel or anything with ``predict``).
 
@@ -135,6 +148,8 @@ def run_benchmark(
         random_repeats: random rankings averaged for the reference curves.
         perturbations: robustness perturbations (empty: skip robustness; each costs one more explanation).
         faithfulness_runs / faithfulness_fraction: random subsets and their size (share of voxels).
+        sanity: also explain with a fully randomised copy of the model (a `LoadedModel`) and report
+            ``sanity_abs_rho``.
     """
     if not cases:
         raise InputError("the benchmark needs at least one case: list images in the manifest")
@@ -156,8 +171,10 @@ def run_benchmark(
             "faithfulness_fraction": faithfulness_fraction,
             "seed": seed,
             "device": device,
+            "sanity": sanity,
         }
     )
+    random_model = _randomized_model(model, seed) if sanity else None
     total = len(cases) * (len(methods) + 1)
     done = 0
     for case in cases:
@@ -222,6 +239,10 @@ def run_benchmark(
                     row[f"rob_{name}_iou"] = numbers[name]["top5_iou"]
                 row["rob_spearman"] = _nanmean([row[f"rob_{p}_spearman"] for p in perturbations])
                 row["rob_iou"] = _nanmean([row[f"rob_{p}_iou"] for p in perturbations])
+            if random_model is not None:
+                other = make_explainer(method, random_model, options.get(method), supplied={"seed": seed})
+                random_map = other.attribute(case.inputs, target=case.target).map.detach().float().cpu().numpy()
+                row["sanity_abs_rho"] = abs(rank_correlation(amap.numpy(), random_map))
             result.rows.append(row)
             done += 1
     if progress is not None:

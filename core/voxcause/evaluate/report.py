@@ -33,6 +33,7 @@ TABLE = [
     ("rob_spearman", "robust rho", True),
     ("rob_iou", "robust IoU5%", True),
     ("flat_map", "flat maps", False),
+    ("sanity_abs_rho", "|rho| random model", False),
     ("seconds", "seconds", False),
     ("forward_passes", "fwd", False),
     ("backward_passes", "bwd", False),
