@@ -24,6 +24,7 @@ from .io.photo import fit_photo
 from .memory import check_memory
 from .models import LoadedModel, load_model
 from .probability import voxel_probability
+from .progress import interactive_progress
 from .removal import canvas
 from .targets import resolve_target
 from .typing import Progress, Target
@@ -76,7 +77,7 @@ def explain(
     region: Any = None,
     seed: int = 0,
     device: str = "auto",
-    progress: Progress | None = None,
+    progress: Progress | bool | None = None,
     model_options: dict | None = None,
     pass_fraction: float = 0.5,
     context: ImageLike | None = None,
@@ -99,7 +100,8 @@ def explain(
         seed: random seed of stochastic methods.
         device: ``auto`` (default: CUDA when a GPU is visible), ``cpu`` or ``cuda``; the device used is
             recorded as ``stats["device"]`` (summary.json ``device``). Ignored for a `LoadedModel` (its own).
-        progress: optional ``callback(stage, fraction)``.
+        progress: a ``callback(stage, fraction)``; default (None): a progress bar with the time left in a terminal
+            or notebook (`voxcause.progress.interactive_progress`), nothing elsewhere; False: nothing.
         model_options: overrides for `load_model` (task, labels, spatial_size, normalize, output, batch_size).
         pass_fraction: segmenters: the decision holds while the region score keeps this share of its value.
         context: a healthy/reference volume for ``occlusion="context"``.
@@ -127,7 +129,7 @@ def explain(
                     precision=precision, compile=compile, channel_order_checked=channel_order_checked,
                     max_memory=max_memory)
     cost: dict[str, Any] = {}
-    with metered(case.model, cost, since=started):
+    with metered(case.model, cost, since=started), interactive_progress(progress, "voxcause explain") as progress:
         with torch.no_grad():
             probs = case.model.predict(case.inputs)
         target = resolve_target(case.model, case.inputs, target, case.region_model, pass_fraction=pass_fraction,

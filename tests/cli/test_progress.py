@@ -6,7 +6,7 @@ import json
 
 import torch
 from voxcause.cli.main import main
-from voxcause.cli.progress import Monotone, time_left
+from voxcause.progress import Monotone, interactive_progress, time_left
 from voxcause.testing import make_case, write_nifti
 
 
@@ -33,3 +33,29 @@ def test_explain_json_progress_is_monotone(tmp_path, capsys):
     events = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
     fractions = [e["fraction"] for e in events if e["event"] == "progress"]
     assert len(fractions) > 3 and fractions == sorted(fractions) and fractions[-1] == 1.0
+
+
+def test_the_python_api_shows_a_bar_only_where_someone_looks(monkeypatch):
+    """explain's default progress: a bar in a terminal (stopped at the end), nothing in a pipe or when silenced."""
+    import io
+
+    monkeypatch.setattr("sys.stderr", io.StringIO())  # not a terminal
+    with interactive_progress(None, "x") as progress:
+        assert progress is None
+    with interactive_progress(False, "x") as progress:
+        assert progress is None
+    given = lambda stage, fraction: None  # noqa: E731
+    with interactive_progress(given, "x") as progress:
+        assert progress is given
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr("sys.stderr", Terminal())
+    with interactive_progress(None, "x") as progress:
+        assert isinstance(progress, Monotone)
+        progress("stage", 0.5)
+    monkeypatch.setenv("VOXCAUSE_PROGRESS", "0")
+    with interactive_progress(None, "x") as progress:
+        assert progress is None

@@ -74,6 +74,7 @@ def explain_case(case: Case, job: Job, out_dir: Path) -> dict[str, Any]:
         region=case.mask,
         seed=job.seed,
         device=job.device,
+        progress=False,  # the batch shows its own bar; workers share its terminal
         **{key: value for key, value in job.command_options.items() if key in EXPLAIN_COMMAND_OPTIONS},
         **dict(job.options),
     )

@@ -103,7 +103,7 @@ def mask_from_explanation(volume: Volume, *, model, target: int | str | None = N
     """
     from ..api import explain
 
-    explanation = explain(volume, model=model, target=target, method=method, seed=seed, **options)
+    explanation = explain(volume, model=model, target=target, method=method, seed=seed, progress=False, **options)
     mask = explanation.masks.get(mask_name)
     if mask is None or not mask.any():
         raise InputError(f"the {method} explanation produced no '{mask_name}' mask — use --explain-method rex, "

@@ -131,7 +131,8 @@ def sanity_check(
     fractions = [1.0] if efficient else [(k + 1) / steps for k in range(steps)]
     report_progress = progress or (lambda _stage, _fraction: None)
     report_progress("explaining with the model", 0.0)
-    original = explain(volume, model=loaded, method=method, target=target, region=region, seed=seed, **options)
+    original = explain(volume, model=loaded, method=method, target=target, region=region, seed=seed,
+                       progress=False, **options)
     fixed_region = original.masks.get("target_region") if original.target.get("kind") == "region" else None
     fixed_target = int(original.target["index"])
     passes = int(original.stats.get("forward_passes", 0))
@@ -142,7 +143,7 @@ def sanity_check(
                             (step + 1) / (len(fractions) + 1))
             copy = randomized(loaded, fraction, seed=seed, workdir=Path(workdir))
             other = explain(volume, model=copy, method=method, target=fixed_target, region=fixed_region, seed=seed,
-                            **options)
+                            progress=False, **options)
             passes += int(other.stats.get("forward_passes", 0))
             layers = min(total, max(1, int(np.ceil(fraction * total))))
             rows.append({"randomized": round(fraction, 3), "layers": layers, **compare(original.map, other.map),
