@@ -75,12 +75,24 @@ def overview_lines(explanation: Explanation) -> list[str]:
         f"device {stats.get('device', 'cpu')}",
     ]
     sufficient = explanation.details.get("sufficient")
-    if isinstance(sufficient, dict) and sufficient.get("voxels"):
+    mask = explanation.masks.get("sufficient")
+    if isinstance(sufficient, dict) and sufficient.get("voxels") and mask is not None:
+        # counted on the image's voxels, as explanation.seg.nrrd holds it and the report measures it (the search's
+        # own count, on the model's grid, stays in summary.json)
         lines.append(
-            f"sufficient explanation {sufficient['voxels']} voxels "
+            f"sufficient explanation {size_text(mask, explanation.volume.spacing)} "
             f"({100 * sufficient['fraction']:.2f}% of the searched box), score {sufficient['score']:.3f}"
         )
     return lines
+
+
+def size_text(mask: np.ndarray, spacing) -> str:
+    """``1,234 image voxels (5.67 ml)``: a mask's size on the image grid, in voxels and millilitres (3D) or
+    square millimetres (2D)."""
+    voxels = int(np.count_nonzero(mask))
+    size = voxels * float(np.prod(spacing))
+    unit = f"{size / 1000:.2f} ml" if len(spacing) == 3 else f"{size:.1f} mm²"
+    return f"{voxels:,} image voxels ({unit})"
 
 
 def display_channel(array, values) -> int:

@@ -113,8 +113,11 @@ def run(args: argparse.Namespace) -> int:
     if args.progress == "json":
         emit({"event": "done", "out": str(out), "certificate": certificate.get("verdict")})
     else:
-        sufficient = result.details.get("sufficient", {})
-        extra = f", sufficient explanation {sufficient['voxels']} voxels" if sufficient.get("voxels") else ""
+        from ..outputs import size_text
+
+        mask = result.masks.get("sufficient")
+        extra = f", sufficient explanation {size_text(mask, result.volume.spacing)}" if mask is not None and mask.any() \
+            else ""
         print(
             f"{result.method}: '{result.target['label']}' score {result.score:.3f}, "
             f"{result.stats['forward_passes']} forward passes, {result.stats['seconds']:.1f} s{extra} -> {out}"
