@@ -77,8 +77,8 @@ def members(model: Any) -> int:
     (`voxcause.models.ensemble.MeanEnsemble`), else 1."""
     from .models.ensemble import MeanEnsemble
 
-    if getattr(model, "fold_networks", None):
-        return len(model.fold_networks)
+    if getattr(model, "fold_weights", None):
+        return len(model.fold_weights)
     return len(model.raw.members) if isinstance(getattr(model, "raw", None), MeanEnsemble) else 1
 
 
@@ -88,16 +88,16 @@ def _member(model: Any, index: int) -> Iterator[None]:
     if members(model) == 1:
         yield
         return
-    if not getattr(model, "fold_networks", None):
+    if not getattr(model, "fold_weights", None):
         with model.raw.only(index):
             yield
         return
-    networks = model.fold_networks
-    model.fold_networks = [networks[index]]
+    weights = model.fold_weights
+    model.fold_weights = [weights[index]]
     try:
         yield
     finally:
-        model.fold_networks = networks
+        model.fold_weights = weights
 
 
 def flip_axes(model: Any, spatial_dims: int) -> list[tuple[int, ...]]:

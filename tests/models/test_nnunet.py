@@ -80,9 +80,25 @@ def test_batched_windows_match_nnunet_predictor(tmp_path):
     assert torch.equal(ours[0].argmax(0), theirs[0].argmax(0))
 
 
+def test_one_network_takes_each_folds_weights_in_turn(tmp_path):
+    """The ensemble is one network built from the plans with the folds' CPU state dicts swapped in (as
+    nnUNetPredictor): its logits are the mean of the single-fold models', and the stored weights stay unchanged."""
+    path, _ = _case(tmp_path, 15)
+    model = load_model(MODEL, device="cpu")
+    networks = {id(module) for module in (model.raw, model.network, model.predictor.network)}
+    assert len(networks) == 1 and len(model.fold_weights) == 2
+    assert all(t.device.type == "cpu" for state in model.fold_weights for t in state.values())
+    first = {name: tensor.clone() for name, tensor in model.fold_weights[0].items()}
+    inputs = model.prepare(read_image(path))
+    folds = [load_model(MODEL, device="cpu", fold=fold).forward_raw(inputs) for fold in model.folds]
+    torch.testing.assert_close(model.forward_raw(inputs), (folds[0] + folds[1]) / 2, rtol=0, atol=1e-5)
+    assert not torch.equal(folds[0], folds[1])
+    assert all(torch.equal(first[name], tensor) for name, tensor in model.fold_weights[0].items())
+
+
 def test_fold_selection(tmp_path):
     one = load_model(MODEL, device="cpu", fold=1)
-    assert one.folds == ["1"] and len(one.fold_networks) == 1
+    assert one.folds == ["1"] and len(one.fold_weights) == 1
     by_folder = load_model(MODEL / "fold_0", device="cpu")
     assert by_folder.folds == ["0"]
     with pytest.raises(InputError, match="no fold 3"):
@@ -194,12 +210,13 @@ def test_sanity_check_randomises_every_fold_and_keeps_the_region(tmp_path):
 
     path, _ = _case(tmp_path, 14)
     model = load_model(MODEL, device="cpu")
-    before = [next(network.parameters()).detach().clone() for network in model.fold_networks]
+    first = next(iter(model.fold_weights[0]))  # the input layer's weight: randomised at fraction 1.0
+    before = [state[first].clone() for state in model.fold_weights]
     copy = randomized(model, 1.0, seed=0)
-    assert len(copy.fold_networks) == len(model.fold_networks) == 2
-    for original, random, kept in zip(model.fold_networks, copy.fold_networks, before, strict=True):
-        assert torch.equal(next(original.parameters()), kept)
-        assert not torch.equal(next(random.parameters()), kept)
+    assert len(copy.fold_weights) == len(model.fold_weights) == 2 and copy.network is not model.network
+    for original, random, kept in zip(model.fold_weights, copy.fold_weights, before, strict=True):
+        assert torch.equal(original[first], kept)
+        assert not torch.equal(random[first], kept)
     result, report = sanity_check(path, model=model, method="occlusion", efficient=True)
     assert report["target"]["kind"] == "region" and report["maps"] == 2
     assert abs(report["steps"][0]["rank_correlation"]) < 0.7, report

@@ -86,7 +86,7 @@ def test_nnunet_fold_uncertainty_is_highest_on_the_lesion_border(seed, tmp_path)
     probs = model.predict(inputs)
     maps = voxel_probability(model, inputs, probs, 1, lambda t: model.to_image_space(t, volume))
     assert (maps.members, maps.folds, maps.flips) == (2, 2, 1)
-    assert model.fold_networks and len(model.fold_networks) == 2  # the ensemble is restored
+    assert len(model.fold_weights) == 2  # the ensemble is restored
     inside_ratio, outside_ratio = _border_ratios(maps.uncertainty, lesion)
     assert inside_ratio >= 3.0 and outside_ratio >= 3.0, (inside_ratio, outside_ratio)
     # the probability is the ensemble's, the one explained

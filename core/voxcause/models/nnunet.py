@@ -8,8 +8,9 @@ between the image and the logits is the ``nnunetv2`` package's own code:
   the non-zero bounding box, the per-channel normalisation schemes of the plans (z-score, CT, ...), resampling
   to the plans' spacing;
 * prediction: ``nnUNetPredictor.predict_sliding_window_return_logits`` (Gaussian-weighted windows of the plans'
-  patch size, step 0.5), the folds averaged as nnU-Net's ensemble. Test-time mirroring is **off**: every mutant
-  is scored by the same single pass per window, and the summary says so;
+  patch size, step 0.5), the folds averaged as nnU-Net's ensemble: one network built from the plans, each
+  fold's weights (kept on the CPU) loaded into it in turn, as ``nnUNetPredictor`` does. Test-time mirroring is
+  **off**: every mutant is scored by the same single pass per window, and the summary says so;
 * back to the image: ``resampling_fn_probabilities`` (maps) / ``resampling_fn_seg`` (masks) to the cropped
   shape, pasted into the bounding box, transposed back, as ``convert_predicted_logits_to_segmentation_with_
   correct_shape`` does for nnU-Net's own predictions. Maps and masks therefore land on the input's voxels.
@@ -153,14 +154,17 @@ class NnUNetModel(LoadedModel):
         self.checkpoints = [str(path) for _, path in folds]
         self.trainer_name = str(first.get("trainer_name", "nnUNetTrainer"))
         self.allowed_mirroring_axes = first.get("inference_allowed_mirroring_axes")
-        self.fold_networks = [self._network(name, path, state).to(device).eval()
-                              for (name, path), state in zip(folds, weights, strict=True)]
+        network = self._network().to(device).eval()
+        for (name, path), state in zip(folds, weights, strict=True):
+            self._check_fits(network, name, path, state)
+        self.fold_weights = weights
+        self._loaded_weights: dict | None = None
         self._geometry: dict[int, dict] = {}
         self._last_geometry: dict | None = None
-        self.predictor = self._predictor(device)
+        self.predictor = self._predictor(device, network)
         self._gaussian: torch.Tensor | None = None
         super().__init__(
-            self.fold_networks[0], self._card(folder), network=self.fold_networks[0], device=device,
+            network, self._card(folder), network=network, device=device,
             batch_size=batch_size, precision=precision, compile=compile,
         )
         ensemble = f"the ensemble of folds {', '.join(self.folds)}" if len(self.folds) > 1 else f"fold {self.folds[0]}"
@@ -177,11 +181,12 @@ class NnUNetModel(LoadedModel):
 
         return determine_num_input_channels(self.plans_manager, self.configuration, self.dataset_json)
 
-    def _network(self, name: str, path: Path, state: dict) -> torch.nn.Module:
-        """The plans' network (``get_network_from_plans``, no trainer code) with one fold's weights."""
+    def _network(self) -> torch.nn.Module:
+        """The plans' network (``get_network_from_plans``, no trainer code), built once: the folds' weights take
+        turns in it (`_use_fold`), as in ``nnUNetPredictor``."""
         from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
 
-        network = get_network_from_plans(
+        return get_network_from_plans(
             self.configuration.network_arch_class_name,
             self.configuration.network_arch_init_kwargs,
             self.configuration.network_arch_init_kwargs_req_import,
@@ -190,6 +195,9 @@ class NnUNetModel(LoadedModel):
             allow_init=False,
             deep_supervision=False,
         )
+
+    def _check_fits(self, network: torch.nn.Module, name: str, path: Path, state: dict) -> None:
+        """Refuse, naming the fold, weights whose names or shapes differ from the plans' network."""
         try:
             network.load_state_dict(state)
         except RuntimeError as error:
@@ -198,9 +206,14 @@ class NnUNetModel(LoadedModel):
                 f"({str(error).strip().splitlines()[0][:120]}) — was it trained by a trainer with its own "
                 f"architecture ({self.trainer_name})?"
             ) from None
-        return network
 
-    def _predictor(self, device: str) -> Any:
+    def _use_fold(self, state: dict) -> None:
+        """Put one fold's weights (kept on the CPU) into the network, unless they are already there."""
+        if self._loaded_weights is not state:
+            self.network.load_state_dict(state)
+            self._loaded_weights = state
+
+    def _predictor(self, device: str, network: torch.nn.Module) -> Any:
         """nnU-Net's own predictor (its sliding-window layout and Gaussian), set up without mirroring."""
         from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
 
@@ -216,7 +229,7 @@ class NnUNetModel(LoadedModel):
                 allow_tqdm=False,
             )
         predictor.manual_initialization(
-            self.fold_networks[0], self.plans_manager, self.configuration, None, self.dataset_json,
+            network, self.plans_manager, self.configuration, None, self.dataset_json,
             self.trainer_name, self.allowed_mirroring_axes,
         )
         return predictor
@@ -387,8 +400,7 @@ class NnUNetModel(LoadedModel):
         """
         hooked = any(
             module._forward_hooks or module._forward_pre_hooks or module._backward_hooks
-            for network in self.fold_networks
-            for module in network.modules()
+            for module in self.network.modules()
         )
         if hooked or (torch.is_grad_enabled() and inputs.requires_grad):
             raise InputError(LAYER_METHODS_REFUSED, code=ErrorCode.NEEDS_NETWORK)
@@ -434,30 +446,32 @@ class NnUNetModel(LoadedModel):
         weight = self._gaussian.reshape((1,) * flat + patch)
         batch = int(data.shape[0])
 
-        def fold_mean(window: torch.Tensor) -> torch.Tensor:
+        def run(window: torch.Tensor) -> torch.Tensor:
             window = window.flatten(1, 2) if flat else window  # (B, C, 1, h, w) -> (B, C, h, w)
-            total = None
-            for network in self.fold_networks:
-                self.window_passes += batch
-                logits = network(window).float()
-                total = logits if total is None else total + logits
-            mean = total / len(self.fold_networks)
-            return mean[:, :, None] if flat else mean
+            self.window_passes += batch
+            logits = self.network(window)
+            return logits[:, :, None] if flat else logits
 
         if box is None:
             box = tuple(slice(0, int(n)) for n in inputs.shape[2:])
-        return stitch(data, windows, weight, shifted(box, offsets), fold_mean)
+        total = None
+        for state in self.fold_weights:  # fold by fold, as nnUNetPredictor: one weight swap per fold and call
+            self._use_fold(state)
+            logits = stitch(data, windows, weight, shifted(box, offsets), run)
+            total = logits if total is None else total + logits
+        return total / len(self.fold_weights)
 
     def predict_like_nnunet(self, inputs: torch.Tensor) -> torch.Tensor:
         """Logits of ``nnUNetPredictor.predict_sliding_window_return_logits`` itself (no mirroring), fold-averaged."""
         results = []
+        self.predictor.network = self.network  # a copy of this model (`randomized`) shares the predictor
         for sample in inputs:
             total = None
-            for network in self.fold_networks:
-                self.predictor.network = network
+            for state in self.fold_weights:
+                self._use_fold(state)
                 logits = self.predictor.predict_sliding_window_return_logits(sample).float()
                 total = logits if total is None else total + logits
-            results.append(total / len(self.fold_networks))
+            results.append(total / len(self.fold_weights))
         return torch.stack(results).clone()
 
     @property

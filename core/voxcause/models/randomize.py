@@ -95,9 +95,19 @@ def layer_count(model: LoadedModel) -> int:
 
 
 def _networks(model: LoadedModel) -> list[torch.nn.Module]:
-    found = [model.raw, model.network, *getattr(model, "fold_networks", [])]
-    unique = {id(n): n for n in found if isinstance(n, torch.nn.Module)}
+    unique = {id(n): n for n in (model.raw, model.network) if isinstance(n, torch.nn.Module)}
     return list(unique.values())
+
+
+def _randomized_folds(network: torch.nn.Module, folds: list[dict], fraction: float, seed: int) -> list[dict]:
+    """Each fold's weights (an nnU-Net ensemble: one network, the folds' state dicts swapped in) randomised in
+    ``network`` (a copy), kept on the CPU like the originals, which stay untouched."""
+    randomised = []
+    for state in folds:
+        network.load_state_dict(state)
+        _randomize_torch(network, fraction, seed)
+        randomised.append({name: tensor.detach().cpu().clone() for name, tensor in network.state_dict().items()})
+    return randomised
 
 
 def randomized(model: LoadedModel, fraction: float, *, seed: int = 0, workdir: Path | None = None) -> LoadedModel:
@@ -131,7 +141,7 @@ def randomized(model: LoadedModel, fraction: float, *, seed: int = 0, workdir: P
             chosen = _randomize_torch(network, fraction, seed)
         clone.raw = memo.get(id(model.raw), model.raw)
         clone.network = memo.get(id(model.network), model.network) if model.network is not None else None
-        if hasattr(model, "fold_networks"):
-            clone.fold_networks = [memo[id(n)] for n in model.fold_networks]
+        if getattr(model, "fold_weights", None):
+            clone.fold_weights = _randomized_folds(clone.network, model.fold_weights, fraction, seed)
     clone.notes.append(f"top {chosen} layer(s) randomised (sanity check, seed {seed})")
     return clone
