@@ -81,3 +81,18 @@ def test_a_summary_that_breaks_its_schema_is_named_not_half_read(findings, tmp_p
     with pytest.raises(InputError, match="is not valid JSON"):
         read_summary(tmp_path / "summary.json")
     assert not (tmp_path / "findings.json").exists()
+
+
+def test_explanation_keeps_the_methods_blocks_the_summary_schema_leaves_open(findings, tmp_path):
+    """The findings' "explanation" takes the method's settings and the blocks summary.schema.json does not
+    declare; the declared run record (volumes, warnings, stats, ...) and the counterfactual stay out of it."""
+    folder, _ = findings
+    for name in ("map.nii.gz", "t1.nii.gz"):
+        (tmp_path / name).write_bytes((folder / name).read_bytes())
+    summary = json.loads((folder / "summary.json").read_text())
+    summary.update(params={"iterations": 3}, sufficient={"voxels": 12}, seed=4, warnings=["w"],
+                   volumes={"map": "map.nii.gz"}, stats={"seconds": {"search": 0.1}})
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    explanation = make_findings(tmp_path, atlas=None)["explanation"]
+    assert explanation == {"method": "occlusion", "forward_passes": 64, "seconds": 0.4, "device": "cpu",
+                           "params": {"iterations": 3}, "sufficient": {"voxels": 12}, "seed": 4}

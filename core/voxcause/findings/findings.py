@@ -29,7 +29,7 @@ import SimpleITK as sitk
 from voxcause._version import __version__
 from voxcause.errors import InputError
 from voxcause.evaluate.metrics import dice
-from voxcause.explanation import read_summary
+from voxcause.explanation import read_summary, summary_schema
 from voxcause.findings.atlas import Atlas, labels_on_grid, load_atlas, region_table, unlabelled_fraction
 from voxcause.findings.components import clean_mask, describe_components, lps_to_ras, voxel_volume_ml
 from voxcause.findings.registration import check_in_template_space, register_to_template
@@ -37,10 +37,10 @@ from voxcause.findings.thresholding import adaptive_threshold, foreground_mask
 from voxcause.jsonio import jsonable
 
 SCHEMA_VERSION = "1.0.0"
-SUMMARY_KEYS = {
-    "method", "target", "score", "forward_passes", "seconds", "device", "version", "input", "model", "certificate",
-}
 COUNTERFACTUAL_KEYS = ("p_orig", "p_remove", "p_only", "delta_drop", "delta_focus")
+#: summary.json blocks the schema leaves open (its ``additionalProperties``) that the findings keep in blocks of
+#: their own rather than under "explanation".
+OWN_BLOCKS = frozenset({*COUNTERFACTUAL_KEYS, "faithfulness", "sanity", "labels"})
 
 
 def schema() -> dict:
@@ -60,6 +60,14 @@ def validate_findings(findings: dict) -> None:
         where = "/".join(str(p) for p in e.absolute_path) or "(top level)"
         raise InputError(f"findings do not match schema {SCHEMA_VERSION} at {where}: {e.message}; "
                          "regenerate them with `voxcause findings DIR`")
+
+
+def _method_blocks(summary: dict) -> dict:
+    """The method's settings (``params``) and its own blocks (``sufficient``, ``contrastive``, ...: the keys
+    summary.schema.json does not declare), for the findings' "explanation"; the declared run record (target,
+    input, model, certificate, costs, ...) has its own place in the findings."""
+    declared = set(summary_schema()["properties"])
+    return {k: v for k, v in summary.items() if k == "params" or (k not in declared and k not in OWN_BLOCKS)}
 
 
 def _sha256(path: Path) -> str:
@@ -285,9 +293,7 @@ def make_findings(
         prediction["labels"] = [str(v) for v in labels_list]
     explanation = {k: summary.get(k) for k in ("method", "forward_passes", "seconds", "device")}
     explanation["method"] = str(explanation.get("method") or "unknown")
-    for k, v in summary.items():  # method blocks and settings (e.g. "sufficient", "params", "seed")
-        if k not in SUMMARY_KEYS and k not in COUNTERFACTUAL_KEYS and k != "faithfulness":
-            explanation[k] = v
+    explanation.update(_method_blocks(summary))
     cf = {k: summary[k] for k in COUNTERFACTUAL_KEYS if k in summary}
     findings = {
         "schema": "voxcause-findings",
