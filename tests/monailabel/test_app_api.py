@@ -79,8 +79,8 @@ def assert_core_bands(params: dict, labelmap: np.ndarray) -> dict[int, np.ndarra
     assert levels[top][np.unravel_index(np.argmax(values), values.shape)], "the hottest level misses the map's peak"
     if params["options"]["levels"] == LEVELS:
         core = core_segments(Path(params["explanation_file"]))
-        core_levels = {int(name.split()[-1]): mask for name, mask in core.items()
-                       if name.startswith("responsibility level ")}
+        core_levels = {int(name.split()[-1]): mask for name, mask in core.items()  # trusted or UNTRUSTED greys
+                       if "responsibility level " in name}
         assert set(core_levels) == set(levels), (sorted(core_levels), sorted(levels))
         for level, mask in levels.items():
             assert np.array_equal(mask, core_levels[level]), f"level {level} differs from explanation.seg.nrrd"

@@ -221,7 +221,9 @@ def test_stored_explanation_opens_in_the_ohif_viewer_with_its_named_segments(bro
                        [segmentation["id"], names["responsibility level 5"]])
     page.page.wait_for_timeout(3000)
     shown = page.viewport_pixels()
-    assert _coloured(shown).sum() > 300 and _coloured(shown).sum() > _coloured(before).sum(), "no segment painted"
+    # a grey MR slice has no coloured pixel: what is coloured is the SEG's overlay (the jump may land on the slice
+    # already shown, when the top level lies on it, so the count need not grow)
+    assert _coloured(shown).sum() > 300 and _coloured(shown).sum() >= _coloured(before).sum(), "no segment painted"
     page.save("ohif_pacs_seg.png")
 
     page.page.get_by_text("(probability)").first.dblclick()
