@@ -54,22 +54,6 @@ def parse_size(text: str | int | float) -> int:
     return int(float(found.group(1)) * _UNITS[found.group(2)])
 
 
-def available_bytes() -> int | None:
-    """Memory a new allocation can get without swapping (Linux ``MemAvailable``, else psutil), or None."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as handle:
-            for line in handle:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        import psutil
-    except ImportError:
-        return None
-    return int(psutil.virtual_memory().available)
-
-
 def estimate(image_shape: Sequence[int], channels: int, model_grid: Sequence[int], batch: int, *,
              batch_on_cpu: bool = True) -> MemoryEstimate:
     """The peak-memory estimate of explaining an image of ``image_shape`` on a model taking ``model_grid``."""
@@ -95,7 +79,7 @@ def check_memory(volume, model, limit: int | str | None = None) -> MemoryEstimat
     ``volume`` is the `Volume` read, ``model`` the `LoadedModel` (its grid is the card's ``spatial_size``, or
     the image's own grid for a bare or windowed model; a window's batch covers ``roi_size`` windows).
     """
-    from .models.loaded import auto_batch_size
+    from .models.loaded import auto_batch_size, available_memory
 
     grid = tuple(model.card.spatial_size or volume.spatial_shape)
     window = getattr(model, "sliding_window", None)
@@ -117,7 +101,7 @@ def check_memory(volume, model, limit: int | str | None = None) -> MemoryEstimat
     if limit is not None:
         allowed, needed, where = parse_size(limit), found.total, "--max-memory"
     else:
-        allowed, where = available_bytes(), "available"
+        allowed, where = available_memory(), "available"
         needed = found.total - found.process - int(volume.array.nbytes)
     if allowed is None or needed <= allowed:
         return found

@@ -439,6 +439,9 @@ MAX_AUTO_BATCH = 16
 ACTIVATION_FACTOR = 16  # a network's activations take roughly this many copies of its input
 
 
+UNKNOWN_MEMORY = 4 * 2**30  # what auto_batch_size assumes when the machine cannot say
+
+
 def auto_batch_size(shape: Sequence[int], device: str) -> int:
     """Mutants per forward call so one batch (inputs and a rough allowance for activations) fits in memory.
 
@@ -448,19 +451,15 @@ def auto_batch_size(shape: Sequence[int], device: str) -> int:
     """
     sample_bytes = 4 * int(np.prod(shape)) * ACTIVATION_FACTOR
     on_gpu = device.startswith("cuda") and torch.cuda.is_available()
-    budget = (torch.cuda.mem_get_info(torch.device(device))[0] if on_gpu else available_memory()) // 4
+    free = torch.cuda.mem_get_info(torch.device(device))[0] if on_gpu else available_memory() or UNKNOWN_MEMORY
+    budget = free // 4
     return int(max(1, min(MAX_AUTO_BATCH, budget // max(sample_bytes, 1))))
 
 
-def available_memory() -> int:
-    """Bytes of CPU memory available without swapping (psutil, else /proc/meminfo's MemAvailable; 4 GiB when
-    neither can say)."""
-    try:
-        import psutil
-
-        return int(psutil.virtual_memory().available)
-    except ImportError:
-        pass
+def available_memory() -> int | None:
+    """Bytes of CPU memory available without swapping (Linux ``MemAvailable``, else psutil), or None when
+    neither can say. The one reader: the mutant batch (`auto_batch_size`) and the pre-run estimate
+    (`voxcause.memory`) both use it."""
     try:
         with open("/proc/meminfo", encoding="ascii") as meminfo:
             for line in meminfo:
@@ -468,7 +467,11 @@ def available_memory() -> int:
                     return int(line.split()[1]) * 1024
     except OSError:
         pass
-    return 4 * 2**30
+    try:
+        import psutil
+    except ImportError:
+        return None
+    return int(psutil.virtual_memory().available)
 
 
 def resolve_device(device: str | None = "auto") -> str:
