@@ -57,15 +57,18 @@ def test_what_it_wrote_before_is_replaced_and_other_files_kept(tmp_path):
 def test_staging_left_by_a_killed_run_is_removed_by_the_next(tmp_path):
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead = int(gone.stdout)
-    stale = tmp_path / f".out.staging-{dead}-abc123"
+    stale = tmp_path / f".out.voxcause-staging-{dead}-abc123"
     stale.mkdir()
     (stale / "map.nii.gz").write_bytes(b"partial")
-    partial = tmp_path / f".summary.json.partial-{dead}-xyz.json"
+    partial = tmp_path / f".summary.json.voxcause-partial-{dead}-xyz.json"
     partial.write_text("half")
-    live = tmp_path / f".other.staging-{os.getppid()}-def456"  # a running process's: not touched
+    live = tmp_path / f".other.voxcause-staging-{os.getppid()}-def456"  # a running process's: not touched
     live.mkdir()
+    users = tmp_path / f".draft.partial-{dead}-notes.txt"  # the user's own, without voxcause's mark: not touched
+    users.write_text("mine")
     _write(tmp_path / "out", **{"summary.json": "{}"})
     assert not stale.exists() and not partial.exists() and live.exists()
+    assert users.read_text() == "mine"
 
 
 def test_ctrl_c_while_simpleitk_writes_stops_the_run_with_nothing_in_place(tmp_path, monkeypatch):

@@ -8,8 +8,9 @@ placed there. An existing name is replaced only when the manifest records it (a 
 a file or folder of that name that voxcause did not write is refused (InputError, exit 2) before anything is
 moved, so a user's ``summary.json`` or ``overview.png/`` folder is never replaced or removed.
 
-Temporary names carry the writing process's id (``.NAME.staging-PID-XXXX``): a run killed with SIGKILL leaves
-one behind, and the next write into that folder removes those whose process is gone. Ctrl-C (SIGINT) during a
+Temporary names carry voxcause's mark and the writing process's id (``.NAME.voxcause-staging-PID-XXXX``): a run
+killed with SIGKILL leaves one behind, and the next write into that folder removes those whose process is gone —
+only names with that mark, so a user's own hidden ``.draft.partial-2024-…`` is never taken for one. Ctrl-C (SIGINT) during a
 write is held until the file in hand is complete (SimpleITK would otherwise swallow it), then raised, so the
 run stops with nothing half-written in place.
 """
@@ -30,7 +31,7 @@ from pathlib import Path
 from ..errors import InputError
 
 MANIFEST = ".voxcause-outputs.json"
-_TEMPORARY = re.compile(r"^\..+\.(staging|partial)-(\d+)-")
+_TEMPORARY = re.compile(r"^\..+\.voxcause-(staging|partial)-(\d+)-")
 
 
 def _suffixes(path: Path) -> str:
@@ -79,7 +80,7 @@ def recorded(folder: Path) -> dict[str, str]:
 
 def _record(folder: Path, names: dict[str, str]) -> None:
     written = recorded(folder) | names
-    handle, temp = tempfile.mkstemp(prefix=f".{MANIFEST}.partial-{os.getpid()}-", dir=folder)
+    handle, temp = tempfile.mkstemp(prefix=f".{MANIFEST}.voxcause-partial-{os.getpid()}-", dir=folder)
     with os.fdopen(handle, "w", encoding="utf-8") as file:
         json.dump({"written": dict(sorted(written.items()))}, file, indent=1)
     os.chmod(temp, 0o666 & ~_umask())
@@ -137,7 +138,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     remove_stale(target.parent)
     check_free(target, "file")
     handle, temp_name = tempfile.mkstemp(
-        prefix=f".{target.name}.partial-{os.getpid()}-", suffix=_suffixes(target), dir=target.parent
+        prefix=f".{target.name}.voxcause-partial-{os.getpid()}-", suffix=_suffixes(target), dir=target.parent
     )
     os.close(handle)
     temp = Path(temp_name)
@@ -164,7 +165,7 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_stale(target.parent)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-{os.getpid()}-", dir=target.parent))
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.voxcause-staging-{os.getpid()}-", dir=target.parent))
     try:
         with interrupts_held():
             yield staging
