@@ -26,8 +26,9 @@ from dataclasses import dataclass, field
 import torch
 
 from .causal.auto import occludable_region
+from .causal.mutants import MutantScorer
 from .causal.search import rank_voxels, smallest_passing
-from .certificate import KEEP_MARGIN, certify, decisions, measured
+from .certificate import KEEP_MARGIN, certify, decisions
 from .explanation import Attribution
 from .removal import canvas
 from .targets import RegionTarget
@@ -199,31 +200,29 @@ def hold_on_full(
     if sufficient is None or not bool(sufficient.any()):
         return
     sufficient = sufficient.to(inputs.device)
-    band = KEEP_MARGIN * max(measured(model, target, inputs)[0][2], 0.0)
-    candidates = occluded.to(inputs.device) & ~sufficient
-    rank, total = rank_voxels(attribution.map.to(inputs.device).float(), candidates)
-    spatial = tuple(inputs.shape[2:])
+    scorer = MutantScorer(model, target, inputs)  # mask mutants held to the band, as the search's own
+    scorer.set_canvas(baseline[0])
+    scorer.band = KEEP_MARGIN * max(scorer.measure(inputs)[0][2], 0.0)
+    rank, total = rank_voxels(attribution.map.to(inputs.device).float(), occluded.to(inputs.device) & ~sufficient)
+    scores: dict[int, float] = {}
 
     def shown(n: int) -> torch.Tensor:
         return sufficient | ((rank >= 0) & (rank < n))
 
     def keeps(ns: list[int]) -> list[bool]:
-        batch = torch.cat([torch.where(shown(n).expand(1, inputs.shape[1], *spatial), inputs, baseline) for n in ns])
-        return [margin >= band for _, _, margin in measured(model, target, batch)]
+        outcomes = scorer.masks([shown(n) for n in ns])
+        scores.update((n, score) for n, (score, _) in zip(ns, outcomes, strict=True))
+        return [kept for _, kept in outcomes]
 
-    if keeps([0])[0]:
-        added = 0
-    else:
-        found = smallest_passing(keeps, total)
-        if found is None:
-            return
-        added = found
-        grown = shown(found)
+    added = 0 if keeps([0])[0] else smallest_passing(keeps, total)
+    if added is None:
+        return
+    if added:
+        grown = shown(added)
         details = attribution.details.get("sufficient")
         if isinstance(details, dict) and details.get("voxels"):
-            (score, _, _), = measured(model, target, torch.where(grown.expand_as(inputs), inputs, baseline))
             voxels = int(grown.sum())
-            attribution.details["sufficient"] = {**details, "voxels": voxels, "score": score,
+            attribution.details["sufficient"] = {**details, "voxels": voxels, "score": scores[added],
                                                  "fraction": details["fraction"] * voxels / details["voxels"]}
         attribution.masks["sufficient"] = grown.to(attribution.masks["sufficient"].device)
     if isinstance(attribution.details.get("crop"), dict):
