@@ -59,7 +59,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -93,6 +93,17 @@ FIRST_WAVE = 4
 WAVE = 2
 TOP_SHARE = 0.01
 CONVERGED_OVERLAP = 0.95
+
+
+@dataclass(frozen=True)
+class Request:
+    """Mutants a search needs scored: mutant i shows ``contexts[i]`` and ``visible[i]`` (boxes), the rest of the
+    searched box occluded; ``boxes[i]`` is the box being split, the only place where the visible boxes of one
+    split's mutants differ (`MutantScorer.boxes` takes the first two; `voxcause.causal.multi` needs all three)."""
+
+    contexts: list[tuple[Box, ...]]
+    visible: list[list[Box]]
+    boxes: list[Box]
 
 
 @dataclass
@@ -149,6 +160,20 @@ class PartitionSearch:
     def run(
         self, scorer: MutantScorer, occluded_outcome: Outcome, root: Box, minimum: int, report: Progress
     ) -> tuple[torch.Tensor, dict, int, dict]:
+        """`steps` driven to its end, every request scored by ``scorer`` (`MutantScorer.boxes`)."""
+        steps = self.steps(tuple(scorer.image.shape[1:]), scorer.image.device, occluded_outcome, root, minimum,
+                           report)
+        try:
+            request = next(steps)
+            while True:
+                request = steps.send(scorer.boxes(request.contexts, request.visible))
+        except StopIteration as done:
+            return done.value
+
+    def steps(
+        self, spatial: tuple[int, ...], device: torch.device, occluded_outcome: Outcome, root: Box, minimum: int,
+        report: Progress,
+    ) -> Generator[Request, list[Outcome], tuple[torch.Tensor, dict, int, dict]]:
         """Search ``root`` on the scorer's canvas down to parts of ``minimum`` voxels: the merged map (*S), the
         passing/failing mutant counts, the depth reached and how many iterations ran and why they stopped.
         ``occluded_outcome`` is the fully occluded image's (the root's empty subset in every iteration).
@@ -156,8 +181,10 @@ class PartitionSearch:
         Iterations run in waves (`FIRST_WAVE`, then `WAVE` at a time; the iterations of a wave advance one level
         at a time, so their mutants share full batches). After each wave the merged map's top `TOP_SHARE` of
         the box (blurred by `SMOOTH_SIGMA`) is compared with the previous merge's: once `CONVERGED_OVERLAP` of it is the same, more
-        iterations would not change the ranking, and the search stops (at most ``iterations``)."""
-        spatial, device = tuple(scorer.image.shape[1:]), scorer.image.device
+        iterations would not change the ranking, and the search stops (at most ``iterations``).
+
+        A coroutine: it yields each batch of mutants it needs as a `Request` and is sent their outcomes, so one
+        driver can score the mutants of several searches together (`voxcause.causal.multi`)."""
         counts = {"passing": 0, "failing": 0}
         parts: list[list[_Part]] = []
         depth, overlaps, previous, stopped = 0, [], None, "limit"
@@ -168,7 +195,7 @@ class PartitionSearch:
             def wave_report(stage: str, fraction: float, done: int = len(parts), size: int = len(wave)) -> None:
                 report(stage, min(0.95, (done + fraction * size) / self.iterations))
 
-            wave_parts, wave_depth = self._wave(scorer, occluded_outcome, root, minimum, wave, counts, wave_report)
+            wave_parts, wave_depth = yield from self._wave(occluded_outcome, root, minimum, wave, counts, wave_report)
             parts.extend(wave_parts)
             depth = max(depth, wave_depth)
             merged = self._merged(parts, spatial, device)
@@ -185,9 +212,8 @@ class PartitionSearch:
         return merged, counts, depth, convergence
 
     def _wave(
-        self, scorer: MutantScorer, occluded_outcome: Outcome, root: Box, minimum: int, iterations: range,
-        counts: dict, report: Progress,
-    ) -> tuple[list[list[_Part]], int]:
+        self, occluded_outcome: Outcome, root: Box, minimum: int, iterations: range, counts: dict, report: Progress,
+    ) -> Generator[Request, list[Outcome], tuple[list[list[_Part]], int]]:
         """The partition search of ``iterations`` side by side, one level at a time: each one's credited parts
         and the depth reached (``counts`` gains the passing/failing mutants)."""
         spacing = self.spacing or (1.0,) * len(root.lo)
@@ -200,7 +226,7 @@ class PartitionSearch:
             report("responsibility", min(1.0, depth / (expected_depth + 1)))
             for job in frontier:
                 job.children = split_box(job.box, rngs[job.iteration], spacing)
-            table = self._evaluate_subsets(scorer, occluded_outcome, frontier, counts)
+            table = yield from self._evaluate_subsets(occluded_outcome, frontier, counts)
             refined: dict[int, list[list[_Job]]] = {}
             alternatives: dict[int, list[_Job]] = {}
             for job_index, job in enumerate(frontier):
@@ -227,8 +253,8 @@ class PartitionSearch:
         return list(parts.values()), depth
 
     def _evaluate_subsets(
-        self, scorer: MutantScorer, occluded_outcome: Outcome, frontier: list[_Job], counts: dict
-    ) -> dict[int, dict[int, Outcome]]:
+        self, occluded_outcome: Outcome, frontier: list[_Job], counts: dict
+    ) -> Generator[Request, list[Outcome], dict[int, dict[int, Outcome]]]:
         """Outcomes of the subsets of each job's children, evaluated in full batches across jobs.
 
         The formal rule needs every subset. ReX's rule only needs the smallest passing subsets, so subsets are
@@ -256,11 +282,12 @@ class PartitionSearch:
                     if bits in results:
                         continue
                     if wanted is None or bin(bits).count("1") in wanted:
-                        specs.append((job.context, [job.children[i] for i in _members(bits, count)]))
+                        specs.append((job.context, [job.children[i] for i in _members(bits, count)], job.box))
                         owners.append((job_index, bits))
             if not specs:
                 continue
-            outcomes = scorer.boxes([spec[0] for spec in specs], [spec[1] for spec in specs])
+            outcomes = yield Request([spec[0] for spec in specs], [spec[1] for spec in specs],
+                                     [spec[2] for spec in specs])
             for (job_index, bits), outcome in zip(owners, outcomes, strict=True):
                 table[job_index][bits] = outcome
                 counts["passing" if outcome[1] else "failing"] += 1
@@ -364,4 +391,4 @@ def _resolved_depths(tree: list[_Part]) -> list[int]:
     return resolved
 
 
-__all__ = ["MERGES", "RULES", "PartitionSearch"]
+__all__ = ["MERGES", "RULES", "PartitionSearch", "Request"]
