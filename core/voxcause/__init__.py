@@ -11,7 +11,7 @@ from ._version import __version__
 from .api import explain
 from .causal import CausalResponsibility
 from .errors import InputError
-from .explanation import Attribution, Explanation
+from .explanation import Attribution, Explanation, Explanations
 from .io import Volume, read_image, write_image, write_segmentation
 from .models import LoadedModel, ModelCard, load_model
 from .targets import ClassTarget, RegionTarget, resolve_target
@@ -33,7 +33,7 @@ def __getattr__(name: str):
 __all__ = [
     "Attribution",
     "counterfactual",
-    "make_findings", "CausalResponsibility", "ClassTarget", "Explanation", "InputError", "LoadedModel", "ModelCard",
+    "make_findings", "CausalResponsibility", "ClassTarget", "Explanation", "Explanations", "InputError", "LoadedModel", "ModelCard",
     "RegionTarget", "Volume", "__version__", "explain", "load_model", "read_image", "resolve_target",
     "write_image", "write_segmentation",
 ]

@@ -13,11 +13,12 @@ import torch
 
 from .attribution import Explainer, metered
 from .causal.auto import auto_canvas
+from .causal.multi import SHARED_METHODS, explain_targets
 from .certificate import certify, measured
 from .crop import certify_on_full, find_context_crop
 from .errors import InputError
 from .explainers import declared_options, explainer_class, make_explainer
-from .explanation import Attribution, Explanation, split_volumes
+from .explanation import Attribution, Explanation, Explanations, split_volumes
 from .io import Volume, read_image
 from .io.channel_names import check_channel_order
 from .io.photo import fit_photo
@@ -26,7 +27,7 @@ from .models import LoadedModel, load_model
 from .probability import voxel_probability
 from .progress import interactive_progress
 from .removal import canvas
-from .targets import resolve_target
+from .targets import is_all, resolve_all_targets, resolve_target
 from .typing import Progress, Target
 
 ImageLike = str | Path | Sequence[str | Path] | Volume
@@ -87,13 +88,16 @@ def explain(
     channel_order_checked: bool = False,
     max_memory: int | str | None = None,
     **options: Any,
-) -> Explanation:
+) -> Explanation | Explanations:
     """Explain one image.
 
     Args:
         image: a path SimpleITK reads, a list of per-channel paths, or a `Volume`.
         model: a model path/card/bundle (see `load_model`) or a `LoadedModel`.
         target: label name or index; default the predicted class (largest foreground class for segmenters).
+            ``"all"`` (segmenters, method rex): every label the model predicts on the image — for a one-label
+            model every connected component of it — explained from one shared search, each with its own map and
+            certificate; returns `Explanations` (`voxcause.causal.multi`).
         method: a name from `voxcause.explainers.METHODS` (``rex``, and the saliency family when installed).
         region: segmenters only: a mask (path or bool array on the image grid) whose mean target probability
             is explained; default the predicted region of the target class.
@@ -117,7 +121,8 @@ def explain(
         **options: method options (e.g. ``iterations``, ``rule``, ``occlusion``).
 
     Returns:
-        An `Explanation` (map and masks on the image's voxels, statistics, ``save(out_dir)``).
+        An `Explanation` (map and masks on the image's voxels, statistics, ``save(out_dir)``); for
+        ``target="all"`` an `Explanations`, one per target (``save(out_dir)``: a folder per target).
 
     Example:
         >>> result = explain("case.nii.gz", model="card.json", seed=0)  # doctest: +SKIP
@@ -125,6 +130,8 @@ def explain(
     """
     started = time.perf_counter()
     explainer_class(method).options.build(method, options)  # bad options fail before anything is read
+    if is_all(target):
+        _check_all(method, region)
     case = _prepare(image, model, region, context, device=device, model_options=model_options or {},
                     precision=precision, compile=compile, channel_order_checked=channel_order_checked,
                     max_memory=max_memory)
@@ -132,17 +139,50 @@ def explain(
     with metered(case.model, cost, since=started), interactive_progress(progress, "voxcause explain") as progress:
         with torch.no_grad():
             probs = case.model.predict(case.inputs)
-        target = resolve_target(case.model, case.inputs, target, case.region_model, pass_fraction=pass_fraction,
-                                probs=probs)
-        explainer, attribution = _run_explainer(case, method, target, options, seed=seed, progress=progress,
-                                                probs=probs)
-        voxel_maps = voxel_probability(case.model, case.inputs, probs, target.index, case.to_image, flips=flips)
-        params = {**explainer.params(), "seed": seed}
-        certificate = attribution.certificate or certify(
-            case.model, case.inputs, target, attribution.map, explanation=attribution.masks.get("sufficient"),
-            baseline=_certificate_baseline(case.model, case.inputs, target, params, seed), seed=seed,
-        ).to_dict()
+        if is_all(target):
+            every = _explain_all(case, method, probs, options, seed=seed, progress=progress,
+                                 pass_fraction=pass_fraction, flips=flips)
+        else:
+            target = resolve_target(case.model, case.inputs, target, case.region_model, pass_fraction=pass_fraction,
+                                    probs=probs)
+            explainer, attribution = _run_explainer(case, method, target, options, seed=seed, progress=progress,
+                                                    probs=probs)
+            voxel_maps = voxel_probability(case.model, case.inputs, probs, target.index, case.to_image, flips=flips)
+            params = {**explainer.params(), "seed": seed}
+            certificate = attribution.certificate or certify(
+                case.model, case.inputs, target, attribution.map, explanation=attribution.masks.get("sufficient"),
+                baseline=_certificate_baseline(case.model, case.inputs, target, params, seed), seed=seed,
+            ).to_dict()
+    if is_all(target):  # packaged once ``cost`` holds the whole run's
+        items = [_package(case, method, one, probs, attribution, maps, params, attribution.certificate, cost)
+                 for one, attribution, maps, params in every]
+        return Explanations(items, {**cost, "shared_search": every[0][1].stats["shared_search"]})
     return _package(case, method, target, probs, attribution, voxel_maps, params, certificate, cost)
+
+
+def _check_all(method: str, region: Any) -> None:
+    """``target="all"`` is one shared causal search over the model's own segmentation (`voxcause.causal.multi`)."""
+    if method not in SHARED_METHODS:
+        raise InputError(f"--target all is one shared search of method {', '.join(SHARED_METHODS)}, not {method} — "
+                         f"use --method {SHARED_METHODS[0]}, or explain the labels one at a time with --target")
+    if region is not None:
+        raise InputError("--target all explains the regions the model predicts — drop --region, or explain one "
+                         "label in your region with --target")
+
+
+def _explain_all(case: _Case, method: str, probs: torch.Tensor, options: dict, *, seed: int,
+                 progress: Progress | None, pass_fraction: float, flips: bool) -> list[tuple]:
+    """``target="all"``: every label the segmenter predicts (a one-label model: every connected component)
+    explained from one shared search (`voxcause.causal.multi.explain_targets`), each with its own certificate:
+    (target, attribution, model probability maps, params) per target."""
+    targets = resolve_all_targets(case.model, probs, pass_fraction=pass_fraction)
+    options, supplied = _supplied(case, method, options, seed)
+    explainer = make_explainer(method, case.model, options, supplied=supplied)
+    attributions = explain_targets(explainer, case.inputs, targets, progress)
+    params = {**explainer.params(), "seed": seed}
+    return [(one, attribution, voxel_probability(case.model, case.inputs, probs, one.index, case.to_image,
+                                                 flips=flips), params)
+            for one, attribution in zip(targets, attributions, strict=True)]
 
 
 @dataclass(frozen=True)
@@ -182,16 +222,23 @@ def _prepare(image: ImageLike, model: str | Path | LoadedModel, region: Any, con
     return _Case(volume, loaded, inputs, region_image, region_model, healthy)
 
 
-def _run_explainer(case: _Case, method: str, target: Target, options: dict, *, seed: int,
-                   progress: Progress | None, probs: torch.Tensor) -> tuple[Explainer, Attribution]:
-    """Build ``method`` with the user's options and what the run supplies (seed, grid spacing, context), and
-    explain ``target``; a context volume makes ``occlusion`` default to ``context``. Rex on a whole-image
-    segmenter runs on a context crop around the region when one agrees with ``probs``, the full prediction."""
+def _supplied(case: _Case, method: str, options: dict, seed: int) -> tuple[dict, dict[str, Any]]:
+    """The user's options (a context volume makes ``occlusion`` default to ``context``) and what the run supplies
+    to the method: seed, grid spacing, context."""
     supplied: dict[str, Any] = {"seed": seed, "spacing": case.model.grid_spacing(case.volume)}
     if case.context is not None:
         supplied["context"] = case.context
         if "occlusion" in {option.name for option in declared_options(method)}:
             options = {"occlusion": "context", **options}
+    return options, supplied
+
+
+def _run_explainer(case: _Case, method: str, target: Target, options: dict, *, seed: int,
+                   progress: Progress | None, probs: torch.Tensor) -> tuple[Explainer, Attribution]:
+    """Build ``method`` with the user's options and what the run supplies (seed, grid spacing, context), and
+    explain ``target``; a context volume makes ``occlusion`` default to ``context``. Rex on a whole-image
+    segmenter runs on a context crop around the region when one agrees with ``probs``, the full prediction."""
+    options, supplied = _supplied(case, method, options, seed)
     crop = find_context_crop(case.model, case.inputs, target, method, probs)
     if crop is not None and case.context is not None:
         supplied["context"] = crop.cut(case.context)

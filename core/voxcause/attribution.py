@@ -114,6 +114,13 @@ class Explainer:
         cost: dict[str, Any] = {}
         with metered(self.model, cost):
             result = self._attribute(inputs, target, progress)
+        self._fill_stats(result, cost)
+        report(progress, f"{self.name}: done", 1.0)
+        return result
+
+    def _fill_stats(self, result: Attribution, cost: dict[str, Any]) -> None:
+        """Fill ``result.stats`` with the run's ``cost`` (`metered`), the backward passes, the warnings (the
+        method's and `degenerate`'s) and ``details['method']``."""
         stats = result.stats
         warnings = list(stats.pop("warnings", []))
         if "warning" in stats:  # a method's single warning joins the list that reaches summary.json
@@ -124,8 +131,6 @@ class Explainer:
         stats.update(cost, backward_passes=self.backward_passes, warnings=warnings)
         stats["degenerate"] = problem is not None
         result.details.setdefault("method", self.name)
-        report(progress, f"{self.name}: done", 1.0)
-        return result
 
     def count_backward(self, n: int = 1) -> None:
         """Record ``n`` backward passes (forward passes are counted by the model)."""

@@ -123,6 +123,78 @@ class Explanation:
         return save_explanation(self, out_dir, dicom=dicom)
 
 
+@dataclass
+class Explanations:
+    """What ``voxcause.explain(..., target="all")`` returns: one `Explanation` per target of a segmentation,
+    found by one shared search (`voxcause.causal.multi`), in target order.
+
+    Index it by position or by target name (``"tumour"``, or ``"positive 2"`` for a one-label model's second
+    component); ``stats`` is the whole run's cost (``forward_passes``, ``seconds``, ``shared_search``).
+    ``save(out_dir)`` writes one explanation folder per target and a ``summary.json`` listing them.
+    """
+
+    items: list[Explanation]
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self):
+        return iter(self.items)
+
+    def __getitem__(self, key: int | str) -> Explanation:
+        if isinstance(key, int):
+            return self.items[key]
+        for item in self.items:
+            if target_name(item.target) == key:
+                return item
+        raise KeyError(f"no target named {key!r}: {', '.join(target_name(item.target) for item in self.items)}")
+
+    def folders(self) -> list[str]:
+        """Each target's folder name under the output folder: its name, lower case, runs of other characters
+        than letters and digits as one '-' (numbered where two would collide)."""
+        names: list[str] = []
+        for item in self.items:
+            slug = "-".join("".join(c if c.isalnum() else " " for c in target_name(item.target).lower()).split())
+            slug = slug or f"label-{item.target['index']}"
+            names.append(slug if slug not in names else f"{slug}-{len(names) + 1}")
+        return names
+
+    def summary(self) -> dict[str, Any]:
+        """The top ``summary.json``: the run's cost and, per target, its folder, score, cost and certificate."""
+        from ._version import __version__
+
+        targets = []
+        for folder, item in zip(self.folders(), self.items, strict=True):
+            certificate = item.certificate or {}
+            targets.append({
+                **item.target, "name": target_name(item.target), "folder": folder, "score": item.score,
+                "target_passes": item.stats.get("target_passes", 0),
+                "searched_alone": "searched_alone" in item.details,
+                "certificate": {"verdict": certificate.get("verdict"), "reason": certificate.get("reason")},
+            })
+        first = self.items[0]
+        return jsonable({
+            "schema": TARGETS_SCHEMA, "schema_version": SUMMARY_SCHEMA_VERSION, "method": first.method,
+            "version": __version__, "input": first.volume.paths, "model": first.model, "params": first.params,
+            "forward_passes": self.stats.get("forward_passes", 0), "seconds": self.stats.get("seconds", 0.0),
+            "shared_search": self.stats.get("shared_search", {}), "targets": targets,
+        })
+
+    def save(self, out_dir: str | Path, *, dicom: bool | None = None) -> Path:
+        """Write each target's explanation folder (`Explanation.save`) under ``out_dir`` and the summary beside
+        them, all in one atomic move."""
+        from .outputs import save_explanations
+
+        return save_explanations(self, out_dir, dicom=dicom)
+
+
+def target_name(target: dict[str, Any]) -> str:
+    """A target's name from its description: the label, and its component number where it has one."""
+    return target["label"] if target.get("component") is None else f"{target['label']} {target['component']}"
+
+
+TARGETS_SCHEMA = "voxcause-targets"
 SUMMARY_SCHEMA_VERSION = "1.0.0"
 # Top-level summary keys a method's details may not overwrite.
 RESERVED = frozenset(

@@ -26,7 +26,7 @@ from .overlays import write_overlays
 from .render import render_overview
 
 if TYPE_CHECKING:  # for annotations only: `Explanation.save` imports this module, never the other way round
-    from .explanation import Explanation
+    from .explanation import Explanation, Explanations
 
 MASK_STYLE = {
     "sufficient": ("sufficient explanation", (0.0, 0.85, 1.0)),
@@ -161,4 +161,14 @@ def save_explanation(explanation: Explanation, out_dir: str | Path, *, dicom: bo
             channel=channel_name(volume, shown),
             anatomical=not all(is_photo(path) for path in volume.paths),
         )
+    return Path(out_dir)
+
+
+def save_explanations(explanations: Explanations, out_dir: str | Path, *, dicom: bool | None = None) -> Path:
+    """``--target all``: each target's explanation folder (`save_explanation`) under ``out_dir`` and the
+    top summary.json listing them (`Explanations.summary`), moved into place together."""
+    with atomic_directory(out_dir) as staging:
+        for folder, explanation in zip(explanations.folders(), explanations.items, strict=True):
+            save_explanation(explanation, staging / folder, dicom=dicom)
+        (staging / "summary.json").write_text(dumps(explanations.summary()), encoding="utf-8")
     return Path(out_dir)

@@ -89,6 +89,7 @@ class RegionTarget:
     single_logit: bool = False
     pass_fraction: float = 0.5
     reference_score: float = field(default=1.0)
+    component: int | None = None  # which connected component of the label's prediction (1 = largest), if one
 
     def _class_probability(self, probs: torch.Tensor) -> torch.Tensor:
         if self.single_logit:
@@ -127,14 +128,21 @@ class RegionTarget:
         return (logits * region).flatten(1).sum(1)
 
     def describe(self) -> dict:
-        return {
+        described = {
             "index": self.index,
             "label": self.label,
             "kind": "region",
             "region_voxels": int(self.region.sum()),
             "pass_fraction": self.pass_fraction,
         }
+        if self.component is not None:
+            described["component"] = self.component
+        return described
 
+    @property
+    def name(self) -> str:
+        """The label, and which connected component of it (`resolve_all_targets` on a one-label model)."""
+        return self.label if self.component is None else f"{self.label} {self.component}"
 
 
 
@@ -206,4 +214,50 @@ def resolve_target(
         raise InputError("the target region covers the whole image — pass a smaller --region mask")
     made = RegionTarget(index, labels[index], region, single_logit=single, pass_fraction=pass_fraction)
     made.reference_score = float(made.score(probs)[0])
+    return made
+
+
+ALL_TARGETS = "all"
+# --target all on a one-label model: at most this many connected components, the largest first.
+MAX_COMPONENTS = 16
+
+
+def is_all(target: object) -> bool:
+    """Whether ``target`` asks for every label (``"all"``, any case)."""
+    return isinstance(target, str) and target.lower() == ALL_TARGETS
+
+
+def resolve_all_targets(model, probs: torch.Tensor, *, pass_fraction: float = 0.5) -> list[RegionTarget]:
+    """``--target all``: one `RegionTarget` per foreground label the segmenter predicts in ``probs`` (1, K, *S),
+    its predicted region; for a one-label model (one logit, or background and one label) one per connected
+    component of that label (26-connected in 3D, largest first, at most `MAX_COMPONENTS`)."""
+    from scipy import ndimage
+
+    if model.infer_task(probs) != "segmentation" or probs.ndim < 3:
+        raise InputError("--target all explains every label of a segmentation, and this model is a classifier — "
+                         "pass one class with --target (or omit it for the predicted class)")
+    channels = probs.shape[1]
+    labels = model.labels_for(channels)
+    label_map = (probs[0, 0] >= model.threshold).long() if channels == 1 else probs[0].argmax(0)
+    present = [index for index in range(1, max(channels, 2)) if bool((label_map == index).any())]
+    if not present:
+        raise InputError("the segmenter predicts no foreground on this image, so --target all has nothing to explain "
+                         "— pass --target and --region")
+    regions: list[tuple[int, torch.Tensor, int | None]] = []
+    if max(channels, 2) == 2:
+        mask = (label_map == 1).cpu().numpy()
+        pieces, count = ndimage.label(mask, ndimage.generate_binary_structure(mask.ndim, mask.ndim))
+        sizes = np.bincount(pieces.ravel())[1:]
+        for rank, piece in enumerate(np.argsort(-sizes, kind="stable")[:MAX_COMPONENTS], start=1):
+            regions.append((1, torch.from_numpy(pieces == piece + 1).to(probs.device), rank if count > 1 else None))
+    else:
+        regions = [(index, label_map == index, None) for index in present]
+    made = []
+    for index, region, component in regions:
+        if bool(region.all()):
+            raise InputError(f"the predicted '{labels[index]}' covers the whole image — explain it with --region")
+        target = RegionTarget(index, labels[index], region, single_logit=channels == 1, pass_fraction=pass_fraction,
+                              component=component)
+        target.reference_score = float(target.score(probs)[0])
+        made.append(target)
     return made

@@ -121,10 +121,16 @@ class CausalResponsibility(Explainer):
 
         run, tried_warnings, tried = best_attempt(attempts(itertools.chain([first], candidates), attempt))
         warnings.extend(tried_warnings)
+        return self._attribution(run, tried, warnings, root, minimum, self.model.forward_seconds - model_seconds_before,
+                                 image.device)
+
+    def _attribution(self, run: Attempt, tried: list[dict], warnings: list[str], root: Box, minimum: int,
+                     model_seconds: float, device: torch.device) -> Attribution:
+        """The `Attribution` of the attempt kept: its map, masks and certificate, and the search's statistics."""
         details = dict(run.details)
         details["occlusion_tried"] = tried
         stats = {
-            "model_seconds": self.model.forward_seconds - model_seconds_before,
+            "model_seconds": model_seconds,
             "passing_mutants": run.counts["passing"],
             "failing_mutants": run.counts["failing"],
             "depth_reached": run.depth,
@@ -132,7 +138,7 @@ class CausalResponsibility(Explainer):
             "min_part_voxels": minimum,
             "searched_box": {"lo": list(root.lo), "hi": list(root.hi)},
             "stage_seconds": run.timings,
-            "peak_memory_mb": peak_memory_mb(image.device),
+            "peak_memory_mb": peak_memory_mb(device),
             "occlusion_used": run.occlusion,
             "warnings": warnings,
         }
@@ -158,11 +164,22 @@ class CausalResponsibility(Explainer):
              searched: torch.Tensor, occluded: torch.Tensor, report: Progress) -> Attempt:
         """One search, extraction and certificate on ``canvas`` (the scorer's)."""
         started = time.perf_counter()
-        search = PartitionSearch(self.iterations, self.rule, self.merge, self.max_jobs, self.seed, self.spacing)
-        merged, counts, depth_reached, convergence = search.run(scorer, canvas.outcome, root, minimum, report)
+        found = self.search().run(scorer, canvas.outcome, root, minimum, report)
+        return self.finish(scorer, canvas, band, searched, occluded, found, time.perf_counter() - started, report)
+
+    def search(self) -> PartitionSearch:
+        """The partition search with this explainer's options."""
+        return PartitionSearch(self.iterations, self.rule, self.merge, self.max_jobs, self.seed, self.spacing)
+
+    def finish(self, scorer: MutantScorer, canvas: Canvas, band: float, searched: torch.Tensor,
+               occluded: torch.Tensor, found: tuple[torch.Tensor, dict, int, dict], seconds: float,
+               report: Progress) -> Attempt:
+        """After the search (``found``: `PartitionSearch.run`'s merged map, counts, depth and iterations, in
+        ``seconds``): the explanations, the values and the certificate on ``canvas`` (the scorer's)."""
+        merged, counts, depth_reached, convergence = found
         # Only occluded voxels were ever intervened on: air inside a credited box (never hidden) is no cause.
         responsibility = merged * occluded
-        timings = {"responsibility": time.perf_counter() - started}
+        timings = {"responsibility": seconds}
         masks, details = {}, {}
         if self.explanations:
             step = time.perf_counter()

@@ -36,7 +36,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     add_model_options(parser)
     add_speed_options(parser)
     add_threads_option(parser, "CPU threads of torch and SimpleITK (default: every core)")
-    parser.add_argument("--target", help="label name or index (default: the predicted class)")
+    parser.add_argument("--target", help="label name or index (default: the predicted class); 'all' (segmenters, "
+                        "method rex): every label the model predicts — for a one-label model every connected "
+                        "component of it — from one shared search, each with its own map and certificate in a "
+                        "sub-folder of --out, listed in --out/summary.json")
     parser.add_argument("--grayscale", action="store_true", help="read a colour picture (JPEG/PNG/TIFF/BMP) as grey "
                         "luminance (default: as stored; a 1-channel model's card converts it anyway)")
     others = "|".join(name for name in METHODS if name != DEFAULT_METHOD)
@@ -63,12 +66,18 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from ..api import explain
+    from ..errors import InputError
+    from ..explanation import Explanations
     from ..models import set_threads
+    from ..targets import is_all
     from .progress import emit, progress_reporter
 
     set_threads(check_threads(args.threads))
     if args.method_layer == "list":
         return list_layers(args)
+    if args.store and is_all(args.target):
+        raise InputError("--store sends one explanation's DICOM objects, and --target all makes one per label — "
+                         "drop --store, or explain one label with --target")
     if args.store:
         from ..io.dicomweb import check_store_url
 
@@ -107,6 +116,9 @@ def run(args: argparse.Namespace) -> int:
         )
         progress("writing results", 0.99)
         result.save(out, dicom=True if args.dicom else None)
+        if isinstance(result, Explanations):
+            progress("done", 1.0)
+            return _report_all(result, out, args.progress)
         stored = _store(out, args.store) if args.store else []
         progress("done", 1.0)
     certificate = result.certificate or {}
@@ -126,6 +138,23 @@ def run(args: argparse.Namespace) -> int:
             print(f"certificate {certificate['verdict'].upper()}: {certificate['reason']}")
         if stored:
             print(f"stored in {args.store}: " + ", ".join(f"{name} (series {uid})" for name, uid in stored))
+    return 0
+
+
+def _report_all(result, out, mode: str) -> int:
+    """``--target all``: one line per target (its folder, score and certificate) and the run's cost."""
+    from ..explanation import target_name
+    from .progress import emit
+
+    verdicts = {folder: item.certificate or {} for folder, item in zip(result.folders(), result, strict=True)}
+    if mode == "json":
+        emit({"event": "done", "out": str(out), "certificates": {f: c.get("verdict") for f, c in verdicts.items()}})
+        return 0
+    print(f"{result[0].method}: {len(result)} targets, {result.stats['forward_passes']} forward passes, "
+          f"{result.stats['seconds']:.1f} s -> {out}")
+    for (folder, certificate), item in zip(verdicts.items(), result, strict=True):
+        print(f"  {folder}/: '{target_name(item.target)}' score {item.score:.3f}, certificate "
+              f"{str(certificate.get('verdict')).upper()}: {certificate.get('reason')}")
     return 0
 
 

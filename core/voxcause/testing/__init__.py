@@ -4,6 +4,7 @@ from .conv_cause import CauseClassifier, CauseSegmenter, class_target, make_conv
 from .instance_unet import NETWORK, WHOLE_CARD, WINDOWED_CARD, make_volume
 from .known_cause import EdgeReader, KnownCase, KnownCauseNet, SpotDetector, ball, cube, make_case, make_edge_case
 from .metrics import positive_share
+from .multi_cause import LabelSpots, MultiCase, make_multi_case
 from .wrapping import loaded, volume_of, write_nifti
 
 __all__ = [
@@ -12,6 +13,8 @@ __all__ = [
     "EdgeReader",
     "KnownCase",
     "KnownCauseNet",
+    "LabelSpots",
+    "MultiCase",
     "NETWORK",
     "SpotDetector",
     "WHOLE_CARD",
@@ -23,6 +26,7 @@ __all__ = [
     "make_case",
     "make_conv_case",
     "make_edge_case",
+    "make_multi_case",
     "make_volume",
     "positive_share",
     "region_target",

@@ -1,0 +1,299 @@
+"""One search for several targets (``--target all``): every label of a segmentation from shared mutants.
+
+A segmenter's forward pass gives every label at once, so a mutant scored for one label is scored for all of
+them. `explain_targets` runs one `PartitionSearch` per target (same options, same seed: the same random
+partitions) as coroutines (`PartitionSearch.steps`) and scores their requests together, round by round
+(`run_together`): each mutant's outcome is a vector, one (score, decision holds) per target, and each search
+credits responsibility from its own entry. Two ways make one model pass serve several searches (`pack`):
+
+* **identical mutants** are scored once: the root's partition is the same for every target, so its subsets
+  are shared outright (a search at the root waits for the others to reach theirs, so they ask together);
+* **independent mutants** are shown in one image: searches that refine different boxes (each label's cause
+  in its own place) have mutants whose shown boxes miss the other's box being split, so both are pasted into
+  the same image, and inside each split box the image is exactly that search's own mutant. Outside it the
+  other search's boxes are visible too; a label's decision that depended on them would be misjudged, so the
+  shared search is only a way to find the ranking: every explanation is extracted and certified on its own
+  target's mutants (`CausalResponsibility.finish`), and a target whose certificate fails, or for which the
+  shared canvas does not remove the evidence cleanly, is explained again on its own
+  (`CausalResponsibility.attribute`, with its own canvas choice and retries).
+
+The canvas is shared too (one set of probe passes for all targets, `shared_canvas`): the first of `AUTO_ORDER`
+that is clean for every target, else the one clean for most.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ..certificate import KEEP_MARGIN
+from ..errors import InputError
+from ..explanation import Attribution
+from ..removal import canvas as removed
+from ..targets import RegionTarget
+from ..typing import Progress
+from .auto import AUTO_ORDER, FAKING_SHARE, Canvas, occludable_region, probe_boxes
+from .explainer import part_floor
+from .mutants import MutantScorer, Outcome, peak_memory_mb, reach
+from .partition import Box
+from .responsibility import Request
+
+Found = tuple[torch.Tensor, dict, int, dict]
+SHARED_METHODS = ("rex",)  # the methods ``target="all"`` runs: one shared causal search
+
+
+def union_box(targets: Sequence[RegionTarget]) -> tuple[slice, ...]:
+    """The bounding box of every target's region box: all of the output the targets read."""
+    boxes = [target.box for target in targets]
+    return tuple(slice(min(b[axis].start for b in boxes), max(b[axis].stop for b in boxes))
+                 for axis in range(len(boxes[0])))
+
+
+def measured_all(model, targets: Sequence[RegionTarget], batch: torch.Tensor) -> list[list[tuple[float, bool, float]]]:
+    """(score, decision holds, margin) of every target for each sample of a (B, C, *S) batch, from one pass of
+    each sample (the model computes only the targets' union box, `certificate.measured` for one target)."""
+    box = union_box(targets)
+    within = [dataclasses.replace(target, region=target.region[box]) for target in targets]
+
+    def reduce(probs: torch.Tensor) -> torch.Tensor:
+        return torch.stack([torch.stack([t.score(probs).float(), t.passes(probs).float(), t.margin(probs).float()], 1)
+                            for t in within], 1)  # (B, T, 3)
+
+    with torch.no_grad():
+        scored = model.predict(batch, box=box, reduce=reduce)
+    return [[(float(s), bool(ok), float(m)) for s, ok, m in sample] for sample in scored.cpu().tolist()]
+
+
+class SharedScorer(MutantScorer):
+    """A `MutantScorer` whose outcomes are vectors: ``score`` gives each sample a list of (score, decision holds),
+    one per target, and ``measure`` one (score, holds, margin) per target."""
+
+    def __init__(self, model, targets: Sequence[RegionTarget], image: torch.Tensor) -> None:
+        super().__init__(model, targets[0], image)
+        self.targets = list(targets)
+
+    def score(self, batch: torch.Tensor) -> list[list[Outcome]]:  # type: ignore[override]
+        return [[(score, ok) for score, ok, _ in sample] for sample in self.measure_all(batch)]
+
+    def measure_all(self, batch: torch.Tensor) -> list[list[tuple[float, bool, float]]]:
+        return measured_all(self.model, self.targets, batch)
+
+
+@dataclass
+class _Mutant:
+    """One image scored for several searches: ``owners`` maps a search to the index of its request it answers;
+    ``members`` holds each distinct request's shown boxes and split box."""
+
+    contexts: list[Box] = field(default_factory=list)
+    visible: list[Box] = field(default_factory=list)
+    owners: dict[int, int] = field(default_factory=dict)
+    members: list[tuple[frozenset, Box]] = field(default_factory=list)
+
+
+def _overlap(a: Box, b: Box) -> bool:
+    return all(lo < other_hi and other_lo < hi for lo, hi, other_lo, other_hi in zip(a.lo, a.hi, b.lo, b.hi, strict=True))
+
+
+def _fits(mutant: _Mutant, shown: frozenset, split: Box) -> bool:
+    """Whether a request showing ``shown`` while splitting ``split`` can share ``mutant``'s image: it is the same
+    mutant, or neither's shown boxes reach into the other's split box."""
+    for other_shown, other_split in mutant.members:
+        if other_shown == shown:
+            continue
+        if any(_overlap(box, other_split) for box in shown) or any(_overlap(box, split) for box in other_shown):
+            return False
+    return True
+
+
+def pack(requests: dict[int, Request], known: dict[frozenset, list[Outcome]]) -> tuple[list[_Mutant], dict]:
+    """The images that answer every search's request (search index -> `Request`), first fit, in search order: a
+    mutant joins an image that does not yet answer its search and that it fits (`_fits`). A mutant scored before
+    as an image of its own (``known``: shown boxes -> every target's outcome) is not scored again; those answers
+    are returned as {(search, index): outcome vector}."""
+    mutants: list[_Mutant] = []
+    answered: dict[tuple[int, int], list[Outcome]] = {}
+    for search, request in requests.items():
+        for index, (context, visible, split) in enumerate(
+                zip(request.contexts, request.visible, request.boxes, strict=True)):
+            shown = frozenset((*context, *visible))
+            if shown in known:
+                answered[(search, index)] = known[shown]
+                continue
+            host = next((m for m in mutants if search not in m.owners and _fits(m, shown, split)), None)
+            if host is None:
+                host = _Mutant()
+                mutants.append(host)
+            host.owners[search] = index
+            if all(other != shown for other, _ in host.members):
+                host.contexts.extend(context)
+                host.visible.extend(visible)
+            host.members.append((shown, split))
+    return mutants, answered
+
+
+def run_together(steps: list[Generator[Request, list[Outcome], Found]], scorer: SharedScorer,
+                 root: Box) -> tuple[list[Found], dict]:
+    """Drive the searches' coroutines to their ends, scoring their requests together, round by round (`pack`):
+    the results, and how many mutants the searches asked for and how many images scored them.
+
+    Every image is scored for every target, so an image that showed one mutant alone answers that mutant for
+    every search that asks for it later (the root's subsets: the same partitions for all targets)."""
+    results: list[Found | None] = [None] * len(steps)
+    pending: dict[int, Request] = {}
+    known: dict[frozenset, list[Outcome]] = {}
+
+    def advance(search: int, outcomes: list[Outcome] | None) -> None:
+        try:
+            pending[search] = next(steps[search]) if outcomes is None else steps[search].send(outcomes)
+        except StopIteration as done:
+            results[search] = done.value
+            pending.pop(search, None)
+
+    for search in range(len(steps)):
+        advance(search, None)
+    asked = scored = 0
+    while pending:
+        # a search at the root waits until every other one is at the root too: the root's subsets are the same for
+        # all of them, and a root mutant cannot share its image (its split box is all of the searched box)
+        served = {s: r for s, r in pending.items() if r.boxes[0] != root} or dict(pending)
+        mutants, answered = pack(served, known)
+        vectors = scorer.boxes([tuple(m.contexts) for m in mutants], [m.visible for m in mutants]) if mutants else []
+        asked += sum(len(request.contexts) for request in served.values())
+        scored += len(mutants)
+        for mutant, vector in zip(mutants, vectors, strict=True):
+            if len(mutant.members) == 1 or all(shown == mutant.members[0][0] for shown, _ in mutant.members):
+                known[mutant.members[0][0]] = vector
+            for search, index in mutant.owners.items():
+                answered[(search, index)] = vector
+        for search, request in served.items():
+            advance(search, [answered[(search, index)][search] for index in range(len(request.contexts))])
+    return [found for found in results if found is not None], {"mutants_asked": asked, "images_scored": scored}
+
+
+def shared_canvas(explainer, image: torch.Tensor, foreground: torch.Tensor, occluded: torch.Tensor, root: Box,
+                  scorer: SharedScorer, bands: list[float]) -> tuple[list[Canvas], list[bool]]:
+    """One canvas for every target, each target's view of it, and whether it is clean for each: its fully
+    occluded image loses the target's decision by the target's band, and (``auto``) fewer than `FAKING_SHARE`
+    of the probe boxes keep it. ``auto`` scores the baselines of `AUTO_ORDER` (the fully occluded image and
+    the probes: one set of passes for all targets) until one is clean for every target, else keeps the one
+    clean for most (the first among equals); a forced occlusion is the only one."""
+    kinds = AUTO_ORDER if explainer.occlusion == "auto" else (explainer.occlusion,)
+    probes = probe_boxes(root, np.random.default_rng([explainer.seed, 7919])) if explainer.occlusion == "auto" else []
+    best: tuple[int, list[Canvas], list[bool]] | None = None
+    for kind in kinds:
+        made = removed(image, kind, where=occluded, value=explainer.occlusion_value, foreground=foreground,
+                       context=explainer.context, seed=explainer.seed)[0]
+        batch = made.expand(len(probes) + 1, *made.shape).clone()
+        for slot, probe in enumerate(probes, start=1):
+            batch[(slot, slice(None), *probe.slices())] = image[(0, slice(None), *probe.slices())]
+        outcomes = scorer.measure_all(batch)
+        views, clean = [], []
+        for index, band in enumerate(bands):
+            score, ok, margin = outcomes[0][index]
+            faking = sum(sample[index][1] for sample in outcomes[1:]) >= FAKING_SHARE * len(probes) if probes else False
+            views.append(Canvas(kind, made, (score, ok), margin))
+            clean.append(margin <= -band and not faking)
+        if best is None or sum(clean) > best[0]:
+            best = (sum(clean), views, clean)
+        if all(clean):
+            break
+    assert best is not None
+    return best[1], best[2]
+
+
+def explain_targets(explainer, inputs: torch.Tensor, targets: Sequence[RegionTarget],
+                    progress: Progress | None = None) -> list[Attribution]:
+    """One `Attribution` per target of a (1, C, *S) image, from one shared search (module docstring).
+
+    Each target's ``stats`` say what it cost alone (``target_passes``: its explanations, values and certificate,
+    and a search of its own where it needed one) beside the shared part (``shared_search``); ``forward_passes``
+    of each is the whole run's (`metered` by the caller)."""
+    model = explainer.model
+    report = progress or (lambda stage, fraction: None)
+    started = time.perf_counter()
+    image = inputs.to(model.device)
+    spatial = tuple(image.shape[2:])
+    reaches = [reach(model, target, spatial) for target in targets]
+    within = None if any(r is None for r in reaches) else tuple(
+        slice(min(r[axis].start for r in reaches), max(r[axis].stop for r in reaches)) for axis in range(len(spatial)))
+    foreground, root, occluded = occludable_region(image, within=within)
+    searched = torch.zeros(spatial, dtype=torch.bool, device=image.device)
+    searched[root.slices()] = True
+    shared = SharedScorer(model, targets, image)
+    passes_before, model_seconds_before = int(model.forward_passes), model.forward_seconds
+    margins = [margin for _, _, margin in shared.measure_all(image)[0]]
+    for target, margin in zip(targets, margins, strict=True):
+        if margin < 0:
+            raise InputError(f"the model does not decide '{target.label}' on this image, so nothing can be responsible "
+                             "for it — explain the labels one at a time with --target")
+    bands = [KEEP_MARGIN * margin for margin in margins]
+    views, clean = shared_canvas(explainer, image, foreground, occluded, root, shared, bands)
+    together = [index for index, ok in enumerate(clean) if ok]
+    found: dict[int, Found] = {}
+    record: dict = {"targets": len(targets), "searched_together": len(together), "occlusion": views[0].kind}
+    minimum = explainer.min_part_voxels or part_floor(root, explainer.spacing)
+    if together:
+        scorer = SharedScorer(model, [targets[index] for index in together], image)
+        scorer.set_canvas(views[0].image)
+        fractions = [0.0] * len(together)
+
+        def reporter(slot: int) -> Progress:
+            def tell(stage: str, fraction: float) -> None:
+                fractions[slot] = fraction
+                report("responsibility (all targets)", 0.8 * sum(fractions) / len(fractions))
+            return tell
+
+        steps = [explainer.search().steps(spatial, image.device, views[index].outcome, root, minimum, reporter(slot))
+                 for slot, index in enumerate(together)]
+        results, counts = run_together(steps, scorer, root)
+        found = dict(zip(together, results, strict=True))
+        record.update(counts)
+    search_seconds = time.perf_counter() - started
+    record["forward_passes"] = int(model.forward_passes) - passes_before
+    record["seconds"] = search_seconds
+    attributions = []
+    for index, target in enumerate(targets):
+        report(f"explanation of '{target.label}'", 0.8 + 0.2 * index / len(targets))
+        before = int(model.forward_passes)
+        attribution = _explain_one(explainer, image, target, bands[index], views[index], found.get(index), root,
+                                   minimum, searched, occluded, search_seconds, model_seconds_before, report)
+        attribution.stats["target_passes"] = int(model.forward_passes) - before
+        attribution.stats["shared_search"] = dict(record)
+        attribution.stats["peak_memory_mb"] = peak_memory_mb(image.device)
+        explainer._fill_stats(attribution, {})  # the caller meters the whole run
+        attributions.append(attribution)
+    return attributions
+
+
+def _explain_one(explainer, image: torch.Tensor, target: RegionTarget, band: float, view: Canvas,
+                 found: Found | None, root: Box, minimum: int, searched: torch.Tensor, occluded: torch.Tensor,
+                 search_seconds: float, model_seconds_before: float, report: Progress) -> Attribution:
+    """One target's explanations, values and certificate from its part of the shared search; searched again on
+    its own (`CausalResponsibility._attribute`) when it had no part (the shared canvas was not clean for it) or
+    its certificate failed."""
+    alone = None
+    if found is not None:
+        scorer = MutantScorer(explainer.model, target, image)
+        scorer.set_canvas(view.image)
+        scorer.band = band
+        run = explainer.finish(scorer, view, band, searched, occluded, found, search_seconds, report)
+        tried = [{"occlusion": view.kind, "verdict": run.certificate.verdict, "reason": run.certificate.reason,
+                  "search": "shared"}]
+        if run.certificate.verdict != "fail":
+            return explainer._attribution(run, tried, [], root, minimum,
+                                          explainer.model.forward_seconds - model_seconds_before, image.device)
+        alone = "its explanation from the shared search failed its certificate"
+    else:
+        alone = f"the shared canvas ({view.kind}) does not remove its evidence cleanly"
+    attribution = explainer._attribute(image, target, report)
+    attribution.stats.setdefault("warnings", []).append(f"'{target.label}' was searched on its own: {alone}")
+    attribution.details["searched_alone"] = alone
+    return attribution
+
+
+__all__ = ["SHARED_METHODS", "SharedScorer", "explain_targets", "measured_all", "pack", "run_together", "shared_canvas"]
