@@ -24,6 +24,9 @@ class ErrorCode(enum.StrEnum):
     BAD_OPTION = "bad_option"
     #: A layer or gradient method on a model without an eager network it can hook (TorchScript, ONNX, nnU-Net).
     NEEDS_NETWORK = "needs_network"
+    #: The model does not make the decision asked about on this image (a ``--target`` it does not predict), so a
+    #: causal method has nothing to explain; the sanity check reads it as an empty map of a randomised model.
+    NOT_DECIDED = "not_decided"
 
 
 class InputError(ValueError):

@@ -12,7 +12,7 @@ import torch
 from voxcause import explain
 from voxcause.cli.main import main
 from voxcause.evaluate.sanity import compare, discrete_entropy, rank_correlation, sanity_check, ssim
-from voxcause.models.randomize import randomized, torch_layers
+from voxcause.models.randomize import layer_count, randomized, torch_layers
 from voxcause.testing import write_nifti
 from voxcause.testing.conv_cause import CauseClassifier, CauseSegmenter, make_conv_case
 from voxcause.testing.wrapping import loaded, volume_of
@@ -35,20 +35,45 @@ def _formats(tmp_path, network: torch.nn.Module, example: torch.Tensor) -> dict:
 @pytest.mark.parametrize("fmt", ["torchscript", "onnx", "eager"])
 @pytest.mark.parametrize("kind", ["classifier", "segmenter"])
 def test_randomised_models_lose_the_causal_map(fmt, kind, case, tmp_path):
-    """rex on a known-cause network, two maps' worth of explanations, the target kept. A classifier's map loses
-    its rank order with the model (|rho| <= 0.3). A segmenter's does less (measured 0.42 here and on the sample
-    segmenter): the region stays fixed, and any convolutional network, random ones too, scores a region from the
-    voxels in and around it — the architecture's locality survives randomisation (Adebayo et al.'s caveat)."""
+    """rex on a known-cause network, two maps' worth of explanations, the target kept: |rho| <= 0.3 in every
+    format. Measured: the classifier's random map ranks voxels differently (rho 0.23); the random segmenter keeps
+    its decision on the region with the whole image occluded, so its causal map is empty and said to be."""
     volume, cause = case
     network = CauseClassifier(2) if kind == "classifier" else CauseSegmenter(2)
     model = _formats(tmp_path, network, torch.from_numpy(volume.array)[None])[fmt]
     result, report = sanity_check(volume, model=model, efficient=True, seed=0, iterations=4)
     assert report["maps"] == 2 and len(report["steps"]) == 1 and report["steps"][0]["randomized"] == 1.0
     assert report["target"]["label"] == result.target["label"] == "1"
-    bound, verdict = (0.3, "pass") if kind == "classifier" else (0.5, "weak")
-    assert abs(report["steps"][0]["rank_correlation"]) <= bound, report
-    assert report["verdict"] in ("pass", verdict) and result.details["sanity"] is report
+    step = report["steps"][0]
+    assert abs(step["rank_correlation"]) <= 0.3 and report["verdict"] == "pass", report
+    assert step["empty"] is (kind == "segmenter") and result.details["sanity"] is report
+    if kind == "segmenter":
+        assert "occluded" in step["empty_because"] and report["reason"].startswith("the fully random model's map is")
+        assert report["region_share_original"] > 0.9 and step["region_share"] is None
     assert report["layers"] == 3  # conv1, conv2, the head
+
+
+def test_a_random_model_that_predicts_another_class_has_an_empty_map(case):
+    """The fixed class is not the random model's decision: a causal method has nothing to explain (it refuses with
+    ErrorCode.NOT_DECIDED), which the check reads as the empty map it is rather than stopping."""
+    volume, _ = case
+    _, report = sanity_check(volume, model=loaded(CauseClassifier(2)), efficient=True, seed=2, iterations=4)
+    step = report["steps"][0]
+    assert step["empty"] and step["empty_because"] == "the random model does not make the decision on this image"
+    assert step["rank_correlation"] == 0.0 and report["verdict"] == "pass"
+
+
+def test_a_random_segmenter_deciding_from_the_region_is_inconclusive(case):
+    """With these seeds the random segmenter's decision does depend on the image: on the region's own voxels, as
+    any convolutional network's does. Its map then matches the model's (rho 0.98; 0.74-0.89 with other search
+    seeds, the model's own seed-to-seed rho 0.78), both with nearly all their mass in the region: the check
+    cannot tell, and says so instead of failing the map."""
+    volume, _ = case
+    _, report = sanity_check(volume, model=loaded(CauseSegmenter(2)), efficient=True, seed=3, iterations=4)
+    step = report["steps"][0]
+    assert not step["empty"] and step["rank_correlation"] > 0.9
+    assert report["region_share_original"] > 0.9 and step["region_share"] > 0.9
+    assert report["verdict"] == "inconclusive" and "locality" in report["reason"]
 
 
 def test_cascade_nests_and_leaves_the_model_alone(case):
@@ -157,3 +182,34 @@ def test_benchmark_sanity_column(case):
     assert "sanity_abs_rho" not in rows["random"]
     assert {row["method"]: row.get("sanity_abs_rho") for row in summarise(result.rows)}["occlusion"] == pytest.approx(
         rows["occlusion"]["sanity_abs_rho"])
+
+
+def test_a_monai_bundle_folder_is_randomised_as_a_copy(tmp_path):
+    """A bundle folder (configs/inference.json naming the network, models/model.pt) loaded by `load_model`: the
+    randomised copy computes something else, while the loaded network and the bundle's files stay as they were."""
+    from voxcause.models import load_model
+    from voxcause.testing import KnownCauseNet, make_case
+
+    network = KnownCauseNet("single", size=24).eval()
+    bundle = tmp_path / "bundle"
+    (bundle / "configs").mkdir(parents=True)
+    (bundle / "models").mkdir()
+    torch.save(network.state_dict(), bundle / "models" / "model.pt")
+    spec = {"_target_": "voxcause.testing.KnownCauseNet", "kind": "single", "size": 24}
+    (bundle / "configs" / "inference.json").write_text(json.dumps({"network_def": spec}))
+    (bundle / "configs" / "metadata.json").write_text(json.dumps({"name": "spot", "network_data_format": {
+        "inputs": {"image": {"num_channels": 1, "spatial_shape": [24, 24, 24]}},
+        "outputs": {"pred": {"shape": [2], "channel_def": {"0": "absent", "1": "present"}}}}}))
+    files = {path: path.read_bytes() for path in bundle.rglob("*") if path.is_file()}
+    model = load_model(bundle, device="cpu")
+    before = {name: value.clone() for name, value in model.network.state_dict().items()}
+    copy = randomized(model, 1.0, seed=0)
+    assert copy.network is not model.network
+    changed = [name for name, value in copy.network.state_dict().items() if not torch.equal(value, before[name])]
+    assert changed and all(torch.equal(value, before[name]) for name, value in model.network.state_dict().items())
+    inputs = torch.from_numpy(make_case("single", size=24).image)[None].float()
+    with torch.no_grad():
+        assert not torch.allclose(copy.forward_raw(inputs), model.forward_raw(inputs))
+    _, report = sanity_check(volume_of(inputs[0].numpy()), model=model, method="occlusion", efficient=True)
+    assert report["maps"] == 2 and report["layers"] == layer_count(model) > 0
+    assert {path: path.read_bytes() for path in bundle.rglob("*") if path.is_file()} == files

@@ -17,7 +17,7 @@ import torch
 
 from ..attribution import Explainer
 from ..certificate import KEEP_MARGIN, Certificate, Check, certify
-from ..errors import InputError
+from ..errors import ErrorCode, InputError
 from ..explanation import Attribution
 from ..typing import Progress, Target
 from .auto import (
@@ -99,7 +99,7 @@ class CausalResponsibility(Explainer):
         if not decided:
             raise InputError(
                 f"the model does not decide '{target.label}' on this image, so nothing can be responsible for it — "
-                "explain the predicted class (omit --target) or use --method occlusion"
+                "explain the predicted class (omit --target) or use --method occlusion", code=ErrorCode.NOT_DECIDED
             )
         # a canvas must lose the decision by this much, an explanation keep it by as much (`certificate.KEEP_MARGIN`)
         band = scorer.band = KEEP_MARGIN * margin

@@ -42,7 +42,7 @@ from .metrics import (
 )
 from .robustness import PERTURBATIONS, robustness
 from .runtime import measure
-from .sanity import rank_correlation
+from .sanity import random_model_map, rank_correlation
 
 
 @dataclass
@@ -241,7 +241,9 @@ def run_benchmark(
                 row["rob_iou"] = _nanmean([row[f"rob_{p}_iou"] for p in perturbations])
             if random_model is not None:
                 other = make_explainer(method, random_model, options.get(method), supplied={"seed": seed})
-                random_map = other.attribute(case.inputs, target=case.target).map.detach().float().cpu().numpy()
+                random_map, _, _ = random_model_map(
+                    lambda other=other, case=case: other.attribute(case.inputs, target=case.target).map.detach().float()
+                    .cpu().numpy(), amap.numpy())
                 row["sanity_abs_rho"] = abs(rank_correlation(amap.numpy(), random_map))
             result.rows.append(row)
             done += 1

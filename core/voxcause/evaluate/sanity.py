@@ -16,9 +16,23 @@ compares each map with the original:
   original's, ``(H_random - H_original) / H_original``, is Quantus's EfficientMPRT score (Hedström et al. 2024):
   an explanation of a random model should be noisier.
 
-``efficient=True`` runs only the fully randomised model: two maps' cost in all. The verdict reads the fully
-randomised step: ``pass`` when ``|rho| <= 0.3`` (the map is gone with the model), ``fail`` when ``|rho| >= 0.7``
-(the map survives the model's destruction: it is not about the model), ``weak`` between.
+A causal map answers "what in this image is responsible for this decision"; a random model usually does not make
+the original decision in a way the image decides. Either it predicts another class (a causal method has nothing
+to explain: `ErrorCode.NOT_DECIDED`) or it keeps the decision with the whole image occluded (the random sample
+segmenter, every seed tried: its region score barely depends on the input). Its map is then empty — the causal
+answer "no part of this image is responsible" — and is compared as the all-zero map it is (rho 0), the step
+saying so (``empty``, ``empty_because``): the check stops on neither. (Before the engine recognised an
+undecidable decision it retried canvases and credited something, and that map's rho with the sample segmenter's
+was 0.42.) When a random segmenter *does* decide the fixed region from the image, it decides it from the region
+itself: every convolutional network computes a voxel from its neighbourhood. If both maps then rest on the region
+(``region_share``: at least `LOCAL_SHARE` of their positive mass inside it) and their rho is above the pass line,
+the verdict is ``inconclusive``, not ``fail``: the similarity is the fixed target's locality, which randomising the
+model cannot remove (the caveat of Binder et al. 2023 on top-down randomisation checks).
+
+``efficient=True`` runs only the fully randomised model: two maps in all. The verdict reads the fully randomised
+step: ``pass`` when ``|rho| <= 0.3`` (the map is gone with the model) or its map is empty, ``fail`` when
+``|rho| >= 0.7`` (the map survives the model's destruction: it is not about the model), ``weak`` between,
+``inconclusive`` as above.
 """
 
 from __future__ import annotations
@@ -32,13 +46,15 @@ from typing import Any
 import numpy as np
 import scipy.stats
 
-from ..errors import InputError
+from ..errors import ErrorCode, InputError
 from ..io import Volume, read_image
 from ..models import LoadedModel, load_model
 from ..models.randomize import layer_count, randomized
 
 PASS_AT = 0.3
 FAIL_AT = 0.7
+#: A map with at least this share of its positive mass inside a segmenter's target region rests on the region.
+LOCAL_SHARE = 0.5
 BINS = 100
 DEFAULT_STEPS = 3
 
@@ -93,6 +109,52 @@ def verdict(rho: float) -> tuple[str, str]:
     return "weak", f"the map only partly depends on the model (rank correlation {rho:.2f} with a random model)"
 
 
+def region_share(values: np.ndarray, region: np.ndarray) -> float | None:
+    """Share of the map's positive mass inside ``region`` (None for a map with none)."""
+    positive = np.clip(values, 0, None)
+    total = float(positive.sum())
+    return float(positive[region].sum()) / total if total > 0 else None
+
+
+def judge(full: dict, original_share: float | None) -> tuple[str, str]:
+    """The verdict from the fully random step (``full``, a row of the report); ``original_share``: the model's
+    map's `region_share` for a segmenter's region, None for a class."""
+    if full["empty"]:
+        return "pass", (f"the fully random model's map is empty ({full['empty_because']}): nothing of the map "
+                        "survives without the model's decision")
+    outcome, reason = verdict(full["rank_correlation"])
+    shares = (original_share, full.get("region_share"))
+    if outcome != "pass" and all(share is not None and share >= LOCAL_SHARE for share in shares):
+        return "inconclusive", (
+            f"both maps rest on the target region itself ({shares[0]:.0%} and {shares[1]:.0%} of their mass; rank "
+            f"correlation {full['rank_correlation']:.2f}): any network that computes a voxel from its neighbourhood, "
+            "a random one too, decides a fixed region from it, so randomisation cannot tell this model's use of "
+            "the region from that locality"
+        )
+    return outcome, reason
+
+
+def random_model_map(explain_copy: Callable[[], Any], like: np.ndarray) -> tuple[np.ndarray, str | None, str | None]:
+    """The randomised model's map (``explain_copy()``: an `Explanation` or a bare map), its certificate verdict, and
+    why it is empty (None when it is not).
+
+    A random model usually does not make the original decision in a way the image decides: it predicts another
+    class (a causal method then has nothing to explain: `ErrorCode.NOT_DECIDED`, an all-zero map), or it keeps the
+    decision with the whole image occluded (the map is empty and its certificate says why). Both are the causal
+    answer "no part of this image is responsible", so they are compared as the all-zero map they are."""
+    try:
+        other = explain_copy()
+    except InputError as error:
+        if error.code is not ErrorCode.NOT_DECIDED:
+            raise
+        return np.zeros_like(like), "fail", "the random model does not make the decision on this image"
+    values = other if isinstance(other, np.ndarray) else other.map
+    certificate = {} if isinstance(other, np.ndarray) else other.certificate or {}
+    if np.any(values > 0):
+        return values, certificate.get("verdict"), None
+    return values, certificate.get("verdict"), certificate.get("reason") or "no positive value"
+
+
 def sanity_check(
     image: str | Path | Volume,
     *,
@@ -112,7 +174,9 @@ def sanity_check(
 
     ``model_options`` are `load_model` overrides (for a path). The report (also put in the explanation's ``details["sanity"]``, so summary.json carries it) holds the
     method, the fixed target, one entry per randomisation step (``randomized``: share of layers, ``layers``,
-    the three numbers of `compare`, the random model's map's certificate verdict), ``complexity_original``, ``complexity_rise``, the verdict and its reason,
+    the three numbers of `compare`, the random model's map's certificate verdict, ``empty`` and why,
+    a segmenter's ``region_share``), ``complexity_original``, ``region_share_original``, ``complexity_rise``, the
+    verdict and its reason,
     the maps computed, forward passes and seconds.
 
     Raises:
@@ -134,6 +198,7 @@ def sanity_check(
     original = explain(volume, model=loaded, method=method, target=target, region=region, seed=seed,
                        progress=False, **options)
     fixed_region = original.masks.get("target_region") if original.target.get("kind") == "region" else None
+    fixed_mask = None if fixed_region is None else np.asarray(fixed_region, dtype=bool)
     fixed_target = int(original.target["index"])
     passes = int(original.stats.get("forward_passes", 0))
     rows = []
@@ -142,21 +207,26 @@ def sanity_check(
             report_progress(f"explaining a model with {fraction:.0%} of its layers randomised",
                             (step + 1) / (len(fractions) + 1))
             copy = randomized(loaded, fraction, seed=seed, workdir=Path(workdir))
-            other = explain(volume, model=copy, method=method, target=fixed_target, region=fixed_region, seed=seed,
-                            progress=False, **options)
-            passes += int(other.stats.get("forward_passes", 0))
+            other_map, certificate, empty_because = random_model_map(
+                lambda copy=copy: explain(volume, model=copy, method=method, target=fixed_target, region=fixed_region,
+                                          seed=seed, progress=False, **options), original.map)
+            passes += copy.forward_passes
             layers = min(total, max(1, int(np.ceil(fraction * total))))
-            rows.append({"randomized": round(fraction, 3), "layers": layers, **compare(original.map, other.map),
-                         "certificate": (other.certificate or {}).get("verdict")})
+            rows.append({"randomized": round(fraction, 3), "layers": layers, **compare(original.map, other_map),
+                         "certificate": certificate, "empty": empty_because is not None,
+                         **({"empty_because": empty_because} if empty_because else {}),
+                         **({"region_share": region_share(other_map, fixed_mask)} if fixed_mask is not None else {})})
     base = discrete_entropy(original.map)
     full = rows[-1]
-    outcome, reason = verdict(full["rank_correlation"])
+    original_share = region_share(original.map, fixed_mask) if fixed_mask is not None else None
+    outcome, reason = judge(full, original_share)
     report = {
         "method": original.method,
         "target": {"index": fixed_target, "label": original.target["label"], "kind": original.target.get("kind")},
         "layers": total,
         "steps": rows,
         "complexity_original": base,
+        **({"region_share_original": original_share} if fixed_mask is not None else {}),
         "complexity_rise": (full["complexity"] - base) / base if base else None,
         "verdict": outcome,
         "reason": reason,
