@@ -6,8 +6,8 @@ files beside it or at the network. The converter handles the Markdown subset our
 text from an LLM cannot inject markup.
 
 Pictures: `overview.png` from the explanation folder when present, and a findings figure drawn here
-(three orthogonal slices through the largest part's centre: the scan, the map, the mask outline),
-displayed in radiological convention (the patient's right on the viewer's left).
+(three orthogonal slices through the largest part's centre: the scan's shown channel, the map, the mask outline),
+in overview.png's radiological convention with the patient's directions marked (`voxcause.orientation`).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from ..orientation import axis_letters, draw_markers, placement
 from .probability_figure import probability_figure
 
 CSS = """
@@ -95,11 +96,34 @@ def png_data_uri(data: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
 
 
+def _scan(paths: list[Path], values: np.ndarray) -> tuple[np.ndarray | None, str]:
+    """The channel of the input shown under the map (the one the map's top voxels stand out in, as in
+    overview.png) and its name; (None, "") when the input cannot be read on the map's grid."""
+    from ..errors import InputError
+    from ..io import read_image
+    from ..outputs import channel_name, display_channel
+
+    if not paths or not all(path.is_file() for path in paths):
+        return None, ""
+    try:
+        volume = read_image([str(path) for path in paths] if len(paths) > 1 else str(paths[0]))
+    except InputError:
+        return None, ""
+    if volume.spatial_shape != values.shape:
+        return None, ""
+    shown = display_channel(volume.array, values)
+    return volume.array[shown], channel_name(volume, shown)
+
+
 def findings_figure(out_dir: str | Path, findings: dict) -> bytes | None:
-    """PNG bytes of three slices through the largest part (scan, map, mask outline); None if not drawable."""
+    """PNG bytes of three slices through the largest part (scan, map, mask outline); None if not drawable.
+
+    The slices follow overview.png's convention (`voxcause.orientation`: radiological, R on the viewer's left,
+    the patient's directions at every edge, whatever the file's orientation) and name the shown channel."""
+    from ..render import views, window
+
     out_dir = Path(out_dir)
     map_path = out_dir / "map.nii.gz"
-    paths = [Path(p) for p in findings["input"]["paths"]]
     if not map_path.exists() or not findings["components"]:
         return None
     import matplotlib
@@ -107,49 +131,37 @@ def findings_figure(out_dir: str | Path, findings: dict) -> bytes | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    amap_img = sitk.ReadImage(str(map_path), sitk.sitkFloat32)
-    if amap_img.GetDimension() != 3:
+    map_image = sitk.ReadImage(str(map_path), sitk.sitkFloat32)
+    if map_image.GetDimension() != 3:
         return None
-    scan_img = sitk.ReadImage(str(paths[0]), sitk.sitkFloat32) if paths and paths[0].is_file() else None
-    if scan_img is not None and scan_img.GetSize() != amap_img.GetSize():
-        scan_img = None
-    thr = findings["mask"]["threshold"]
-    mask_img = sitk.Cast(amap_img >= float(thr), sitk.sitkUInt8) if thr is not None else None
-    orient = {k: sitk.DICOMOrient(v, "LPS") for k, v in
-              (("map", amap_img), ("scan", scan_img), ("mask", mask_img)) if v is not None}
-    amap = sitk.GetArrayFromImage(orient["map"])
-    scan = sitk.GetArrayFromImage(orient["scan"]) if "scan" in orient else None
-    mask = sitk.GetArrayFromImage(orient["mask"]) > 0 if "mask" in orient else None
+    values = sitk.GetArrayFromImage(map_image)
+    scan, channel = _scan([Path(p) for p in findings["input"]["paths"]], values)
+    threshold = findings["mask"]["threshold"]
+    mask = values >= float(threshold) if threshold is not None else None
     c = findings["components"][0]["centroid_ras_mm"]
-    lps = (-c[0], -c[1], c[2])
-    x, y, z = (int(round(v)) for v in orient["map"].TransformPhysicalPointToContinuousIndex(lps))
-    z = min(max(z, 0), amap.shape[0] - 1)
-    y = min(max(y, 0), amap.shape[1] - 1)
-    x = min(max(x, 0), amap.shape[2] - 1)
-    sp = orient["map"].GetSpacing()
-    views = [("axial", lambda a: a[z], sp[1] / sp[0], False),
-             ("coronal", lambda a: a[:, y, :], sp[2] / sp[0], True),
-             ("sagittal", lambda a: a[:, :, x], sp[2] / sp[1], True)]
-    vmax = float(np.percentile(amap[amap > 0], 99.5)) if (amap > 0).any() else 1.0
+    index = map_image.TransformPhysicalPointToContinuousIndex((-c[0], -c[1], c[2]))  # RAS -> LPS
+    centre = tuple(min(max(int(round(i)), 0), size - 1) for i, size in zip(index[::-1], values.shape, strict=True))
+    spacing = tuple(map_image.GetSpacing()[::-1])
+    letters = axis_letters(map_image.GetDirection(), 3)
+    vmax = float(np.percentile(values[values > 0], 99.5)) if (values > 0).any() else 1.0
+    low, high = window(scan[scan > 0] if scan is not None and (scan > 0).any() else np.zeros(1))
     fig, axes = plt.subplots(1, 3, figsize=(11, 4), dpi=90)
-    for ax, (name, cut, aspect, flip) in zip(axes, views, strict=True):
-        def show(a, flip=flip):
-            return a[::-1] if flip else a
-
+    for ax, (name, cut, _) in zip(axes, views(values.shape, centre, spacing), strict=True):
+        rows, columns = (k for k, part in enumerate(cut) if isinstance(part, slice))
+        place = placement(name, letters[rows], letters[columns])
+        aspect = place.aspect(spacing[rows], spacing[columns])
         if scan is not None:
-            s = show(cut(scan))
-            lo, hi = np.percentile(scan[scan > 0], [1, 99]) if (scan > 0).any() else (0, 1)
-            ax.imshow(s, cmap="gray", vmin=lo, vmax=hi, aspect=aspect, interpolation="nearest")
-        m = np.ma.masked_less_equal(show(cut(amap)), 0)
-        ax.imshow(m, cmap="hot", alpha=0.55, vmin=0, vmax=vmax, aspect=aspect, interpolation="nearest")
-        if mask is not None and show(cut(mask)).any():
-            ax.contour(show(cut(mask)).astype(float), levels=[0.5], colors="cyan", linewidths=1.2)
-        ax.set_title(name, fontsize=10)
+            ax.imshow(place.apply(scan[cut]), cmap="gray", vmin=low, vmax=high, aspect=aspect, origin="lower",
+                      interpolation="nearest")
+        shown = np.ma.masked_less_equal(place.apply(values[cut]), 0)
+        ax.imshow(shown, cmap="hot", alpha=0.55, vmin=0, vmax=vmax, aspect=aspect, origin="lower",
+                  interpolation="nearest")
+        if mask is not None and mask[cut].any():
+            ax.contour(place.apply(mask[cut]).astype(float), levels=[0.5], colors="cyan", linewidths=1.2)
+        ax.set_title(f"{name} ({channel})" if channel else name, fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])
-        if name in ("axial", "coronal"):
-            ax.text(0.02, 0.5, "R", color="yellow", transform=ax.transAxes, fontsize=10, va="center")
-            ax.text(0.95, 0.5, "L", color="yellow", transform=ax.transAxes, fontsize=10, va="center")
+        draw_markers(ax, place)
     fig.suptitle(f"Largest part: {findings['components'][0]['volume_ml']:.1f} ml, centre x {c[0]:.1f}, "
                  f"y {c[1]:.1f}, z {c[2]:.1f} mm (RAS); cyan = mask, colour = map", fontsize=10)
     fig.tight_layout()
