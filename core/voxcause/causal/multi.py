@@ -3,11 +3,12 @@
 A segmenter's forward pass gives every label at once, so a mutant scored for one label is scored for all of
 them. `explain_targets` runs one `PartitionSearch` per target (same options, same seed: the same random
 partitions) as coroutines (`PartitionSearch.steps`) and scores their requests together, round by round
-(`run_together`): each mutant's outcome is a vector, one (score, decision holds) per target, and each search
-credits responsibility from its own entry. Two ways make one model pass serve several searches (`pack`):
+(`run_together`, each round the same number of mutants from every search, so they keep pace): each mutant's
+outcome is a vector, one (score, decision holds) per target, and each search credits responsibility from its
+own entry. Two ways make one model pass serve several searches (`pack`):
 
 * **identical mutants** are scored once: the root's partition is the same for every target, so its subsets
-  are shared outright (a search at the root waits for the others to reach theirs, so they ask together);
+  are shared outright (an image that showed one mutant alone answers it for every search that asks later);
 * **independent mutants** are shown in one image: searches that refine different boxes (each label's cause
   in its own place) have mutants whose shown boxes miss the other's box being split, so both are pasted into
   the same image, and inside each split box the image is exactly that search's own mutant. Outside it the
@@ -15,7 +16,7 @@ credits responsibility from its own entry. Two ways make one model pass serve se
   shared search is only a way to find the ranking: every explanation is extracted and certified on its own
   target's mutants (`CausalResponsibility.finish`), and a target whose certificate fails, or for which the
   shared canvas does not remove the evidence cleanly, is explained again on its own
-  (`CausalResponsibility.attribute`, with its own canvas choice and retries).
+  (`CausalResponsibility._attribute`, with its own canvas choice and retries).
 
 The canvas is shared too (one set of probe passes for all targets, `shared_canvas`): the first of `AUTO_ORDER`
 that is clean for every target, else the one clean for most.
@@ -136,20 +137,24 @@ def pack(requests: dict[int, Request], known: dict[frozenset, list[Outcome]]) ->
     return mutants, answered
 
 
-def run_together(steps: list[Generator[Request, list[Outcome], Found]], scorer: SharedScorer,
-                 root: Box) -> tuple[list[Found], dict]:
+def run_together(steps: list[Generator[Request, list[Outcome], Found]],
+                 scorer: SharedScorer) -> tuple[list[Found], dict]:
     """Drive the searches' coroutines to their ends, scoring their requests together, round by round (`pack`):
     the results, and how many mutants the searches asked for and how many images scored them.
 
-    Every image is scored for every target, so an image that showed one mutant alone answers that mutant for
-    every search that asks for it later (the root's subsets: the same partitions for all targets)."""
+    A round takes the same number of mutants from every search it serves — as many as the smallest request
+    still open has left — so a search asking for few mutants per level advances several levels while a large
+    request is answered over several rounds: the searches move at the same pace in mutants, and an image is
+    rarely one search's alone. Every image is scored for every target, so an image that showed one mutant
+    alone answers that mutant for every search that asks for it later (the root's subsets: the same partitions
+    for all targets)."""
     results: list[Found | None] = [None] * len(steps)
-    pending: dict[int, Request] = {}
+    pending: dict[int, tuple[Request, list[list[Outcome]]]] = {}  # each search's open request, answers so far
     known: dict[frozenset, list[Outcome]] = {}
 
     def advance(search: int, outcomes: list[Outcome] | None) -> None:
         try:
-            pending[search] = next(steps[search]) if outcomes is None else steps[search].send(outcomes)
+            pending[search] = (next(steps[search]) if outcomes is None else steps[search].send(outcomes), [])
         except StopIteration as done:
             results[search] = done.value
             pending.pop(search, None)
@@ -158,21 +163,29 @@ def run_together(steps: list[Generator[Request, list[Outcome], Found]], scorer: 
         advance(search, None)
     asked = scored = 0
     while pending:
-        # a search at the root waits until every other one is at the root too: the root's subsets are the same for
-        # all of them, and a root mutant cannot share its image (its split box is all of the searched box)
-        served = {s: r for s, r in pending.items() if r.boxes[0] != root} or dict(pending)
+        step = min(len(request.contexts) - len(done) for request, done in pending.values())
+        served = {s: _part(request, len(done), step) for s, (request, done) in pending.items()}
         mutants, answered = pack(served, known)
         vectors = scorer.boxes([tuple(m.contexts) for m in mutants], [m.visible for m in mutants]) if mutants else []
         asked += sum(len(request.contexts) for request in served.values())
         scored += len(mutants)
         for mutant, vector in zip(mutants, vectors, strict=True):
-            if len(mutant.members) == 1 or all(shown == mutant.members[0][0] for shown, _ in mutant.members):
+            if all(shown == mutant.members[0][0] for shown, _ in mutant.members):  # one mutant alone: valid for all
                 known[mutant.members[0][0]] = vector
             for search, index in mutant.owners.items():
                 answered[(search, index)] = vector
-        for search, request in served.items():
-            advance(search, [answered[(search, index)][search] for index in range(len(request.contexts))])
+        for search, part in served.items():
+            request, done = pending[search]
+            done.extend(answered[(search, index)][search] for index in range(len(part.contexts)))
+            if len(done) == len(request.contexts):
+                advance(search, done)
     return [found for found in results if found is not None], {"mutants_asked": asked, "images_scored": scored}
+
+
+def _part(request: Request, start: int, count: int) -> Request:
+    """Mutants ``start`` .. ``start + count`` of ``request``."""
+    end = start + count
+    return Request(request.contexts[start:end], request.visible[start:end], request.boxes[start:end])
 
 
 def shared_canvas(explainer, image: torch.Tensor, foreground: torch.Tensor, occluded: torch.Tensor, root: Box,
@@ -250,7 +263,7 @@ def explain_targets(explainer, inputs: torch.Tensor, targets: Sequence[RegionTar
 
         steps = [explainer.search().steps(spatial, image.device, views[index].outcome, root, minimum, reporter(slot))
                  for slot, index in enumerate(together)]
-        results, counts = run_together(steps, scorer, root)
+        results, counts = run_together(steps, scorer)
         found = dict(zip(together, results, strict=True))
         record.update(counts)
     search_seconds = time.perf_counter() - started
