@@ -176,9 +176,15 @@ def _explain_all(case: _Case, method: str, probs: torch.Tensor, options: dict, *
     explained from one shared search (`voxcause.causal.multi.explain_targets`), each with its own certificate:
     (target, attribution, model probability maps, params) per target."""
     targets = resolve_all_targets(case.model, probs, pass_fraction=pass_fraction)
-    options, supplied = _supplied(case, method, options, seed)
-    explainer = make_explainer(method, case.model, options, supplied=supplied)
-    attributions = explain_targets(explainer, case.inputs, targets, progress)
+    if len(targets) == 1:  # nothing to share: explained as --target would (a context crop included)
+        explainer, attribution = _run_explainer(case, method, targets[0], options, seed=seed, progress=progress,
+                                                probs=probs)
+        attribution.stats["shared_search"] = {"targets": 1, "searched_together": 0}
+        attributions = [attribution]
+    else:
+        options, supplied = _supplied(case, method, options, seed)
+        explainer = make_explainer(method, case.model, options, supplied=supplied)
+        attributions = explain_targets(explainer, case.inputs, targets, progress)
     params = {**explainer.params(), "seed": seed}
     return [(one, attribution, voxel_probability(case.model, case.inputs, probs, one.index, case.to_image,
                                                  flips=flips), params)

@@ -169,7 +169,7 @@ class Explanations:
             certificate = item.certificate or {}
             targets.append({
                 **item.target, "name": target_name(item.target), "folder": folder, "score": item.score,
-                "target_passes": item.stats.get("target_passes", 0),
+                "target_passes": item.stats.get("target_passes", item.stats.get("forward_passes", 0)),
                 "searched_alone": "searched_alone" in item.details,
                 "certificate": {"verdict": certificate.get("verdict"), "reason": certificate.get("reason")},
             })

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from ..certificate import KEEP_MARGIN
-from ..errors import InputError
+from ..errors import ErrorCode, InputError
 from ..explanation import Attribution
 from ..removal import canvas as removed
 from ..targets import RegionTarget
@@ -243,7 +243,7 @@ def explain_targets(explainer, inputs: torch.Tensor, targets: Sequence[RegionTar
     for target, margin in zip(targets, margins, strict=True):
         if margin < 0:
             raise InputError(f"the model does not decide '{target.label}' on this image, so nothing can be responsible "
-                             "for it — explain the labels one at a time with --target")
+                             "for it — explain the labels one at a time with --target", code=ErrorCode.NOT_DECIDED)
     bands = [KEEP_MARGIN * margin for margin in margins]
     views, clean = shared_canvas(explainer, image, foreground, occluded, root, shared, bands)
     together = [index for index, ok in enumerate(clean) if ok]
