@@ -153,3 +153,13 @@ def test_cli_writes_a_folder_per_label_and_a_summary(tmp_path):
                              text=True, timeout=120)
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
     assert not (tmp_path / "refused").exists()
+
+
+def test_a_batch_row_names_every_target_and_the_worst_verdict(every):
+    from voxcause.batch.commands import _summary_fields
+
+    summary = every.summary()
+    summary["targets"][1]["certificate"]["verdict"] = "weak"
+    fields = _summary_fields(summary)
+    assert fields == {"score": None, "forward_passes": every.stats["forward_passes"],
+                      "target": "object 1, object 2, object 3", "certificate": "weak"}

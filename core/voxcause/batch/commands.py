@@ -48,6 +48,15 @@ def _model(case: Case, job: Job) -> Any:
 
 
 def _summary_fields(summary: dict[str, Any]) -> dict[str, Any]:
+    from ..causal.auto import VERDICT_ORDER
+    from ..explanation import TARGETS_SCHEMA
+
+    if summary.get("schema") == TARGETS_SCHEMA:  # target "all": one row, its targets named, the worst verdict
+        targets = summary["targets"]
+        verdicts = [entry["certificate"]["verdict"] for entry in targets]
+        return {"score": None, "forward_passes": summary.get("forward_passes"),
+                "target": ", ".join(entry["name"] for entry in targets),
+                "certificate": max(verdicts, key=VERDICT_ORDER.index)}
     target = summary.get("target")
     label = target.get("label") if isinstance(target, dict) else target
     return {
