@@ -175,7 +175,7 @@ def _explain_all(case: _Case, method: str, probs: torch.Tensor, options: dict, *
     """``target="all"``: every label the segmenter predicts (a one-label model: every connected component)
     explained from one shared search (`voxcause.causal.multi.explain_targets`), each with its own certificate:
     (target, attribution, model probability maps, params) per target."""
-    targets = resolve_all_targets(case.model, probs, pass_fraction=pass_fraction)
+    targets, warnings = resolve_all_targets(case.model, probs, pass_fraction=pass_fraction)
     if len(targets) == 1:  # nothing to share: explained as --target would (a context crop included)
         explainer, attribution = _run_explainer(case, method, targets[0], options, seed=seed, progress=progress,
                                                 probs=probs)
@@ -186,6 +186,8 @@ def _explain_all(case: _Case, method: str, probs: torch.Tensor, options: dict, *
         explainer = make_explainer(method, case.model, options, supplied=supplied)
         attributions = explain_targets(explainer, case.inputs, targets, progress)
     params = {**explainer.params(), "seed": seed}
+    for attribution in attributions:
+        attribution.stats.setdefault("warnings", []).extend(warnings)
     return [(one, attribution, voxel_probability(case.model, case.inputs, probs, one.index, case.to_image,
                                                  flips=flips), params)
             for one, attribution in zip(targets, attributions, strict=True)]

@@ -227,10 +227,11 @@ def is_all(target: object) -> bool:
     return isinstance(target, str) and target.lower() == ALL_TARGETS
 
 
-def resolve_all_targets(model, probs: torch.Tensor, *, pass_fraction: float = 0.5) -> list[RegionTarget]:
+def resolve_all_targets(model, probs: torch.Tensor, *, pass_fraction: float = 0.5) -> tuple[list[RegionTarget], list[str]]:
     """``--target all``: one `RegionTarget` per foreground label the segmenter predicts in ``probs`` (1, K, *S),
     its predicted region; for a one-label model (one logit, or background and one label) one per connected
-    component of that label (26-connected in 3D, largest first, at most `MAX_COMPONENTS`)."""
+    component of that label (26-connected in 3D, largest first, at most `MAX_COMPONENTS`). Also the warnings
+    every explanation of the run carries (components left out)."""
     from scipy import ndimage
 
     if model.infer_task(probs) != "segmentation" or probs.ndim < 3:
@@ -244,10 +245,14 @@ def resolve_all_targets(model, probs: torch.Tensor, *, pass_fraction: float = 0.
         raise InputError("the segmenter predicts no foreground on this image, so --target all has nothing to explain "
                          "— pass --target and --region")
     regions: list[tuple[int, torch.Tensor, int | None]] = []
+    warnings: list[str] = []
     if max(channels, 2) == 2:
         mask = (label_map == 1).cpu().numpy()
         pieces, count = ndimage.label(mask, ndimage.generate_binary_structure(mask.ndim, mask.ndim))
         sizes = np.bincount(pieces.ravel())[1:]
+        if count > MAX_COMPONENTS:
+            warnings.append(f"--target all explained the {MAX_COMPONENTS} largest of the {count} connected components "
+                            f"of '{labels[1]}' (the others hold {int(np.sort(sizes)[:-MAX_COMPONENTS].sum())} voxels)")
         for rank, piece in enumerate(np.argsort(-sizes, kind="stable")[:MAX_COMPONENTS], start=1):
             regions.append((1, torch.from_numpy(pieces == piece + 1).to(probs.device), rank if count > 1 else None))
     else:
@@ -260,4 +265,4 @@ def resolve_all_targets(model, probs: torch.Tensor, *, pass_fraction: float = 0.
                               component=component)
         target.reference_score = float(target.score(probs)[0])
         made.append(target)
-    return made
+    return made, warnings

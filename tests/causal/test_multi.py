@@ -163,3 +163,25 @@ def test_a_batch_row_names_every_target_and_the_worst_verdict(every):
     fields = _summary_fields(summary)
     assert fields == {"score": None, "forward_passes": every.stats["forward_passes"],
                       "target": "object 1, object 2, object 3", "certificate": "weak"}
+
+
+def test_a_one_label_model_with_many_components_explains_the_largest_and_says_so():
+    from voxcause.targets import MAX_COMPONENTS, resolve_all_targets
+
+    spots = np.zeros((1, 24, 24, 24), dtype=np.float32)
+    for k in range(MAX_COMPONENTS + 2):  # separate blobs, the first the largest
+        z, y = divmod(k, 5)
+        spots[0, 3 * z + 1: 3 * z + 2 + (k == 0), 4 * y + 1: 4 * y + 3, 2: 4] = 1.0
+
+    class Fixed(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            logit = torch.from_numpy(spots)[None].expand(x.shape[0], -1, -1, -1, -1) * 20 - 10
+            return torch.cat([torch.zeros_like(logit), logit], 1)
+
+    model = loaded(Fixed(), labels=["background", "spot"])
+    probs = model.predict(torch.zeros(1, 1, 24, 24, 24))
+    targets, warnings = resolve_all_targets(model, probs)
+    assert len(targets) == MAX_COMPONENTS and targets[0].component == 1
+    assert int(targets[0].region.sum()) == 8 and all(int(t.region.sum()) == 4 for t in targets[1:])
+    assert warnings == [f"--target all explained the {MAX_COMPONENTS} largest of the {MAX_COMPONENTS + 2} connected "
+                        "components of 'spot' (the others hold 8 voxels)"]
