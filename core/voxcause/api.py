@@ -15,7 +15,7 @@ from .attribution import Explainer, metered
 from .causal.auto import auto_canvas
 from .causal.multi import SHARED_METHODS, explain_targets
 from .certificate import certify, measured
-from .crop import certify_on_full, find_context_crop
+from .crop import certify_on_full, find_context_crop, find_shared_crop
 from .errors import InputError
 from .explainers import declared_options, explainer_class, make_explainer
 from .explanation import Attribution, Explanation, Explanations, split_volumes
@@ -183,8 +183,21 @@ def _explain_all(case: _Case, method: str, probs: torch.Tensor, options: dict, *
         attributions = [attribution]
     else:
         options, supplied = _supplied(case, method, options, seed)
+        crop = find_shared_crop(case.model, case.inputs, targets, method, probs)
+        if crop is not None and case.context is not None:
+            supplied["context"] = crop.cut(case.context)
         explainer = make_explainer(method, case.model, options, supplied=supplied)
-        attributions = explain_targets(explainer, case.inputs, targets, progress)
+        if crop is None:
+            attributions = explain_targets(explainer, case.inputs, targets, progress)
+        else:  # searched together on a crop around every region, each certified on the full input (`voxcause.crop`)
+            found = explain_targets(explainer, crop.cut(case.inputs), [crop.target(one) for one in targets], progress)
+            attributions = [crop.restore(attribution) for attribution in found]
+            for one, attribution in zip(targets, attributions, strict=True):
+                before = int(case.model.forward_passes)
+                attribution.certificate = certify_on_full(
+                    case.model, case.inputs, one, attribution, seed=seed, context=case.context,
+                    value=float(options.get("occlusion_value") or 0.0))
+                attribution.stats["target_passes"] += int(case.model.forward_passes) - before
     params = {**explainer.params(), "seed": seed}
     for attribution in attributions:
         attribution.stats.setdefault("warnings", []).extend(warnings)

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import torch
 
 from .causal.auto import occludable_region
+from .causal.multi import measured_all, union_box
 from .causal.mutants import MutantScorer
 from .causal.search import rank_voxels, smallest_passing
 from .certificate import KEEP_MARGIN, certify, decisions
@@ -142,6 +143,37 @@ def find_context_crop(model, inputs: torch.Tensor, target, method: str, probs: t
         tried.append({"size": list(crop.size), "score": score})
         if abs(score - full_score) <= TOLERANCE and ok == full_ok:
             crop.crop_score = score
+            return crop
+        margin *= 2
+
+
+def find_shared_crop(model, inputs: torch.Tensor, targets: list[RegionTarget], method: str,
+                     probs: torch.Tensor) -> ContextCrop | None:
+    """`find_context_crop` for several targets searched together (``--target all``, `causal.multi`): the smallest
+    crop around the union of their regions on which every target's region score agrees with the full image's
+    (one pass per crop tried scores them all); ``full_score``/``crop_score`` are the worst-agreeing target's."""
+    if method not in CROPPED_METHODS or getattr(model, "sliding_window", None) is not None:
+        return None
+    shape = tuple(int(s) for s in inputs.shape[2:])
+    full = [(float(t.score(probs)[0]), bool(t.passes(probs)[0])) for t in targets]
+    union = union_box(targets)
+    tried: list[dict] = []
+    margin = FIRST_MARGIN
+    while True:
+        box = _grown(union, margin, shape)
+        if all(s.stop - s.start >= n for s, n in zip(box, shape, strict=True)):
+            return None
+        crop = ContextCrop(box, 0.0, 0.0, shape, tried)
+        try:
+            (scored,) = measured_all(model, [crop.target(t) for t in targets], crop.cut(inputs))
+        except Exception as error:  # a model that takes only its own input size: no crop, the full image
+            tried.append({"size": list(crop.size), "error": type(error).__name__})
+            return None
+        gaps = [abs(score - whole) for (score, _, _), (whole, _) in zip(scored, full, strict=True)]
+        worst = max(range(len(targets)), key=gaps.__getitem__)
+        tried.append({"size": list(crop.size), "score": scored[worst][0]})
+        if gaps[worst] <= TOLERANCE and all(ok == whole_ok for (_, ok, _), (_, whole_ok) in zip(scored, full, strict=True)):
+            crop.full_score, crop.crop_score = full[worst][0], scored[worst][0]
             return crop
         margin *= 2
 

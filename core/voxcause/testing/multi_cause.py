@@ -83,4 +83,39 @@ def make_multi_case(size: int = 32, *, labels: int = 3, spatial_dims: int = 3, s
                      decoy=decoy)
 
 
-__all__ = ["LabelSpots", "MultiCase", "make_multi_case"]
+class ChannelSpots(nn.Module):
+    """Fully convolutional segmenter ``(B, 1 + K, *S)`` of a K-channel image: label k's logit is
+    ``gain * (m_k - threshold)``, ``m_k`` channel k's mean over a 3-voxel box, background 0. Label k is predicted
+    where channel k is bright, from that place alone, and a crop is segmented as the whole image is there: the
+    known-cause case of `voxcause.crop` with several labels."""
+
+    def __init__(self, *, threshold: float = 0.6, gain: float = 20.0) -> None:
+        super().__init__()
+        self.threshold = threshold
+        self.gain = gain
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pool = nn.functional.avg_pool3d if x.dim() == 5 else nn.functional.avg_pool2d
+        logits = self.gain * (pool(x, 3, stride=1, padding=1, count_include_pad=False) - self.threshold)
+        return torch.cat([torch.zeros_like(logits[:, :1]), logits], dim=1)
+
+
+def make_channel_case(size: int = 64, *, labels: int = 3, seed: int = 0) -> MultiCase:
+    """A ``labels``-channel 3D image for `ChannelSpots`: a dim noisy body in every channel and ball k bright in
+    channel k only, the balls close together near the centre (their regions' box is about a quarter of the
+    grid's edge, so a context crop applies)."""
+    rng = np.random.default_rng(seed)
+    shape = (size,) * 3
+    image = _body(shape, rng, labels)
+    radius = max(3.0, size / 20)
+    low, high = int(size * 0.34), int(size * 0.47)
+    places = [[low, low, low], [low, high, high], [high, low, high], [high, high, low]][:labels]
+    causes = [ball(shape, place, radius) for place in places]
+    for channel, cause in enumerate(causes):
+        image[channel, cause] = 1.0
+    names = tuple(["background", *[f"object {k + 1}" for k in range(labels)]])
+    return MultiCase(image=image, model=ChannelSpots().eval(), labels=names, causes=causes,
+                     decoy=np.zeros(shape, dtype=bool))
+
+
+__all__ = ["ChannelSpots", "LabelSpots", "MultiCase", "make_channel_case", "make_multi_case"]
