@@ -69,15 +69,17 @@ def _compare(network, rng, layers, methods, *, region: bool) -> tuple[dict, dict
         x, cause = _image(rng, True)
         for name, value in _monai_best(network, torch.from_numpy(x)[None], cause, layers).items():
             theirs[name].append(value)
-        for method in methods:
-            result = explain(volume_of(x), model=loaded(network), method=method, **({} if region else {"target": 1}))
+        for method in methods:  # "method@layer": at that layer, else voxcause's automatic one
+            name, _, layer = method.partition("@")
+            result = explain(volume_of(x), model=loaded(network), method=name, **({} if region else {"target": 1}),
+                             **({"layer": layer} if layer else {}))
             ours[method].append(_share(result.map, cause))
     return {k: float(np.mean(v)) for k, v in ours.items()}, {k: float(np.mean(v)) for k, v in theirs.items() if v}
 
 
 @pytest.mark.slow
 def test_classifier_cams_localise_at_least_as_well_as_monai():
-    """Measured: voxcause Grad-CAM 0.29, Grad-CAM++ 0.24; MONAI's at its best layer 0.03 and 0.03 (chance 0.08)."""
+    """Measured: voxcause Grad-CAM 0.29, Grad-CAM++ 0.28; MONAI's at its best layer 0.03 and 0.03 (chance 0.08)."""
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
 
@@ -95,9 +97,16 @@ def test_classifier_cams_localise_at_least_as_well_as_monai():
 
 
 @pytest.mark.slow
-def test_segmenter_gradcam_localises_at_least_as_well_as_monai():
+def test_segmenter_cams_localise_at_least_as_well_as_monai():
     """Measured: voxcause Grad-CAM / Seg-Grad-CAM 0.19 (the same automatic layer) against MONAI's GradCAM 0.06
-    and GradCAMpp 0.13, each at its best layer (chance 0.08)."""
+    and GradCAMpp 0.13, each at its best layer (chance 0.08). MONAI's GradCAMpp runs only at the output block
+    here; at that layer voxcause's Grad-CAM++ puts 1.00 there (alpha over the activations' positive part, see
+    saliency/gradcampp.py; 0.03 with MONAI's signed sum). At its automatic layer (the skip concatenation the
+    output block reads) voxcause's Grad-CAM++ gets 0.08: below MONAI's 0.13, not asserted. Why: every decoder
+    layer of a MONAI UNet is read by a convolution followed by instance normalisation, which leaves each channel's
+    gradient with about zero spatial mean; Grad-CAM's mean weight then cancels as it should, but Grad-CAM++ sums
+    only the positive half, so every channel gets a weight whatever its sign of evidence (the sample segmenter, a
+    UNet: Grad-CAM 0.78 of the map inside the tumour at that layer, Grad-CAM++ 0.004)."""
     from monai.losses import DiceCELoss
 
     torch.manual_seed(0)
@@ -111,5 +120,6 @@ def test_segmenter_gradcam_localises_at_least_as_well_as_monai():
                                          strides=(2, 2), num_res_units=1),
                      DiceCELoss(to_onehot_y=True, softmax=True), batches, 200)
     layers = ("model.0", "model.1.submodule.0", "model.1.submodule.1", "model.2")
-    ours, theirs = _compare(network, rng, layers, ("gradcam", "seggradcam"), region=True)
+    ours, theirs = _compare(network, rng, layers, ("gradcam", "seggradcam", "gradcampp@model.2"), region=True)
     assert min(ours["gradcam"], ours["seggradcam"]) >= max(theirs.values()), (ours, theirs)
+    assert ours["gradcampp@model.2"] >= theirs["gradcampp"] + 0.5, (ours, theirs)
