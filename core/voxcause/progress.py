@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -27,6 +27,51 @@ class Monotone:
     def __call__(self, stage: str, fraction: float) -> None:
         self.highest = max(self.highest, min(1.0, max(0.0, float(fraction))))
         self.callback(stage, self.highest)
+
+
+class PassShare:
+    """A search-then-extract engine's (stage, fraction) as the share of its forward passes done, so every stage
+    weighs what it costs.
+
+    The engine's own fractions place its stages, not their cost: the partition search reports the iterations done
+    (up to ``search_end``), the extraction three stage marks above it, so the bar once sat at 96-98% while the
+    binary searches of the extraction ran. Here each event becomes ``done / (done + expected)`` passes: during the
+    search the passes still expected are those of the search's unfinished share at the rate so far (``done / f``
+    for a search fraction ``f``) plus ``after_search``, the engine's estimate of what follows; after the search the
+    search's passes are known and only ``after_search`` (or what was already spent, if more) remains. A fraction of
+    1 ends it. The reported fraction never goes back (a search retried on another canvas starts at 0 again).
+    """
+
+    def __init__(self, callback: Callable[[str, float], None], passes: Callable[[], int], *, after_search: float,
+                 search_end: float = 0.95) -> None:
+        self.callback, self.passes = callback, passes
+        self.after_search, self.search_end = max(1.0, after_search), search_end
+        self.start = passes()
+        self.searched: int | None = None  # passes the search took, once it ended
+        self.shown = 0.0
+
+    def share(self, fraction: float) -> float | None:
+        """The share of passes done at an engine ``fraction``; None while the search has not said enough."""
+        done = self.passes() - self.start
+        if fraction >= 1.0:
+            return 1.0
+        if fraction > self.search_end:
+            if self.searched is None:
+                self.searched = done
+            return done / (self.searched + max(self.after_search, 1.05 * (done - self.searched)))
+        searched = fraction / self.search_end
+        if searched < MIN_SEARCH_SHARE:
+            return None
+        return done / (done / searched + self.after_search)
+
+    def __call__(self, stage: str, fraction: float) -> None:
+        share = self.share(fraction)
+        self.shown = max(self.shown, min(1.0, share if share is not None else 0.0))
+        self.callback(stage, self.shown)
+
+
+#: Below this share of its iterations the search's pass rate says too little to extrapolate from.
+MIN_SEARCH_SHARE = 0.02
 
 
 def time_left(elapsed: float, fraction: float) -> float | None:

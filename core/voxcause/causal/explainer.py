@@ -19,6 +19,7 @@ from ..attribution import Explainer
 from ..certificate import KEEP_MARGIN, Certificate, Check, certify
 from ..errors import ErrorCode, InputError
 from ..explanation import Attribution
+from ..progress import PassShare
 from ..typing import Progress, Target
 from .auto import (
     Attempt,
@@ -30,7 +31,7 @@ from .auto import (
     reference_canvas,
     undecidable,
 )
-from .extract import extract
+from .extract import expected_passes, extract
 from .mutants import MutantScorer, peak_memory_mb, reach
 from .options import RexOptions
 from .partition import Box
@@ -88,10 +89,12 @@ class CausalResponsibility(Explainer):
         """The responsibility map (*S) and masks ``sufficient``, ``contrastive``, ``multiple_k``, certified;
         inputs (1, C, *S) in the model's grid (the base's `attribute` checks them and counts the passes)."""
         model_seconds_before = self.model.forward_seconds
-        report = progress or (lambda stage, fraction: None)
         image = inputs.to(self.model.device)
         spatial = tuple(image.shape[2:])
         foreground, root, occluded = occludable_region(image, within=reach(self.model, target, spatial))
+        report = (lambda stage, fraction: None) if progress is None else PassShare(
+            progress, lambda: self.model.forward_passes,
+            after_search=expected_passes(root.volume, self.explanations, self.max_explanations))
         searched = torch.zeros(spatial, dtype=torch.bool, device=image.device)
         searched[root.slices()] = True
         scorer = MutantScorer(self.model, target, image)
