@@ -201,3 +201,17 @@ def test_a_whole_image_segmenter_is_searched_on_one_crop_around_every_region_and
         values = np.clip(item.map, 0, None)
         assert cause[np.unravel_index(np.argmax(values), values.shape)]
         assert values[cause].sum() / values.sum() >= 0.6  # at 3 iterations; the lowest measured 0.77
+
+
+def test_a_label_the_shared_canvas_cannot_remove_is_explained_alone_and_fails_honestly():
+    case = make_multi_case(24)
+    with torch.no_grad():
+        case.model.thresholds[2] = -0.5  # 'object 3' is predicted whatever the image holds
+    result = explain(volume_of(case.image), model=loaded(case.model, labels=list(case.labels)), target="all", seed=0,
+                     progress=False, iterations=4)
+    assert result.stats["shared_search"]["searched_together"] == 2
+    assert [item.certificate["verdict"] for item in result] == ["pass", "pass", "fail"]
+    alone = result[2]
+    assert "shared canvas" in alone.details["searched_alone"]
+    assert alone.stats["iterations"]["stopped"] == "undecidable"
+    assert any("searched on its own" in warning for warning in alone.stats["warnings"])

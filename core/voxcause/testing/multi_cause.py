@@ -19,12 +19,13 @@ from .known_cause import _body, ball, cube
 
 
 class LabelSpots(nn.Module):
-    """Segmenter ``(B, 1 + K, *S)``: background logit 0; label k's logit ``gain * (e_k - threshold)`` on its
+    """Segmenter ``(B, 1 + K, *S)``: background logit 0; label k's logit ``gain * (e_k - threshold_k)`` on its
     ``segments[k]`` and -10 elsewhere, ``e_k`` the largest local mean brightness (a ``kernel`` box) inside
-    ``gates[k]``. Label k's decision therefore depends on the voxels near gate k only."""
+    ``gates[k]``. Label k's decision therefore depends on the voxels near gate k only (a negative threshold: on
+    none, it is always predicted)."""
 
-    def __init__(self, gates: np.ndarray, segments: np.ndarray, *, threshold: float = 0.6, gain: float = 20.0,
-                 kernel: int = 5) -> None:
+    def __init__(self, gates: np.ndarray, segments: np.ndarray, *, threshold: float | Sequence[float] = 0.6,
+                 gain: float = 20.0, kernel: int = 5) -> None:
         super().__init__()
         spatial_dims = gates.ndim - 1
         conv = nn.Conv3d if spatial_dims == 3 else nn.Conv2d
@@ -33,13 +34,14 @@ class LabelSpots(nn.Module):
             self.local.weight.fill_(1.0 / kernel**spatial_dims)
         self.register_buffer("gates", torch.as_tensor(gates, dtype=torch.float32))
         self.register_buffer("segments", torch.as_tensor(segments, dtype=torch.bool))
-        self.threshold = threshold
+        thresholds = np.broadcast_to(np.asarray(threshold, dtype=np.float32), (len(gates),)).copy()
+        self.register_buffer("thresholds", torch.from_numpy(thresholds))  # per label
         self.gain = gain
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         local = self.local(x.mean(dim=1, keepdim=True))  # (B, 1, *S)
         gated = local * self.gates[None] - 10.0 * (1.0 - self.gates[None])  # (B, K, *S)
-        logits = self.gain * (gated.flatten(2).amax(dim=2) - self.threshold)  # (B, K)
+        logits = self.gain * (gated.flatten(2).amax(dim=2) - self.thresholds)  # (B, K)
         level = logits.reshape([logits.shape[0], logits.shape[1]] + [1] * (x.dim() - 2))
         labels = torch.where(self.segments[None], level, torch.full_like(level, -10.0))  # (B, K, *S)
         return torch.cat([torch.zeros_like(labels[:, :1]), labels], dim=1)
