@@ -270,7 +270,7 @@ def _run_explainer(case: _Case, method: str, target: Target, options: dict, *, s
     attribution = crop.restore(explainer.attribute(crop.cut(case.inputs), target=crop.target(target),
                                                    progress=progress))
     attribution.certificate = certify_on_full(
-        case.model, case.inputs, target, attribution, seed=seed, value=float(options.get("occlusion_value") or 0.0),
+        case.model, case.inputs, target, attribution, probs=probs, seed=seed, value=float(options.get("occlusion_value") or 0.0),
         context=case.context,
     )
     return explainer, attribution

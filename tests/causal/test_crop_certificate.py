@@ -38,8 +38,9 @@ def test_the_shuffle_canvas_of_the_full_input_takes_the_runs_seed(monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(crop, "certify", spy)
-    crop.certify_on_full(as_model(MeanLogit()), image, RegionTarget(1, "x", region, reference_score=1.0),
-                         attribution, seed=7)
+    model = as_model(MeanLogit())
+    crop.certify_on_full(model, image, RegionTarget(1, "x", region, reference_score=1.0), attribution,
+                         probs=model.predict(image), seed=7)
     foreground, _, _ = occludable_region(image)
     assert seen["seed"] == 7
     assert torch.equal(seen["baseline"], canvas(image, "shuffle", foreground=foreground, seed=7))

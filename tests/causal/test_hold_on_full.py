@@ -7,6 +7,7 @@ mean of a 4^3 cause block, so shown alone on a zero canvas the explanation keeps
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 from voxcause.crop import hold_on_full
@@ -28,7 +29,7 @@ class BlockMean(nn.Module):
         return torch.cat([-foreground, foreground], 1)
 
 
-def _run(shown_voxels: int) -> tuple[Attribution, torch.Tensor]:
+def _run(shown_voxels: int) -> tuple[Attribution, torch.Tensor, tuple[float, float] | None]:
     image = torch.zeros((1, 1, *SHAPE))
     image[(0, 0, *BLOCK)] = 1.0
     block = torch.zeros(SHAPE, dtype=torch.bool)
@@ -43,21 +44,26 @@ def _run(shown_voxels: int) -> tuple[Attribution, torch.Tensor]:
     attribution = Attribution(map=responsibility, masks={"sufficient": sufficient.reshape(SHAPE)}, stats={},
                               details={"sufficient": {"found": True, "voxels": shown_voxels, "fraction": 0.1,
                                                       "score": 0.0}, "crop": {}})
-    hold_on_full(as_model(BlockMean()), image, target, attribution, torch.zeros_like(image),
-                 torch.ones(SHAPE, dtype=torch.bool))
-    return attribution, block
+    model = as_model(BlockMean())
+    original = float(target.margin(model.predict(image))[0])
+    kept = hold_on_full(model, image, target, attribution, torch.zeros_like(image), torch.ones(SHAPE, dtype=torch.bool),
+                        original)
+    return attribution, block, kept
 
 
 def test_a_borderline_explanation_grows_along_the_ranking_until_it_keeps_the_margin():
-    attribution, block = _run(30)
+    attribution, block, kept = _run(30)
     grown = attribution.masks["sufficient"]
     assert int(grown.sum()) == NEEDED and bool((grown <= block).all())
     assert attribution.details["crop"]["grown_on_full"] == NEEDED - 30
     assert attribution.details["sufficient"]["voxels"] == NEEDED
     assert attribution.details["sufficient"]["score"] >= 0.55
+    # what the certificate's sufficient_alone reads instead of scoring the grown explanation again
+    assert kept == (attribution.details["sufficient"]["score"], pytest.approx(kept[0] - 0.5))
 
 
 def test_an_explanation_that_keeps_the_margin_is_left_as_it_is():
-    attribution, _ = _run(40)
+    attribution, _, kept = _run(40)
     assert int(attribution.masks["sufficient"].sum()) == 40
     assert attribution.details["crop"]["grown_on_full"] == 0
+    assert kept is not None and kept[1] >= 0.05  # kept by the margin as it was

@@ -107,8 +107,11 @@ def ordered_canvases(
     0.53-0.58 against 0.61-0.74 with constant).
 
     Lazy: baselines are scored in `AUTO_ORDER` only until one is clean (loses the decision, fakes nothing),
-    which no later one can beat, so the usual cost is one baseline's 9 passes, not 36; the rest are scored only
-    when the caller asks for the next canvas (its explanation failed its certificate).
+    which no later one can beat, so the usual cost is one baseline's 9 passes, not 45; the rest are scored only
+    when the caller asks for the next canvas (its explanation failed its certificate). A baseline whose fully
+    occluded image keeps the decision costs that one pass: it ranks after every one that loses it, so its
+    probes could not change the choice (HD-BET, whose InstanceNorm undoes constant canvases: 4 passes instead
+    of 36 before it reaches ``shuffle``).
 
     Args:
         image: (1, C, *S) the normalised image; occluded: (*S) bool voxels a canvas replaces; box: where probes go.
@@ -120,14 +123,16 @@ def ordered_canvases(
         while pending:
             index, kind = pending.pop(0)
             canvas = removed(image, kind, where=occluded, value=value, foreground=foreground, seed=seed)[0]
-            batch = canvas.expand(len(probes) + 1, *canvas.shape).clone()
-            for slot, probe in enumerate(probes, start=1):
-                batch[(slot, slice(None), *probe.slices())] = image[(0, slice(None), *probe.slices())]
-            outcomes = measure(batch)
-            passing = sum(ok for _, ok, _ in outcomes[1:]) / len(probes)
+            occluded_score, occluded_ok, occluded_margin = measure(canvas[None])[0]
+            keeps = occluded_margin > -band
+            passing = 0.0
+            if not keeps:  # a canvas that keeps the decision ranks last whatever its probes say: none scored
+                batch = canvas.expand(len(probes), *canvas.shape).clone()
+                for slot, probe in enumerate(probes):
+                    batch[(slot, slice(None), *probe.slices())] = image[(0, slice(None), *probe.slices())]
+                passing = sum(ok for _, ok, _ in measure(batch)) / len(probes)
             fakes = passing >= FAKING_SHARE
-            occluded_score, occluded_ok, occluded_margin = outcomes[0]
-            key = (occluded_margin > -band, fakes, passing if fakes else 0.0, index)
+            key = (keeps, fakes, passing if fakes else 0.0, index)
             ranked.append((key, Canvas(kind, canvas, (occluded_score, occluded_ok), occluded_margin)))
             if not key[0] and not fakes:
                 break
@@ -211,11 +216,15 @@ def undecidable(occlusion: str, label: str, canvas: Canvas, band: float) -> str 
             "a smaller --region")
 
 
-def attempts(canvases: Iterator[Canvas], explain: Callable[[int, Canvas], Attempt]) -> list[Attempt]:
+def attempts(canvases: Iterator[Canvas], explain: Callable[[int, Canvas], Attempt], band: float = 0.0) -> list[Attempt]:
     """``explain(attempt, canvas)`` on each canvas in turn until a certificate does not fail, at most
-    `MAX_AUTO_ATTEMPTS`."""
+    `MAX_AUTO_ATTEMPTS`. A retry never runs on a canvas whose fully occluded image fails to lose the decision by
+    ``band``: its certificate must fail (``occluded_loses_decision``), so the whole search on it would be spent
+    for nothing (the canvases come best first: every later one keeps the decision too)."""
     done: list[Attempt] = []
     for attempt, canvas in enumerate(itertools.islice(canvases, MAX_AUTO_ATTEMPTS)):
+        if done and canvas.margin > -band:
+            break
         done.append(explain(attempt, canvas))
         if done[-1].certificate.verdict != "fail":
             break

@@ -119,10 +119,10 @@ class CausalResponsibility(Explainer):
         def attempt(index: int, canvas: Canvas) -> Attempt:
             scorer.set_canvas(canvas.image)
             label = "responsibility" if index == 0 else f"responsibility (occlusion {canvas.kind}, try {index + 1})"
-            return self._run(scorer, canvas, band, root, minimum, searched, occluded, lambda stage, f, label=label:
+            return self._run(scorer, canvas, margin, root, minimum, searched, occluded, lambda stage, f, label=label:
                              report(label if stage == "responsibility" else stage, f))
 
-        run, tried_warnings, tried = best_attempt(attempts(itertools.chain([first], candidates), attempt))
+        run, tried_warnings, tried = best_attempt(attempts(itertools.chain([first], candidates), attempt, band))
         warnings.extend(tried_warnings)
         return self._attribution(run, tried, warnings, root, minimum, self.model.forward_seconds - model_seconds_before,
                                  image.device)
@@ -163,12 +163,14 @@ class CausalResponsibility(Explainer):
         return Attribution(map=torch.zeros(spatial, device=device), masks={}, stats=stats, details=details,
                            certificate=certificate)
 
-    def _run(self, scorer: MutantScorer, canvas: Canvas, band: float, root: Box, minimum: int,
+    def _run(self, scorer: MutantScorer, canvas: Canvas, margin: float, root: Box, minimum: int,
              searched: torch.Tensor, occluded: torch.Tensor, report: Progress) -> Attempt:
-        """One search, extraction and certificate on ``canvas`` (the scorer's)."""
+        """One search, extraction and certificate on ``canvas`` (the scorer's); ``margin``: the decision's on the
+        image itself."""
         started = time.perf_counter()
         found = self.search().run(scorer, canvas.outcome, root, minimum, report)
-        return self.finish(scorer, canvas, band, searched, occluded, found, time.perf_counter() - started, report)
+        return self.finish(scorer, canvas, scorer.band, searched, occluded, found, time.perf_counter() - started,
+                           report, margin=margin)
 
     def search(self) -> PartitionSearch:
         """The partition search with this explainer's options."""
@@ -176,9 +178,11 @@ class CausalResponsibility(Explainer):
 
     def finish(self, scorer: MutantScorer, canvas: Canvas, band: float, searched: torch.Tensor,
                occluded: torch.Tensor, found: tuple[torch.Tensor, dict, int, dict], seconds: float,
-               report: Progress) -> Attempt:
+               report: Progress, *, margin: float | None = None) -> Attempt:
         """After the search (``found``: `PartitionSearch.run`'s merged map, counts, depth and iterations, in
-        ``seconds``): the explanations, the values and the certificate on ``canvas`` (the scorer's)."""
+        ``seconds``): the explanations, the values and the certificate on ``canvas`` (the scorer's). ``margin``:
+        the decision's on the image itself when known (the certificate then does not score it again), as the
+        canvas's fully occluded outcome is."""
         merged, counts, depth_reached, convergence = found
         # Only occluded voxels were ever intervened on: air inside a credited box (never hidden) is no cause.
         responsibility = merged * occluded
@@ -206,6 +210,7 @@ class CausalResponsibility(Explainer):
         certificate = certify(
             self.model, scorer.image[None], scorer.target, responsibility, explanation=masks.get("sufficient"),
             removal=union, baseline=canvas.image, searched=occluded, seed=self.seed, reference=reference,
+            original=margin, occluded=(canvas.outcome[0], canvas.margin),
         )
         timings["certificate"] = time.perf_counter() - step
         return Attempt(canvas.kind, responsibility, masks, details, counts, depth_reached, convergence, timings,

@@ -87,6 +87,10 @@ class MutantScorer:
 
     def masks(self, masks: Sequence[torch.Tensor], *, keep: bool = True) -> list[Outcome]:
         """Score mutants in batches: keep=True shows only each mask (the rest occluded); keep=False occludes it."""
+        return [(score, kept) for score, kept, _ in self.measure_masks(masks, keep=keep)]
+
+    def measure_masks(self, masks: Sequence[torch.Tensor], *, keep: bool = True) -> list[tuple[float, bool, float]]:
+        """`masks` with each mutant's margin (`Target.margin`) too: (score, kept by the band, margin)."""
         pair = (self.image, self.canvas) if keep else (self.canvas, self.image)
         return self._batched(len(masks), lambda index, out: torch.where(masks[index], *pair, out=out))
 
@@ -98,19 +102,19 @@ class MutantScorer:
         def build(index: int, out: torch.Tensor) -> None:
             torch.where((rank >= 0) & (rank < counts[index]), *pair, out=out)
 
-        return self._batched(len(counts), build)
+        return [(score, kept) for score, kept, _ in self._batched(len(counts), build)]
 
-    def _batched(self, count: int, build) -> list[Outcome]:
-        """Score ``count`` mutants, ``build(index, slot)`` writing mutant ``index`` into a buffer slot; the slots
-        are reset to the canvas afterwards."""
-        outcomes: list[Outcome] = []
+    def _batched(self, count: int, build) -> list[tuple[float, bool, float]]:
+        """(score, kept by the band, margin) of ``count`` mutants, ``build(index, slot)`` writing mutant ``index``
+        into a buffer slot; the slots are reset to the canvas afterwards."""
+        outcomes: list[tuple[float, bool, float]] = []
         size = self.buffer.shape[0]
         for start in range(0, count, size):
             chunk = range(start, min(start + size, count))
             for slot, index in enumerate(chunk):
                 build(index, self.buffer[slot])
             measured_chunk = self.measure(self.buffer[: len(chunk)])
-            outcomes.extend((score, margin >= self.band) for score, _, margin in measured_chunk)
+            outcomes.extend((score, margin >= self.band, margin) for score, _, margin in measured_chunk)
             self.buffer[: len(chunk)].copy_(self.canvas.expand(len(chunk), *self.canvas.shape))
         return outcomes
 
