@@ -271,15 +271,19 @@ def explain_targets(explainer, inputs: torch.Tensor, targets: Sequence[RegionTar
     record["seconds"] = search_seconds
     attributions = []
     for index, target in enumerate(targets):
-        report(f"explanation of '{target.label}'", 0.8 + 0.2 * index / len(targets))
+        def in_slot(stage: str, fraction: float, index: int = index, name: str = target.name) -> None:
+            """This target's stages inside its share of the bar's last fifth, so the bar never goes back."""
+            report(f"{name}: {stage}", 0.8 + 0.2 * (index + min(max(fraction, 0.0), 1.0)) / len(targets))
+
         before = int(model.forward_passes)
         attribution = _explain_one(explainer, image, target, bands[index], views[index], found.get(index), root,
-                                   minimum, searched, occluded, search_seconds, model_seconds_before, report)
+                                   minimum, searched, occluded, search_seconds, model_seconds_before, in_slot)
         attribution.stats["target_passes"] = int(model.forward_passes) - before
         attribution.stats["shared_search"] = dict(record)
         attribution.stats["peak_memory_mb"] = peak_memory_mb(image.device)
         explainer._fill_stats(attribution, {})  # the caller meters the whole run
         attributions.append(attribution)
+    report(f"{explainer.name}: done", 1.0)
     return attributions
 
 
