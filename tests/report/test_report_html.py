@@ -58,26 +58,29 @@ def test_report_shows_the_models_probability_beside_the_responsibility(case_dir)
 
 
 def test_findings_figure_puts_the_patients_right_on_the_viewers_left(tmp_path, monkeypatch):
-    """The findings figure follows overview.png's radiological convention whatever the file's orientation: a
-    lesion in the patient's right hemisphere is drawn in the left half of the axial and coronal panels, the
-    edges are marked (R left, L right, A up) and the shown channel is named."""
+    """The findings figure (and the probability figure beside it) follow overview.png's radiological convention
+    whatever the file's orientation: a lesion in the patient's right hemisphere is drawn in the left half of the
+    axial and coronal panels, and the edges are marked (R left, L right, A up)."""
     import matplotlib.pyplot as plt
     import numpy as np
     import SimpleITK as sitk
     from PIL import Image
     from voxcause.report import html as report_html
+    from voxcause.report import probability_figure as beside
+    from voxcause.report.probability_figure import probability_figure
 
     shape = (12, 20, 20)  # (z, y, x)
     letters: list[dict] = []  # each panel's edge letters, as drawn
     draw = report_html.draw_markers
-    monkeypatch.setattr(report_html, "draw_markers", lambda axis, place, **kw: (letters.append(place.markers()),
-                                                                                draw(axis, place, **kw)))
+    for module in (report_html, beside):
+        monkeypatch.setattr(module, "draw_markers", lambda axis, place, **kw: (letters.append(place.markers()),
+                                                                              draw(axis, place, **kw)))
     for stored, direction in (("LPS", (1, 0, 0, 0, 1, 0, 0, 0, 1)), ("RAS", (-1, 0, 0, 0, -1, 0, 0, 0, 1))):
         folder = tmp_path / stored
         folder.mkdir()
         right_x = 3 if stored == "LPS" else 16  # LPS: x grows to the left, so the right is at small x
         values = np.zeros(shape, np.float32)
-        values[5:8, 8:12, right_x - 2:right_x + 2] = 0.3  # drawn red: the heat scale tops at the peak voxel
+        values[5:8, 8:12, right_x - 2:right_x + 2] = 0.3  # violet on the heat scale, which tops at the peak voxel
         values[6, 10, right_x] = 1.0
         paths = []
         for name, array in (("map", values), ("t1", np.ones(shape, np.float32))):
@@ -92,10 +95,22 @@ def test_findings_figure_puts_the_patients_right_on_the_viewers_left(tmp_path, m
         png = report_html.findings_figure(folder, findings)
         plt.close("all")
         picture = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
-        red = (picture[..., 0] > picture[..., 1] + 60) & (picture[..., 0] > picture[..., 2] + 60)  # not the markers
+        red = picture[..., 0] > picture[..., 1] + 40  # the heat scale's violet-orange, not the yellow markers
         width = picture.shape[1]
         for panel in (0, 1):  # axial, coronal: each a third of the figure
             columns = np.nonzero(red[:, panel * width // 3:(panel + 1) * width // 3].any(0))[0]
             assert columns.size and columns.mean() < width / 6, (stored, panel)
             assert letters[panel]["left"] == "R" and letters[panel]["right"] == "L"
         assert letters[0]["top"] == "A" and letters[2] == {"left": "A", "right": "P", "top": "S", "bottom": "I"}
+        # the probability figure beside it: the same convention in its responsibility panel
+        probability = sitk.GetImageFromArray(values)
+        probability.SetDirection(direction)
+        sitk.WriteImage(probability, str(folder / "probability.nii.gz"))
+        letters.clear()
+        png = probability_figure(folder, paths[1])
+        plt.close("all")
+        picture = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+        red = picture[..., 0] > picture[..., 1] + 40
+        columns = np.nonzero(red[:, : picture.shape[1] // 2].any(0))[0]  # the first of two panels
+        assert columns.size and columns.mean() < picture.shape[1] / 4, stored
+        assert letters[0] == {"left": "R", "right": "L", "top": "A", "bottom": "P"}

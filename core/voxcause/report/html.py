@@ -22,7 +22,8 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..orientation import axis_letters, draw_markers, placement
-from .probability_figure import probability_figure
+from ..overlays import HEAT, HEAT_ALPHA
+from .probability_figure import probability_figure, shown_scan
 
 CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1000px;margin:2em auto;
@@ -96,25 +97,6 @@ def png_data_uri(data: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
 
 
-def _scan(paths: list[Path], values: np.ndarray) -> tuple[np.ndarray | None, str]:
-    """The channel of the input shown under the map (the one the map's top voxels stand out in, as in
-    overview.png) and its name; (None, "") when the input cannot be read on the map's grid."""
-    from ..errors import InputError
-    from ..io import read_image
-    from ..outputs import channel_name, display_channel
-
-    if not paths or not all(path.is_file() for path in paths):
-        return None, ""
-    try:
-        volume = read_image([str(path) for path in paths] if len(paths) > 1 else str(paths[0]))
-    except InputError:
-        return None, ""
-    if volume.spatial_shape != values.shape:
-        return None, ""
-    shown = display_channel(volume.array, values)
-    return volume.array[shown], channel_name(volume, shown)
-
-
 def findings_figure(out_dir: str | Path, findings: dict) -> bytes | None:
     """PNG bytes of three slices through the largest part (scan, map, mask outline); None if not drawable.
 
@@ -135,7 +117,7 @@ def findings_figure(out_dir: str | Path, findings: dict) -> bytes | None:
     if map_image.GetDimension() != 3:
         return None
     values = sitk.GetArrayFromImage(map_image)
-    scan, channel = _scan([Path(p) for p in findings["input"]["paths"]], values)
+    scan, channel = shown_scan([Path(p) for p in findings["input"]["paths"]], values)
     threshold = findings["mask"]["threshold"]
     mask = values >= float(threshold) if threshold is not None else None
     c = findings["components"][0]["centroid_ras_mm"]
@@ -154,7 +136,7 @@ def findings_figure(out_dir: str | Path, findings: dict) -> bytes | None:
             ax.imshow(place.apply(scan[cut]), cmap="gray", vmin=low, vmax=high, aspect=aspect, origin="lower",
                       interpolation="nearest")
         shown = np.ma.masked_less_equal(place.apply(values[cut]), 0)
-        ax.imshow(shown, cmap="hot", alpha=0.55, vmin=0, vmax=vmax, aspect=aspect, origin="lower",
+        ax.imshow(shown, cmap=HEAT, alpha=HEAT_ALPHA, vmin=0, vmax=vmax, aspect=aspect, origin="lower",
                   interpolation="nearest")
         if mask is not None and mask[cut].any():
             ax.contour(place.apply(mask[cut]).astype(float), levels=[0.5], colors="cyan", linewidths=1.2)
@@ -186,7 +168,7 @@ def render_html(markdown: str, *, out_dir: str | Path, findings: dict, title: st
         figures.append((png_data_uri(fig), "Findings: slices through the centre of the largest part."))
     paths = findings.get("input", {}).get("paths") or []
     try:
-        beside = probability_figure(out_dir, paths[0] if paths else None,
+        beside = probability_figure(out_dir, paths,
                                     label=str((findings.get("prediction") or {}).get("target_label") or ""))
     except (RuntimeError, OSError, ValueError):
         beside = None
