@@ -195,7 +195,7 @@ def _explain_all(case: _Case, method: str, probs: torch.Tensor, options: dict, *
             for one, attribution in zip(targets, attributions, strict=True):
                 before = int(case.model.forward_passes)
                 attribution.certificate = certify_on_full(
-                    case.model, case.inputs, one, attribution, seed=seed, context=case.context,
+                    case.model, case.inputs, one, attribution, probs=probs, seed=seed, context=case.context,
                     value=float(options.get("occlusion_value") or 0.0))
                 attribution.stats["target_passes"] += int(case.model.forward_passes) - before
     params = {**explainer.params(), "seed": seed}
