@@ -21,6 +21,7 @@ from pathlib import Path
 from .api import explain
 from .errors import InputError
 from .explainers import METHODS
+from .sizes import mask_size
 from .typing import Progress
 
 DEMO_ITERATIONS = 12
@@ -112,6 +113,7 @@ def _brief(explanation) -> dict:
         "score": round(explanation.score, 4),
         "forward_passes": explanation.stats["forward_passes"],
         "seconds": round(explanation.stats["seconds"], 1),
-        "sufficient_voxels": (explanation.details.get("sufficient") or {}).get("voxels"),
+        "sufficient": mask_size(explanation.masks["sufficient"], explanation.volume.spacing)
+        if "sufficient" in explanation.masks else None,
         "certificate": (explanation.certificate or {}).get("verdict"),
     }

@@ -15,6 +15,7 @@ import torch
 from .errors import InputError
 from .io import Volume
 from .jsonio import jsonable
+from .sizes import mask_size
 
 
 @dataclass
@@ -99,6 +100,7 @@ class Explanation:
                 "warnings": warnings,
                 "certificate": self.certificate,
                 "volumes": self.volume_files(),
+                "mask_sizes": {name: mask_size(mask, self.volume.spacing) for name, mask in self.masks.items()},
                 "stats": stats,
                 **details,
             }
@@ -196,11 +198,13 @@ def target_name(target: dict[str, Any]) -> str:
 
 TARGETS_SCHEMA = "voxcause-targets"
 SUMMARY_SCHEMA_VERSION = "1.0.0"
+
+
 # Top-level summary keys a method's details may not overwrite.
 RESERVED = frozenset(
     {"schema", "schema_version", "method", "target", "score", "prediction", "forward_passes", "backward_passes",
      "seconds", "device", "version", "input", "images", "model", "params", "warnings", "certificate", "volumes",
-     "stats"}
+     "stats", "mask_sizes"}
 )
 # The most numbers one summary entry may hold; anything larger is per-voxel data and belongs in a file.
 MAX_VALUES = 64

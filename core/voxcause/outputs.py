@@ -24,6 +24,7 @@ from .jsonio import dumps
 from .levels import grey_colour, heat_colour, responsibility_levels
 from .overlays import write_overlays
 from .render import render_overview
+from .sizes import mask_size
 
 if TYPE_CHECKING:  # for annotations only: `Explanation.save` imports this module, never the other way round
     from .explanation import Explanation, Explanations
@@ -87,12 +88,10 @@ def overview_lines(explanation: Explanation) -> list[str]:
 
 
 def size_text(mask: np.ndarray, spacing) -> str:
-    """``1,234 image voxels (5.67 ml)``: a mask's size on the image grid, in voxels and millilitres (3D) or
-    square millimetres (2D)."""
-    voxels = int(np.count_nonzero(mask))
-    size = voxels * float(np.prod(spacing))
-    unit = f"{size / 1000:.2f} ml" if len(spacing) == 3 else f"{size:.1f} mm²"
-    return f"{voxels:,} image voxels ({unit})"
+    """``1,234 image voxels (5.67 ml)``: `explanation.mask_size` in words."""
+    size = mask_size(mask, spacing)
+    unit = f"{size['ml']:.2f} ml" if "ml" in size else f"{size['mm2']:.1f} mm²"
+    return f"{size['image_voxels']:,} image voxels ({unit})"
 
 
 def display_channel(array, values) -> int:

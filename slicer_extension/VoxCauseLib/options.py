@@ -68,6 +68,7 @@ class Occlusion(enum.Enum):
     MIN = "min"
     MEAN = "mean"
     BLUR = "blur"
+    SHUFFLE = "shuffle"
 
     def label(self) -> str:
         """Text shown in the occlusion combo box."""
@@ -78,6 +79,7 @@ class Occlusion(enum.Enum):
             Occlusion.MIN: "Image minimum",
             Occlusion.MEAN: "Image mean",
             Occlusion.BLUR: "Blurred image",
+            Occlusion.SHUFFLE: "Body's voxels shuffled (normalising networks)",
         }[self]
 
 

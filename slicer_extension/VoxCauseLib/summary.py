@@ -59,10 +59,14 @@ def summary_lines(summary: Mapping[str, Any]) -> list[str]:
     sufficient = summary.get("sufficient")
     if isinstance(sufficient, Mapping):
         parts = []
-        if "voxels" in sufficient:
-            parts.append(f"{sufficient['voxels']} voxels")
+        size = (summary.get("mask_sizes") or {}).get("sufficient")
+        if isinstance(size, Mapping) and "image_voxels" in size:  # on the image's voxels, as the overview counts
+            unit = f"{float(size['ml']):.2f} ml" if "ml" in size else f"{float(size.get('mm2', 0)):.1f} mm²"
+            parts.append(f"{int(size['image_voxels']):,} image voxels ({unit})")
+        elif "voxels" in sufficient:  # an older voxcause: the search's own count, on the model's grid
+            parts.append(f"{sufficient['voxels']} model voxels")
         if "fraction" in sufficient:
-            parts.append(f"{100 * float(sufficient['fraction']):.2f}% of the image")
+            parts.append(f"{100 * float(sufficient['fraction']):.2f}% of the searched box")
         if "score" in sufficient:
             parts.append(f"score {_num(sufficient['score'])}")
         lines.append("Sufficient explanation: " + ", ".join(parts))

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import SimpleITK as sitk
+import slicerio
 from voxcause.cli.main import main
 
 pytest.importorskip("nilearn")
@@ -33,3 +34,13 @@ def test_demo_writes_every_stage_and_the_maps_lie_on_the_tumour(tmp_path, capsys
         positive = np.clip(values, 0, None)
         assert positive[tumour].sum() > 0.2 * positive.sum(), stage
     assert summary["stages"]["counterfactual"]["delta_drop"] > 0.5
+    for stage in ("classifier", "segmenter"):  # one size of the explanation everywhere: the file, the summary
+        stage_summary = json.loads((out / stage / "summary.json").read_text(encoding="utf-8"))
+        seg = slicerio.read_segmentation(str(out / stage / "explanation.seg.nrrd"))
+        segment = next(s for s in seg["segments"] if s["name"] == "sufficient explanation")
+        layer = seg["voxels"] if seg["voxels"].ndim == 3 else seg["voxels"][segment["layer"]]
+        voxels = int((layer == segment["labelValue"]).sum())
+        size = stage_summary["mask_sizes"]["sufficient"]
+        assert size["image_voxels"] == voxels > 0, stage
+        spacing = sitk.ReadImage(str(out / stage / "map.nii.gz")).GetSpacing()
+        assert size["ml"] == pytest.approx(voxels * np.prod(spacing) / 1000, abs=1e-4), stage

@@ -52,3 +52,17 @@ def test_a_failed_certificate_is_said_first_and_never_reads_like_success(glioma_
     assert "failed its certificate" in narrative(f)
     assert md.index("Can this explanation be trusted?") < md.index("## How this was computed")
     assert "Certificate: pass" in render_markdown(glioma_findings)
+
+
+def test_the_sufficient_explanation_is_sized_as_the_overview_and_the_segmentation_file_size_it(glioma_findings):
+    """The map's thresholded region and the sufficient explanation are two things: the report names both, the
+    explanation in image voxels and ml as summary.json's ``mask_sizes`` (and overview.png) give it."""
+    from voxcause.findings.findings import validate_findings
+
+    f = copy.deepcopy(glioma_findings)
+    text = narrative(f)
+    assert "map's responsible region (its voxels above the adaptive threshold) is one connected region of 32.6 ml" in text
+    assert "sufficient explanation" not in text  # frozen findings from before the sizes: nothing invented
+    f["explanation"]["mask_sizes"] = {"sufficient": {"image_voxels": 2760, "ml": 2.76}}
+    validate_findings(f)
+    assert "(the sufficient explanation) is 2.76 ml (2,760 image voxels)." in narrative(f)

@@ -74,6 +74,8 @@ def test_the_installed_core_answers_and_the_panel_enums_match_it():
             assert method.value in defaults.needs_network, method
     flags = {member.value for member in Occlusion if member is not Occlusion.DEFAULT}
     assert flags <= set(defaults.choices["rex"]["occlusion"])
+    # and every canvas the core offers is offered, but 'context' (it needs a healthy volume the panel cannot pick)
+    assert set(defaults.choices["rex"]["occlusion"]) - {"context"} <= flags
     # the method a new request starts with is the core's default, as the core publishes it
     assert DEFAULT_METHOD.value == explainers.DEFAULT_METHOD
     assert ExplainRequest(images=(), model="m").method is DEFAULT_METHOD

@@ -94,9 +94,13 @@ def test_summary_lines_for_an_explanation_and_a_counterfactual(tmp_path):
         "Target: glioma (class 2)",
         "Method: rex",
         "Score on the input: 0.931",
-        "Sufficient explanation: 345 voxels, 1.23% of the image, score 0.710",
+        "Sufficient explanation: 345 model voxels, 1.23% of the searched box, score 0.710",
         "Cost: 812 forward passes, 12.3 s, on cpu",
     ]
+    # today's summary.json: the size on the image's voxels, as the overview and explanation.seg.nrrd count it
+    sized = summary_lines({"sufficient": {"voxels": 7, "fraction": 0.0001, "score": 0.51},
+                           "mask_sizes": {"sufficient": {"image_voxels": 2760, "ml": 2.76}}})
+    assert sized == ["Sufficient explanation: 2,760 image voxels (2.76 ml), 0.01% of the searched box, score 0.510"]
     cf = summary_lines({"p_orig": 0.9, "p_remove": 0.2, "p_only": 0.65, "delta_drop": 0.7, "delta_focus": 0.65})
     assert cf == [
         "P(original): 0.900",

@@ -63,11 +63,12 @@ def validate_findings(findings: dict) -> None:
 
 
 def _method_blocks(summary: dict) -> dict:
-    """The method's settings (``params``) and its own blocks (``sufficient``, ``contrastive``, ...: the keys
-    summary.schema.json does not declare), for the findings' "explanation"; the declared run record (target,
-    input, model, certificate, costs, ...) has its own place in the findings."""
-    declared = set(summary_schema()["properties"])
-    return {k: v for k, v in summary.items() if k == "params" or (k not in declared and k not in OWN_BLOCKS)}
+    """The method's settings (``params``), the explanations' sizes on the image (``mask_sizes``) and its own
+    blocks (``sufficient``, ``contrastive``, ...: the keys summary.schema.json does not declare), for the
+    findings' "explanation"; the declared run record (target, input, model, certificate, costs, ...) has its own
+    place in the findings."""
+    declared = set(summary_schema()["properties"]) - {"params", "mask_sizes"}
+    return {k: v for k, v in summary.items() if k not in declared and k not in OWN_BLOCKS}
 
 
 def _sha256(path: Path) -> str:

@@ -73,9 +73,14 @@ def narrative(findings: dict) -> str:
         return " ".join(s)
     parts = ("one connected region" if mask["n_components"] == 1
              else f"{mask['n_components']} separate parts")
-    s.append(f"The {expl['method']} explanation points to {parts} of {mask['volume_ml']:.1f} ml "
-             f"({_pct(mask['fraction_of_foreground'])} of the imaged foreground), which holds "
-             f"{_pct(mask['attribution_fraction'])} of the positive attribution.")
+    s.append(f"The {expl['method']} map's responsible region (its voxels above the adaptive threshold) is {parts} "
+             f"of {mask['volume_ml']:.1f} ml ({_pct(mask['fraction_of_foreground'])} of the imaged foreground), "
+             f"which holds {_pct(mask['attribution_fraction'])} of the positive attribution.")
+    sufficient = (expl.get("mask_sizes") or {}).get("sufficient")
+    if sufficient:  # the explanation itself, as explanation.seg.nrrd and the overview hold it
+        size = f"{sufficient['ml']:.2f} ml" if "ml" in sufficient else f"{sufficient.get('mm2', 0):.1f} mm²"
+        s.append(f"The smallest part of the image that keeps the decision on its own (the sufficient explanation) "
+                 f"is {size} ({sufficient['image_voxels']:,} image voxels).")
     if comps:
         big = comps[0]
         where = big.get("centroid_mni_ras_mm") or big["centroid_ras_mm"]
