@@ -205,3 +205,30 @@ def test_requirements_file_reads():
 
     names = [requirement_name(r) for r in read_requirements(MODULE_DIR / "Resources" / "requirements.txt")]
     assert names[0] == "torch" and "voxcause" in names
+
+
+def test_the_docs_picture_of_the_panel_is_drawn_from_the_ui_file(tmp_path):
+    """scripts/render_slicer_panel.py lays out VoxCause.ui offscreen with the lists the module fills, and shows a
+    finished run's results as the panel does (sizes in image voxels and ml)."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    pytest.importorskip("PySide6.QtUiTools")
+    import importlib.util
+
+    script = MODULE_DIR.parent / "scripts" / "render_slicer_panel.py"
+    spec = importlib.util.spec_from_file_location("render_slicer_panel", script)
+    render = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(render)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "summary.json").write_text(json.dumps({
+        "method": "rex", "certificate": {"verdict": "pass", "reason": "r"},
+        "sufficient": {"voxels": 7, "fraction": 0.0001, "score": 0.51},
+        "mask_sizes": {"sufficient": {"image_voxels": 56, "ml": 0.448}}}))
+    panel = render.load_panel(run)
+    from PySide6.QtWidgets import QComboBox, QWidget
+
+    occlusions = panel.findChild(QComboBox, "occlusionSelector")
+    assert "Body's voxels shuffled (normalising networks)" in [occlusions.itemText(i) for i in range(occlusions.count())]
+    assert "56 image voxels (0.45 ml)" in panel.findChild(QWidget, "resultsTextEdit").toPlainText()
+    assert render.main(["--summary", str(run), "--out", str(tmp_path / "panel.png")]) == 0
+    assert (tmp_path / "panel.png").stat().st_size > 10_000
