@@ -17,7 +17,8 @@ Then each region (a 20 mm cube, on the image's 1 mm grid) is explained by ``voxc
 * ``deep``: centred at the brain's deepest point (deep white matter, farthest from the surface);
 * ``edge``: centred on the surface at the same place as ``cortex``, straddling the brain edge.
 
-Columns: forward passes, window passes (sliding-window models only), wall seconds, CPU seconds of this process
+Columns: forward passes (and in the JSON line where they went: `pass_breakdown`), window passes (sliding-window
+models only), wall seconds, CPU seconds of this process
 (the machine is shared), seconds inside the model, iterations, canvas chosen, crop (size, agreement),
 certificate (verdict and the full-grid checks: the explanation alone keeps the decision, removing it loses it),
 and the share of the map's positive mass within 10 / 20 / 40 mm of the region. JSON lines go to
@@ -76,6 +77,15 @@ def mass_near(values: np.ndarray, region: np.ndarray, spacing: tuple[float, ...]
     return [round(float(positive[distance <= d].sum()) / total, 3) for d in DISTANCES_MM]
 
 
+def pass_breakdown(stats: dict, crop: dict) -> dict:
+    """Where the forward passes went: the explanation's stages (``stats['stage_passes']``: the search, the
+    extraction, the parts' values, the crop's certificate), the crop's growth, the full-grid certificate, and the
+    rest (the prediction, the canvas probes, other canvases tried)."""
+    stages = {**stats.get("stage_passes", {}), "crop_growth": crop.get("passes", 0),
+              "full_grid": crop.get("passes_on_full", 0)}
+    return {**stages, "prediction_and_canvases": stats["forward_passes"] - sum(stages.values())}
+
+
 def dice(a: np.ndarray, b: np.ndarray) -> float:
     return float(2 * (a & b).sum() / max(int(a.sum() + b.sum()), 1))
 
@@ -122,6 +132,7 @@ def run(args: argparse.Namespace) -> list[dict]:
             certificate = result.certificate
             checks = {check["name"]: check for check in certificate["checks"]}
             summary = result.summary()
+            crop = summary.get("crop", {})
             row = {
                 "fold": fold,
                 "region": name,
@@ -132,12 +143,16 @@ def run(args: argparse.Namespace) -> list[dict]:
                 "seconds": round(wall, 1),
                 "cpu_seconds": round(cpu, 1),
                 "model_seconds": round(model.forward_seconds, 1),
-                "iterations": result.params.get("iterations"),
+                "iterations": result.stats.get("iterations", {}).get("run"),
+                "stopped": result.stats.get("iterations", {}).get("stopped"),
                 "canvas": result.stats.get("occlusion_used"),
-                "crop": summary.get("crop", {}).get("size"),
-                "crop_agreement": summary.get("crop", {}).get("agreement"),
+                "crop": crop.get("size"),
+                "crop_agreement": crop.get("agreement"),
+                "pass_breakdown": pass_breakdown(result.stats, crop),
                 "certificate": certificate["verdict"],
                 "reason": certificate["reason"],
+                "checks": {name: [check["value"], check["passed"]] for name, check in checks.items()},
+                "sufficient_voxels": int(result.masks["sufficient"].sum()) if "sufficient" in result.masks else 0,
                 "sufficient_on_full_grid": checks.get("sufficient_alone", {}).get("passed"),
                 "removal_loses_on_full_grid": checks.get("removal_loses_decision", {}).get("passed"),
                 "mass_within_10_20_40mm": mass_near(result.map, region, volume.spacing),

@@ -49,6 +49,7 @@ class ContextCrop:
     crop_score: float
     shape: tuple[int, ...]
     tried: list[dict] = field(default_factory=list)
+    passes: int = 0  # forward passes spent finding the crop (one per crop tried, each the size of that crop)
 
     def target(self, target: RegionTarget) -> RegionTarget:
         """The target on the crop: the region cut to the box, the decision still judged against the full
@@ -111,6 +112,7 @@ class ContextCrop:
             "agreement": abs(self.full_score - self.crop_score),
             "tolerance": TOLERANCE,
             "tried": self.tried,
+            "passes": self.passes,
         }
 
 
@@ -134,7 +136,7 @@ def find_context_crop(model, inputs: torch.Tensor, target, method: str, probs: t
         box = _grown(target.box, margin, shape)
         if all(s.stop - s.start >= n for s, n in zip(box, shape, strict=True)):
             return None
-        crop = ContextCrop(box, full_score, 0.0, shape, tried)
+        crop = ContextCrop(box, full_score, 0.0, shape, tried, passes=len(tried) + 1)
         try:
             (score, ok), = decisions(model, crop.target(target), crop.cut(inputs))
         except Exception as error:  # a model that takes only its own input size: no crop, the full image
@@ -212,16 +214,20 @@ def certify_on_full(
     kind = attribution.stats.get("occlusion_used", "constant")
     baseline = canvas(inputs, kind, value=value, foreground=foreground, context=context, seed=seed)
     original = float(target.margin(probs)[0])
+    passes = model.forward_passes
     alone = hold_on_full(model, inputs, target, attribution, baseline, occluded, original)
     masks = attribution.masks
     union = None
     for name, mask in masks.items():
         if name.startswith("multiple_") or name == "contrastive":
             union = mask if union is None else union | mask
-    return certify(
+    certificate = certify(
         model, inputs, target, attribution.map, explanation=masks.get("sufficient"), removal=union,
         baseline=baseline, searched=occluded, seed=seed, original=original, alone=alone,
     ).to_dict()
+    if isinstance(attribution.details.get("crop"), dict):  # the full-size passes: what a crop cannot make cheap
+        attribution.details["crop"]["passes_on_full"] = model.forward_passes - passes
+    return certificate
 
 
 def hold_on_full(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from voxcause import explain
+from voxcause.certificate import CONTROLS
 from voxcause.crop import TOLERANCE
 from voxcause.explanation import validate_summary
 from voxcause.models import load_model
@@ -55,6 +56,14 @@ def test_whole_image_unet_is_searched_on_a_crop_and_certified_on_the_full_image(
     outside[tuple(slice(a, b) for a, b in zip(crop["lo"], crop["hi"], strict=True))] = False
     assert float(np.abs(result.map[outside]).max()) == 0.0  # nothing outside the crop was searched
     assert "certificate_on_crop" in crop
+    # the full-size passes are the certificate's only: nothing the run already scored (the image, the sufficient
+    # explanation as hold_on_full left it) is scored again, the grown removal only if the removal does not lose
+    stages = summary["stats"]["stage_passes"]
+    assert set(stages) == {"responsibility", "extraction", "values", "certificate"}
+    assert crop["passes"] == len(crop["tried"])
+    if crop["grown_on_full"] == 0:
+        assert crop["passes_on_full"] <= 1 + CONTROLS + 3  # alone, the controls, occluded, removal, grown removal
+    assert sum(stages.values()) + crop["passes"] + crop["passes_on_full"] < result.stats["forward_passes"]
     # the certificate's checks ran on the full image: its sufficient explanation is true of the whole input
     checks = {check["name"]: check for check in result.certificate["checks"]}
     assert checks["sufficient_alone"]["passed"], result.certificate

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
@@ -59,6 +59,7 @@ class Attempt:
     iterations: dict
     timings: dict
     certificate: Certificate
+    passes: dict = field(default_factory=dict)  # forward passes per stage, as ``timings`` has seconds
 
 
 def occludable_region(

@@ -141,6 +141,7 @@ class CausalResponsibility(Explainer):
             "min_part_voxels": minimum,
             "searched_box": {"lo": list(root.lo), "hi": list(root.hi)},
             "stage_seconds": run.timings,
+            "stage_passes": run.passes,
             "peak_memory_mb": peak_memory_mb(device),
             "occlusion_used": run.occlusion,
             "warnings": warnings,
@@ -167,10 +168,13 @@ class CausalResponsibility(Explainer):
              searched: torch.Tensor, occluded: torch.Tensor, report: Progress) -> Attempt:
         """One search, extraction and certificate on ``canvas`` (the scorer's); ``margin``: the decision's on the
         image itself."""
-        started = time.perf_counter()
+        started, passes = time.perf_counter(), self.model.forward_passes
         found = self.search().run(scorer, canvas.outcome, root, minimum, report)
-        return self.finish(scorer, canvas, scorer.band, searched, occluded, found, time.perf_counter() - started,
-                           report, margin=margin)
+        searched_passes = self.model.forward_passes - passes
+        run = self.finish(scorer, canvas, scorer.band, searched, occluded, found, time.perf_counter() - started,
+                          report, margin=margin)
+        run.passes = {"responsibility": searched_passes, **run.passes}
+        return run
 
     def search(self) -> PartitionSearch:
         """The partition search with this explainer's options."""
@@ -187,20 +191,23 @@ class CausalResponsibility(Explainer):
         # Only occluded voxels were ever intervened on: air inside a credited box (never hidden) is no cause.
         responsibility = merged * occluded
         timings = {"responsibility": seconds}
+        passes: dict[str, int] = {}
         masks, details = {}, {}
         if self.explanations:
-            step = time.perf_counter()
+            step, before = time.perf_counter(), self.model.forward_passes
             masks, details = extract(responsibility, searched, scorer, wanted=self.explanations,
                                      max_explanations=self.max_explanations, report=report)
             timings["extraction"] = time.perf_counter() - step
+            passes["extraction"], before = self.model.forward_passes - before, self.model.forward_passes
             explained = [mask for key, mask in masks.items() if key == "sufficient" or key.startswith("multiple_")]
             found = explanation_parts(explained, responsibility)
             degrees = degrees_of_responsibility(found, lambda shown: [ok for _, ok in scorer.masks(shown)])
+            passes["values"] = self.model.forward_passes - before
             responsibility = break_ties(responsibility_values(responsibility, found, degrees))
             details["parts"] = [
                 {"voxels": int(part.sum()), "responsibility": degree} for part, degree in zip(found, degrees, strict=True)
             ]
-        step = time.perf_counter()
+        step, before = time.perf_counter(), self.model.forward_passes
         union = None
         for key, mask in masks.items():
             if key.startswith("multiple_") or key == "contrastive":
@@ -213,8 +220,9 @@ class CausalResponsibility(Explainer):
             original=margin, occluded=(canvas.outcome[0], canvas.margin),
         )
         timings["certificate"] = time.perf_counter() - step
+        passes["certificate"] = self.model.forward_passes - before
         return Attempt(canvas.kind, responsibility, masks, details, counts, depth_reached, convergence, timings,
-                       certificate)
+                       certificate, passes)
 
 
 __all__ = ["CausalResponsibility"]
