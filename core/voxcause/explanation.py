@@ -196,6 +196,20 @@ def target_name(target: dict[str, Any]) -> str:
     return target["label"] if target.get("component") is None else f"{target['label']} {target['component']}"
 
 
+def check_one_explanation(folder: str | Path) -> None:
+    """Refuse a ``--target all`` folder where one explanation folder is needed (findings, report), naming the
+    explanation folders inside it."""
+    path = Path(folder) / "summary.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except (OSError, json.JSONDecodeError):
+        return  # the reader of the summary says what is wrong with it
+    if isinstance(data, dict) and data.get("schema") == TARGETS_SCHEMA:
+        folders = ", ".join(str(Path(folder) / entry["folder"]) for entry in data.get("targets", []))
+        raise InputError(f"{folder} holds one explanation per target (--target all) — pass one of its folders: "
+                         f"{folders}")
+
+
 TARGETS_SCHEMA = "voxcause-targets"
 SUMMARY_SCHEMA_VERSION = "1.0.0"
 

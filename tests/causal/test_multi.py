@@ -149,6 +149,10 @@ def test_cli_writes_a_folder_per_label_and_a_summary(tmp_path):
         assert inner["target"]["label"] == entry["label"]
         assert inner["certificate"]["verdict"] == entry["certificate"]["verdict"]
     assert "3 targets" in done.stdout and done.stdout.count("certificate") == 3
+    from voxcause.findings import make_findings
+
+    with pytest.raises(InputError, match="one explanation per target .*/out/object-1, "):
+        make_findings(out)  # findings and report take one explanation folder
     refused = subprocess.run([*command[:-1], str(tmp_path / "refused"), "--method", "occlusion"], capture_output=True,
                              text=True, timeout=120)
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr

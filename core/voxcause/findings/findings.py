@@ -29,7 +29,7 @@ import SimpleITK as sitk
 from voxcause._version import __version__
 from voxcause.errors import InputError
 from voxcause.evaluate.metrics import dice
-from voxcause.explanation import read_summary, summary_schema
+from voxcause.explanation import check_one_explanation, read_summary, summary_schema
 from voxcause.findings.atlas import Atlas, labels_on_grid, load_atlas, region_table, unlabelled_fraction
 from voxcause.findings.components import clean_mask, describe_components, lps_to_ras, voxel_volume_ml
 from voxcause.findings.registration import check_in_template_space, register_to_template
@@ -201,6 +201,7 @@ def make_findings(
     out_dir = Path(out_dir)
     note = progress or (lambda stage, fraction: None)
     summary_path, map_path = out_dir / "summary.json", out_dir / "map.nii.gz"
+    check_one_explanation(out_dir)
     for p in (summary_path, map_path):
         if not p.exists():
             raise InputError(f"{out_dir} has no {p.name}; run `voxcause explain IMAGE --out {out_dir}` first")
