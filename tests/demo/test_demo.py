@@ -44,3 +44,14 @@ def test_demo_writes_every_stage_and_the_maps_lie_on_the_tumour(tmp_path, capsys
         assert size["image_voxels"] == voxels > 0, stage
         spacing = sitk.ReadImage(str(out / stage / "map.nii.gz")).GetSpacing()
         assert size["ml"] == pytest.approx(voxels * np.prod(spacing) / 1000, abs=1e-4), stage
+
+
+def test_demo_stages_share_the_bar_by_their_measured_seconds():
+    """Each stage covers its share of the measured time, in order, without gaps: the bar moves with the clock."""
+    from voxcause.demo import STAGE_SECONDS, stage_span
+
+    spans = [stage_span(name) for name in STAGE_SECONDS]
+    assert spans[0][0] == 0.0 and spans[-1][1] == pytest.approx(1.0)
+    assert all(a[1] == pytest.approx(b[0]) for a, b in zip(spans, spans[1:], strict=False))
+    total = sum(STAGE_SECONDS.values())
+    assert stage_span("segmenter")[1] - stage_span("segmenter")[0] == pytest.approx(STAGE_SECONDS["segmenter"] / total)
