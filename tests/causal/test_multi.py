@@ -39,6 +39,7 @@ def every(case):
 
 def test_each_label_is_explained_by_its_own_object(case, every):
     assert [item.target["label"] for item in every] == ["object 1", "object 2", "object 3"]
+    assert every["object 2"] is every[1] and len(every) == 3
     for cause, item in zip(case.causes, every, strict=True):
         values = np.clip(item.map, 0, None)
         peak = np.unravel_index(np.argmax(values), values.shape)
