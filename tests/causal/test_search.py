@@ -3,14 +3,17 @@ and the shared ops (issue 16: a test per package)."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
-from voxcause.causal.auto import AUTO_ORDER, PROBES, ordered_canvases, probe_boxes
+from voxcause.causal.auto import AUTO_ORDER, PROBES, Attempt, attempts, ordered_canvases, probe_boxes
 from voxcause.causal.mutants import batch_lanes
 from voxcause.causal.partition import Box, split_box
 from voxcause.causal.responsibility import _Part, _resolved_depths
 from voxcause.causal.search import prune_components, rank_voxels, smallest_passing
+from voxcause.certificate import Certificate
 from voxcause.ops import bounding_box, dilate, foreground_mask
 
 
@@ -70,6 +73,30 @@ def test_occlusion_auto_skips_a_baseline_that_keeps_the_decision():
 
     kinds = [kind for kind, _, _, _ in ordered_canvases(image, occluded, Box((0, 0, 0), (16, 16, 16)), measure)]
     assert kinds == ["mean", "min", "blur", "shuffle", "constant"]
+
+
+def test_a_canvas_that_keeps_the_decision_costs_one_pass_and_is_never_searched_again():
+    """Its probes could not change the order (it ranks after every canvas that loses the decision), and a retry on
+    it could only fail its certificate (occluded_loses_decision): the whole search would be wasted."""
+    image = torch.randn(1, 1, 16, 16, 16, generator=torch.Generator().manual_seed(0))
+    occluded = torch.ones(16, 16, 16, dtype=torch.bool)
+    scored = []
+
+    def measure(batch):  # only shuffle loses the decision (a network that normalises each image)
+        scored.append(len(batch))
+        return [(1.0, True, 1.0) if len(scored) < 5 else (0.0, False, -1.0) for _ in batch]
+
+    canvases = ordered_canvases(image, occluded, Box((0, 0, 0), (16, 16, 16)), measure, band=0.1)
+    first = next(canvases)
+    assert first.kind == "shuffle" and scored == [1, 1, 1, 1, 1, PROBES]
+    searched = []
+
+    def explain(index, canvas):
+        searched.append(canvas.kind)
+        return Attempt(canvas.kind, torch.zeros(1), {}, {}, {}, 0, {}, {}, Certificate("fail", "controls", []))
+
+    done = attempts(itertools.chain([first], canvases), explain, band=0.1)
+    assert searched == ["shuffle"] and len(done) == 1
 
 
 def test_occlusion_auto_skips_a_canvas_at_the_threshold():
