@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from .attribution import Explainer, metered
-from .causal.auto import auto_canvas
+from .causal.auto import auto_canvas, canvas_order
 from .causal.multi import SHARED_METHODS, explain_targets
 from .certificate import certify, measured
 from .crop import certify_on_full, find_context_crop, find_shared_crop
@@ -334,7 +334,8 @@ def _certificate_baseline(model: LoadedModel, inputs: torch.Tensor, target, para
     "glioma" on the sample classifier)."""
     if params.get("baseline") is not None:
         return canvas(inputs, params["baseline"])
-    return auto_canvas(inputs, lambda batch: measured(model, target, batch), seed=seed)[1]
+    order = canvas_order(model, inputs, getattr(target, "box", None))
+    return auto_canvas(inputs, lambda batch: measured(model, target, batch), seed=seed, order=order)[1]
 
 
 def _prediction(model: LoadedModel, probs: torch.Tensor) -> dict:

@@ -44,6 +44,10 @@ def test_demo_writes_every_stage_and_the_maps_lie_on_the_tumour(tmp_path, capsys
         assert size["image_voxels"] == voxels > 0, stage
         spacing = sitk.ReadImage(str(out / stage / "map.nii.gz")).GetSpacing()
         assert size["ml"] == pytest.approx(voxels * np.prod(spacing) / 1000, abs=1e-4), stage
+        if stage == "segmenter":  # an InstanceNorm UNet: explained on the shuffled canvas, the explanation on the
+            # tumour (on constant 0 it was 560 ml with a slab far below it, to restore the image's statistics)
+            assert stage_summary["stats"]["occlusion_used"] == "shuffle"
+            assert (layer == segment["labelValue"]).transpose()[tumour].sum() >= 0.5 * voxels  # measured 0.71
 
 
 def test_demo_stages_share_the_bar_by_their_measured_seconds():

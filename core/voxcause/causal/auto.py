@@ -28,6 +28,16 @@ Measures = Callable[[torch.Tensor], list[tuple[float, bool, float]]]
 # PROBES random boxes of PROBE_SHARE of the searched box each; a canvas on which FAKING_SHARE of them pass adds
 # evidence.
 AUTO_ORDER = ("constant", "mean", "min", "blur", "shuffle")
+# A network whose output does not change when the whole input is scaled (a convolution then InstanceNorm, as in
+# MONAI's UNet and HD-BET, or its own z-score) re-normalises whatever a canvas leaves: a flat canvas removes the
+# body's statistics and the kept tissue is re-scaled, so an explanation on it must keep whatever restores them
+# (the sample segmenter: 560 ml on constant 0, with a slab far below the tumour; 46.5 ml, 71% in the tumour, on
+# shuffle). For such a network the body's own voxels shuffled (its statistics kept, its structure gone) come
+# first. Scale-invariant means: the raw outputs (logits) of the input and of SCALE_PROBE times it agree within
+# SCALE_TOLERANCE of their range (logits, not probabilities: a saturated classifier is at 1.0 either way).
+NORMALISED_ORDER = ("shuffle", *(kind for kind in AUTO_ORDER if kind != "shuffle"))
+SCALE_PROBE = 2.0
+SCALE_TOLERANCE = 0.01
 PROBES = 8
 PROBE_SHARE = 0.04
 FAKING_SHARE = 0.5
@@ -80,6 +90,23 @@ def occludable_region(
     return foreground, box, occluded & dilate(foreground, 1)
 
 
+def scale_invariant(model, image: torch.Tensor, box: tuple[slice, ...] | None = None) -> bool:
+    """Whether ``model``'s output on a (1, C, *S) image (in ``box``, for a region target) stays the same when the
+    image is scaled by `SCALE_PROBE`: a network that normalises each input (two passes, one batch)."""
+    with torch.no_grad():
+        raw = model.forward_raw(torch.cat([image, image * SCALE_PROBE]), box=box).float()
+    if not bool(torch.isfinite(raw).all()):
+        return False
+    spread = float(raw[0].abs().max()) or 1.0
+    return float((raw[0] - raw[1]).abs().max()) <= SCALE_TOLERANCE * spread
+
+
+def canvas_order(model, image: torch.Tensor, box: tuple[slice, ...] | None = None) -> tuple[str, ...]:
+    """The order occlusion ``auto`` tries baselines in for this model: `NORMALISED_ORDER` for a network that
+    normalises its input (`scale_invariant`), `AUTO_ORDER` otherwise."""
+    return NORMALISED_ORDER if scale_invariant(model, image, box) else AUTO_ORDER
+
+
 def ordered_canvases(
     image: torch.Tensor,
     occluded: torch.Tensor,
@@ -90,8 +117,9 @@ def ordered_canvases(
     foreground: torch.Tensor | None = None,
     value: float = 0.0,
     seed: int = 0,
+    order: tuple[str, ...] = AUTO_ORDER,
 ) -> Iterator[Canvas]:
-    """The fully occluded images of `AUTO_ORDER`, best first.
+    """The fully occluded images of ``order`` (`AUTO_ORDER`, or `canvas_order`'s), best first.
 
     A canvas must remove evidence without adding any. Removing: the fully occluded image must lose the decision
     clearly, its margin at least ``band`` below the threshold (a classifier that calls a flat grey brain
@@ -102,12 +130,12 @@ def ordered_canvases(
     each are scored (``measure`` takes a batch and returns (score, decision holds, margin) per sample), and the
     baselines
     are ordered by: fully occluded loses the decision, then whether it fakes evidence (at least `FAKING_SHARE`
-    of the probes pass: one probe may hit the cause itself, most cannot), then `AUTO_ORDER`. Not by the lowest
+    of the probes pass: one probe may hit the cause itself, most cannot), then ``order``. Not by the lowest
     fully occluded score: the darkest canvas scores lowest, and on a trained sphere/cube CNN
     (bench/bench_causal.py) its pasted boxes read as cubes, so its map was the worst of the four (rank accuracy
     0.53-0.58 against 0.61-0.74 with constant).
 
-    Lazy: baselines are scored in `AUTO_ORDER` only until one is clean (loses the decision, fakes nothing),
+    Lazy: baselines are scored in ``order`` only until one is clean (loses the decision, fakes nothing),
     which no later one can beat, so the usual cost is one baseline's 9 passes, not 45; the rest are scored only
     when the caller asks for the next canvas (its explanation failed its certificate). A baseline whose fully
     occluded image keeps the decision costs that one pass: it ranks after every one that loses it, so its
@@ -118,7 +146,7 @@ def ordered_canvases(
         image: (1, C, *S) the normalised image; occluded: (*S) bool voxels a canvas replaces; box: where probes go.
     """
     probes = probe_boxes(box, np.random.default_rng([seed, 7919]))
-    pending = list(enumerate(AUTO_ORDER))
+    pending = list(enumerate(order))
     ranked: list[tuple[tuple, Canvas]] = []
     while pending or ranked:
         while pending:
@@ -142,7 +170,8 @@ def ordered_canvases(
 
 
 def auto_canvas(
-    image: torch.Tensor, measure: Measures, *, band: float | None = None, value: float = 0.0, seed: int = 0
+    image: torch.Tensor, measure: Measures, *, band: float | None = None, value: float = 0.0, seed: int = 0,
+    order: tuple[str, ...] = AUTO_ORDER,
 ) -> tuple[str, torch.Tensor]:
     """``(kind, canvas (C, *S))``: the canvas occlusion ``auto`` chooses for a (1, C, *S) image (the first of
     `ordered_canvases` over its `occludable_region`) — what a method without its own baseline is certified on,
@@ -152,7 +181,7 @@ def auto_canvas(
         band = KEEP_MARGIN * max(measure(image)[0][2], 0.0)
     foreground, box, occluded = occludable_region(image)
     chosen = next(ordered_canvases(image, occluded, box, measure, band=band, foreground=foreground, value=value,
-                                   seed=seed))
+                                   seed=seed, order=order))
     return chosen.kind, chosen.image
 
 
@@ -178,12 +207,14 @@ def candidate_canvases(
     value: float = 0.0,
     context: torch.Tensor | None = None,
     seed: int = 0,
+    order: tuple[str, ...] = AUTO_ORDER,
 ) -> Iterator[Canvas]:
     """The canvases to try for ``occlusion``, best first, each with its own outcome — lazily for ``auto``
-    (`ordered_canvases`), so a canvas is scored only when it is needed; a forced baseline is the only one."""
+    (`ordered_canvases` in ``order``), so a canvas is scored only when it is needed; a forced baseline is the
+    only one."""
     if occlusion == "auto":
         yield from ordered_canvases(image, occluded, root, measure, band=band, foreground=foreground, value=value,
-                                    seed=seed)
+                                    seed=seed, order=order)
         return
     canvas = removed(image, occlusion, where=occluded, value=value, foreground=foreground, context=context, seed=seed)
     score, ok, margin = measure(canvas)[0]
@@ -191,7 +222,8 @@ def candidate_canvases(
 
 
 def reference_canvas(
-    occlusion: str, image: torch.Tensor, measure: Measures, *, band: float, value: float = 0.0, seed: int = 0
+    occlusion: str, image: torch.Tensor, measure: Measures, *, band: float, value: float = 0.0, seed: int = 0,
+    order: tuple[str, ...] = AUTO_ORDER,
 ) -> tuple[str, torch.Tensor] | None:
     """The canvas occlusion ``auto`` would choose, to test an explanation built on a forced baseline against
     (certificate check ``minimal_on_reference``); None for ``auto`` itself (its canvas was chosen for not
@@ -199,7 +231,7 @@ def reference_canvas(
     the forced baseline is the one auto chooses."""
     if occlusion in ("auto", "context"):
         return None
-    kind, canvas = auto_canvas(image, measure, band=band, value=value, seed=seed)
+    kind, canvas = auto_canvas(image, measure, band=band, value=value, seed=seed, order=order)
     return None if kind == occlusion else (kind, canvas)
 
 
@@ -253,8 +285,10 @@ __all__ = [
     "auto_canvas",
     "best_attempt",
     "candidate_canvases",
+    "canvas_order",
     "occludable_region",
     "undecidable",
     "ordered_canvases",
     "reference_canvas",
+    "scale_invariant",
 ]

@@ -22,11 +22,14 @@ from ..explanation import Attribution
 from ..progress import PassShare
 from ..typing import Progress, Target
 from .auto import (
+    AUTO_ORDER,
+    NORMALISED_ORDER,
     Attempt,
     Canvas,
     attempts,
     best_attempt,
     candidate_canvases,
+    canvas_order,
     occludable_region,
     reference_canvas,
     undecidable,
@@ -106,8 +109,10 @@ class CausalResponsibility(Explainer):
             )
         # a canvas must lose the decision by this much, an explanation keep it by as much (`certificate.KEEP_MARGIN`)
         band = scorer.band = KEEP_MARGIN * margin
+        # which baselines auto prefers for this network (a forced one is checked against auto's choice)
+        order = AUTO_ORDER if self.occlusion == "context" else canvas_order(self.model, image, getattr(target, "box", None))
         candidates = candidate_canvases(self.occlusion, image, foreground, occluded, root, scorer.measure, band=band,
-                                        value=self.occlusion_value, context=self.context, seed=self.seed)
+                                        value=self.occlusion_value, context=self.context, seed=self.seed, order=order)
         first = next(candidates)
         reason = undecidable(self.occlusion, target.label, first, band)
         if reason is not None:
@@ -119,13 +124,15 @@ class CausalResponsibility(Explainer):
         def attempt(index: int, canvas: Canvas) -> Attempt:
             scorer.set_canvas(canvas.image)
             label = "responsibility" if index == 0 else f"responsibility (occlusion {canvas.kind}, try {index + 1})"
-            return self._run(scorer, canvas, margin, root, minimum, searched, occluded, lambda stage, f, label=label:
-                             report(label if stage == "responsibility" else stage, f))
+            return self._run(scorer, canvas, margin, root, minimum, searched, occluded, order,
+                             lambda stage, f, label=label: report(label if stage == "responsibility" else stage, f))
 
         run, tried_warnings, tried = best_attempt(attempts(itertools.chain([first], candidates), attempt, band))
         warnings.extend(tried_warnings)
-        return self._attribution(run, tried, warnings, root, minimum, self.model.forward_seconds - model_seconds_before,
-                                 image.device)
+        attribution = self._attribution(run, tried, warnings, root, minimum,
+                                        self.model.forward_seconds - model_seconds_before, image.device)
+        attribution.stats["scale_invariant_model"] = order == NORMALISED_ORDER
+        return attribution
 
     def _attribution(self, run: Attempt, tried: list[dict], warnings: list[str], root: Box, minimum: int,
                      model_seconds: float, device: torch.device) -> Attribution:
@@ -165,14 +172,15 @@ class CausalResponsibility(Explainer):
                            certificate=certificate)
 
     def _run(self, scorer: MutantScorer, canvas: Canvas, margin: float, root: Box, minimum: int,
-             searched: torch.Tensor, occluded: torch.Tensor, report: Progress) -> Attempt:
+             searched: torch.Tensor, occluded: torch.Tensor, order: tuple[str, ...], report: Progress,
+             ) -> Attempt:
         """One search, extraction and certificate on ``canvas`` (the scorer's); ``margin``: the decision's on the
         image itself."""
         started, passes = time.perf_counter(), self.model.forward_passes
         found = self.search().run(scorer, canvas.outcome, root, minimum, report)
         searched_passes = self.model.forward_passes - passes
         run = self.finish(scorer, canvas, scorer.band, searched, occluded, found, time.perf_counter() - started,
-                          report, margin=margin)
+                          order, report, margin=margin)
         run.passes = {"responsibility": searched_passes, **run.passes}
         return run
 
@@ -182,11 +190,12 @@ class CausalResponsibility(Explainer):
 
     def finish(self, scorer: MutantScorer, canvas: Canvas, band: float, searched: torch.Tensor,
                occluded: torch.Tensor, found: tuple[torch.Tensor, dict, int, dict], seconds: float,
-               report: Progress, *, margin: float | None = None) -> Attempt:
+               order: tuple[str, ...], report: Progress, *, margin: float | None = None) -> Attempt:
         """After the search (``found``: `PartitionSearch.run`'s merged map, counts, depth and iterations, in
         ``seconds``): the explanations, the values and the certificate on ``canvas`` (the scorer's). ``margin``:
         the decision's on the image itself when known (the certificate then does not score it again), as the
-        canvas's fully occluded outcome is."""
+        canvas's fully occluded outcome is. ``order``: the baselines auto prefers for this model
+        (`auto.canvas_order`), whose first clean one a forced canvas is checked against."""
         merged, counts, depth_reached, convergence = found
         # Only occluded voxels were ever intervened on: air inside a credited box (never hidden) is no cause.
         responsibility = merged * occluded
@@ -213,7 +222,7 @@ class CausalResponsibility(Explainer):
             if key.startswith("multiple_") or key == "contrastive":
                 union = mask if union is None else union | mask
         reference = reference_canvas(self.occlusion, scorer.image[None], scorer.measure, band=band,
-                                     value=self.occlusion_value, seed=self.seed)
+                                     value=self.occlusion_value, seed=self.seed, order=order)
         certificate = certify(
             self.model, scorer.image[None], scorer.target, responsibility, explanation=masks.get("sufficient"),
             removal=union, baseline=canvas.image, searched=occluded, seed=self.seed, reference=reference,

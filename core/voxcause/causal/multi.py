@@ -18,8 +18,9 @@ own entry. Two ways make one model pass serve several searches (`pack`):
   shared canvas does not remove the evidence cleanly, is explained again on its own
   (`CausalResponsibility._attribute`, with its own canvas choice and retries).
 
-The canvas is shared too (one set of probe passes for all targets, `shared_canvas`): the first of `AUTO_ORDER`
-that is clean for every target, else the one clean for most.
+The canvas is shared too (one set of probe passes for all targets, `shared_canvas`): the first of the model's
+`auto.canvas_order` (shuffle first for a network that normalises its input) that is clean for every target, else
+the one clean for most.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from ..explanation import Attribution
 from ..removal import canvas as removed
 from ..targets import RegionTarget
 from ..typing import Progress
-from .auto import AUTO_ORDER, FAKING_SHARE, Canvas, occludable_region, probe_boxes
+from .auto import AUTO_ORDER, FAKING_SHARE, Canvas, canvas_order, occludable_region, probe_boxes
 from .explainer import part_floor
 from .mutants import MutantScorer, Outcome, peak_memory_mb, reach
 from .partition import Box
@@ -189,13 +190,13 @@ def _part(request: Request, start: int, count: int) -> Request:
 
 
 def shared_canvas(explainer, image: torch.Tensor, foreground: torch.Tensor, occluded: torch.Tensor, root: Box,
-                  scorer: SharedScorer, bands: list[float]) -> tuple[list[Canvas], list[bool]]:
+                  scorer: SharedScorer, bands: list[float], order: tuple[str, ...]) -> tuple[list[Canvas], list[bool]]:
     """One canvas for every target, each target's view of it, and whether it is clean for each: its fully
     occluded image loses the target's decision by the target's band, and (``auto``) fewer than `FAKING_SHARE`
-    of the probe boxes keep it. ``auto`` scores the baselines of `AUTO_ORDER` (the fully occluded image and
+    of the probe boxes keep it. ``auto`` scores the baselines of ``order`` (the fully occluded image and
     the probes: one set of passes for all targets) until one is clean for every target, else keeps the one
     clean for most (the first among equals); a forced occlusion is the only one."""
-    kinds = AUTO_ORDER if explainer.occlusion == "auto" else (explainer.occlusion,)
+    kinds = order if explainer.occlusion == "auto" else (explainer.occlusion,)
     probes = probe_boxes(root, np.random.default_rng([explainer.seed, 7919])) if explainer.occlusion == "auto" else []
     best: tuple[int, list[Canvas], list[bool]] | None = None
     for kind in kinds:
@@ -245,7 +246,8 @@ def explain_targets(explainer, inputs: torch.Tensor, targets: Sequence[RegionTar
             raise InputError(f"the model does not decide '{target.label}' on this image, so nothing can be responsible "
                              "for it — explain the labels one at a time with --target", code=ErrorCode.NOT_DECIDED)
     bands = [KEEP_MARGIN * margin for margin in margins]
-    views, clean = shared_canvas(explainer, image, foreground, occluded, root, shared, bands)
+    order = AUTO_ORDER if explainer.occlusion == "context" else canvas_order(model, image, within)
+    views, clean = shared_canvas(explainer, image, foreground, occluded, root, shared, bands, order)
     together = [index for index, ok in enumerate(clean) if ok]
     found: dict[int, Found] = {}
     record: dict = {"targets": len(targets), "searched_together": len(together), "occlusion": views[0].kind}
@@ -277,7 +279,7 @@ def explain_targets(explainer, inputs: torch.Tensor, targets: Sequence[RegionTar
 
         before = int(model.forward_passes)
         attribution = _explain_one(explainer, image, target, bands[index], views[index], found.get(index), root,
-                                   minimum, searched, occluded, search_seconds, model_seconds_before, in_slot)
+                                   minimum, searched, occluded, search_seconds, model_seconds_before, order, in_slot)
         attribution.stats["target_passes"] = int(model.forward_passes) - before
         attribution.stats["shared_search"] = dict(record)
         attribution.stats["peak_memory_mb"] = peak_memory_mb(image.device)
@@ -289,7 +291,8 @@ def explain_targets(explainer, inputs: torch.Tensor, targets: Sequence[RegionTar
 
 def _explain_one(explainer, image: torch.Tensor, target: RegionTarget, band: float, view: Canvas,
                  found: Found | None, root: Box, minimum: int, searched: torch.Tensor, occluded: torch.Tensor,
-                 search_seconds: float, model_seconds_before: float, report: Progress) -> Attribution:
+                 search_seconds: float, model_seconds_before: float, order: tuple[str, ...],
+                 report: Progress) -> Attribution:
     """One target's explanations, values and certificate from its part of the shared search; searched again on
     its own (`CausalResponsibility._attribute`) when it had no part (the shared canvas was not clean for it) or
     its certificate failed."""
@@ -298,7 +301,7 @@ def _explain_one(explainer, image: torch.Tensor, target: RegionTarget, band: flo
         scorer = MutantScorer(explainer.model, target, image)
         scorer.set_canvas(view.image)
         scorer.band = band
-        run = explainer.finish(scorer, view, band, searched, occluded, found, search_seconds, report)
+        run = explainer.finish(scorer, view, band, searched, occluded, found, search_seconds, order, report)
         tried = [{"occlusion": view.kind, "verdict": run.certificate.verdict, "reason": run.certificate.reason,
                   "search": "shared"}]
         if run.certificate.verdict != "fail":
