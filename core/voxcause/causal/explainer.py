@@ -60,8 +60,9 @@ class CausalResponsibility(Explainer):
 
     Args:
         model: a `voxcause.models.LoadedModel` (any format: the method needs forward passes only).
-        iterations: random partitions to merge (default 10; ReX uses 20, but each of ours refines up to
-            ``max_jobs`` boxes per level and still costs about half of its passes).
+        iterations: at most this many random partitions to merge (default 10; ReX uses 20, but each of ours
+            refines up to ``max_jobs`` boxes per level and still costs about half of its passes); the search
+            stops earlier once the merged map has converged (`responsibility._Convergence`).
         rule: ``"rex"`` (1/|S| for parts of a passing subset) or ``"formal"`` (1/(1+k), minimal contingency).
         merge: ``"multiplicative"`` (default: geometric mean, keeps what every iteration found; measured rank
             accuracy 0.70 vs 0.51 additive on the benchmark ball at 64^3) or ``"additive"``.
