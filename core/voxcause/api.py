@@ -12,9 +12,8 @@ import numpy as np
 import torch
 
 from .attribution import Explainer, metered
-from .causal.auto import auto_canvas, canvas_order
 from .causal.multi import SHARED_METHODS, explain_targets
-from .certificate import certify, measured
+from .certificate import certify
 from .crop import certify_on_full, find_context_crop, find_shared_crop
 from .errors import InputError
 from .explainers import declared_options, explainer_class, make_explainer
@@ -27,6 +26,7 @@ from .models import LoadedModel, load_model
 from .probability import voxel_probability
 from .progress import interactive_progress
 from .removal import canvas
+from .saliency._faithful import certificate_canvas
 from .targets import is_all, resolve_all_targets, resolve_target
 from .typing import Progress, Target
 
@@ -151,7 +151,8 @@ def explain(
             params = {**explainer.params(), "seed": seed}
             certificate = attribution.certificate or certify(
                 case.model, case.inputs, target, attribution.map, explanation=attribution.masks.get("sufficient"),
-                baseline=_certificate_baseline(case.model, case.inputs, target, params, seed), seed=seed,
+                baseline=attribution.canvas if attribution.canvas is not None else
+                _certificate_baseline(case.model, case.inputs, target, params, seed), seed=seed,
             ).to_dict()
     if is_all(target):  # packaged once ``cost`` holds the whole run's
         items = [_package(case, method, one, probs, attribution, maps, params, attribution.certificate, cost)
@@ -334,8 +335,7 @@ def _certificate_baseline(model: LoadedModel, inputs: torch.Tensor, target, para
     "glioma" on the sample classifier)."""
     if params.get("baseline") is not None:
         return canvas(inputs, params["baseline"])
-    order = canvas_order(model, inputs, getattr(target, "box", None))
-    return auto_canvas(inputs, lambda batch: measured(model, target, batch), seed=seed, order=order)[1]
+    return certificate_canvas(model, inputs, target, seed)
 
 
 def _prediction(model: LoadedModel, probs: torch.Tensor) -> dict:

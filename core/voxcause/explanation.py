@@ -29,6 +29,8 @@ class Attribution:
         details: per-method results (e.g. ``sufficient``: {voxels, fraction, score}).
         certificate: `voxcause.certificate.Certificate.to_dict()` where the method tested its own explanation
             (the causal engine does, to choose its occlusion); None: ``voxcause.explain`` certifies it.
+        canvas: (C, *S_model) the canvas the method already measured its map on (a CAM choosing its layer,
+            `voxcause.saliency._faithful`); ``voxcause.explain`` certifies on it instead of computing it again.
     """
 
     map: torch.Tensor
@@ -36,6 +38,7 @@ class Attribution:
     stats: dict[str, Any] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
     certificate: dict[str, Any] | None = None
+    canvas: torch.Tensor | None = None
 
 
 @dataclass

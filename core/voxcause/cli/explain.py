@@ -190,7 +190,8 @@ def list_layers(args: argparse.Namespace) -> int:
     model = load_model(args.model, device=args.device, **model_options(args))
     rows = layer_candidates(model, model.prepare(_as_volume(image)))
     for row in rows:
-        mark = ("*" if row["automatic"] else " ") + ("+" if row["layercam"] else " ")
+        mark = ("*" if row["automatic"] else " ") + ("~" if row["candidate"] else " ") + ("+" if row["layercam"] else " ")
         print(f"{mark} {row['name']:<60} {' x '.join(str(n) for n in row['shape'])}")
-    print("* = chosen automatically (gradcam, seggradcam, gradcampp, dea); + = aggregated by layercam")
+    print("* = chosen by the graph rule (gradcam, seggradcam, dea); ~ = scored by the faithful choice, which keeps "
+          "one per image (gradcampp; layer_rule=faithful); + = aggregated by layercam")
     return 0

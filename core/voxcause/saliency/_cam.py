@@ -16,7 +16,9 @@ two-class model, whose softmax depends only on the difference of the two logits,
   two-class known-cause DenseNet121 the logit left one case at 0.01x uniform; its log-odds, 4.8x.
 
 A region target sums the per-voxel score over its region (Seg-Grad-CAM). The layer is chosen from the graph
-(``voxcause.saliency._layers``): for a segmenter the last decoder block before the head.
+(``voxcause.saliency._layers``): for a segmenter the last decoder block before the head; with ``layer_rule``
+``faithful`` (Grad-CAM++'s default) that layer and the deeper stage ends are scored against the model and the
+one it agrees with is kept (``voxcause.saliency._faithful``).
 """
 
 from __future__ import annotations
@@ -29,11 +31,12 @@ import torch
 from ..attribution import Explainer, report
 from ..errors import InputError
 from ..explanation import Attribution
-from ..options import Options, layer_option, option
+from ..options import Options, layer_option, option, seed_option
 from ..typing import Progress, Target
 from ._common import upsample
+from ._faithful import choose_layer
 from ._hooks import eval_mode, record_layer
-from ._layers import automatic_layers, get_layer, trace_layers
+from ._layers import automatic_layers, faithful_candidates, get_layer, trace_layers
 
 
 def min_fraction_option(default: float):
@@ -48,6 +51,20 @@ class CAMOptions(Options):
     score: str = option("auto", "what is differentiated: auto (log-odds for segmenters and two-class models, else "
                         "the logit), log_odds or logit", choices=("auto", "log_odds", "logit"))
     min_fraction: float = min_fraction_option(1 / 4)
+
+
+def layer_rule_option(default: str):
+    """How a single-layer CAM's automatic layer is chosen (its default differs per method, see `_faithful`)."""
+    return option(default, "how the automatic layer is chosen: faithful (of the graph rule's layer and the "
+                  "deeper stage ends, the one whose map's top voxels keep the decision alone and lose it when "
+                  "removed; 1 + 4 forward passes per candidate) or graph (the graph rule's layer)",
+                  choices=("faithful", "graph"))
+
+
+@dataclass(frozen=True)
+class SingleLayerCAMOptions(CAMOptions):
+    layer_rule: str = layer_rule_option("graph")
+    seed: int = seed_option()
 
 
 # A CAM whose positive part is below this share of what its terms could reach has cancelled out (e.g. a layer
@@ -100,13 +117,15 @@ class CAMBase(Explainer):
             get_layer(self.network, self.layer)
 
     def _layers_for(self, inputs: torch.Tensor) -> tuple[list[str], bool]:
-        """The layers to hook, and whether they were chosen automatically (see ``_layers``)."""
+        """The layers to hook, and whether they were chosen automatically (see ``_layers``). A single automatic
+        layer comes with the other candidates it is scored against (`_faithful`), the graph rule's first."""
         if self.layer is not None:
             return [name.strip() for name in self.layer.split(",") if name.strip()], False
         layers, output = trace_layers(self.network, self.model.forward_raw, inputs)
-        names = automatic_layers(
-            layers, output, tuple(inputs.shape[2:]), min_fraction=self.min_fraction, multi_layer=self.multi_layer
-        )
+        spatial = tuple(inputs.shape[2:])
+        names = automatic_layers(layers, output, spatial, min_fraction=self.min_fraction, multi_layer=self.multi_layer)
+        if not self.multi_layer and self.layer_rule == "faithful":
+            names = faithful_candidates(layers, output, spatial, names[0], min_fraction=self.min_fraction)
         return names, True
 
     def weigh(self, activation: torch.Tensor, gradient: torch.Tensor) -> torch.Tensor:
@@ -148,6 +167,14 @@ class CAMBase(Explainer):
         report(progress, f"{self.name}: forward/backward", 0.0)
         names, automatic = self._layers_for(inputs)
         maps, info = self.cams(inputs, target, names)
+        choice = None
+        if automatic and len(names) > 1 and not self.multi_layer:
+            report(progress, f"{self.name}: choosing the most faithful of {len(names)} layers", 0.5)
+            choice = choose_layer(self.model, inputs, target, names, maps, seed=self.seed)
+            keep = choice.index
+            names, maps = [names[keep]], [maps[keep]]
+            info["layer_shapes"] = [info["layer_shapes"][keep]]
+            info["cancelled"] = [name for name in info["cancelled"] if name == names[0]]
         if len(maps) == 1:
             cam_map = maps[0][0, 0].float().contiguous()
         else:  # LayerCAM-style aggregation: each stage scaled to a maximum of 1, then summed
@@ -164,9 +191,12 @@ class CAMBase(Explainer):
             "layer_shape": info["layer_shapes"][0] if len(names) == 1 else info["layer_shapes"],
             "warnings": [],
         }
+        if choice is not None:
+            stats["layer_choice"] = choice.rows
         for name in info["cancelled"]:
             stats["warnings"].append(
                 f"{self.name}: the map at layer {name!r} cancels out (its positive part is under "
                 f"{CANCELLED:g} of its terms): no positive evidence there — try another --layer (--layer list)"
             )
-        return Attribution(map=cam_map, masks={}, stats=stats, details={"method": self.name})
+        return Attribution(map=cam_map, masks={}, stats=stats, details={"method": self.name},
+                           canvas=None if choice is None else choice.canvas)

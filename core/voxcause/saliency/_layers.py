@@ -218,10 +218,12 @@ def layer_candidates(
     min_fraction: float = 1 / 4,
 ) -> list[dict]:
     """Every module with a spatial output, in execution order: ``{name, shape, convolution, automatic,
-    layercam}`` (``automatic``: Grad-CAM's choice; ``layercam``: one of LayerCAM's aggregated stages)."""
+    layercam, candidate}`` (``automatic``: the graph rule's choice, Grad-CAM's; ``layercam``: one of LayerCAM's
+    aggregated stages; ``candidate``: scored by the faithful choice, Grad-CAM++'s, which keeps one per image)."""
     layers, output = trace_layers(network, forward, inputs)
     spatial = tuple(inputs.shape[2:])
-    chosen = set(automatic_layers(layers, output, spatial, min_fraction=min_fraction))
+    chosen = automatic_layers(layers, output, spatial, min_fraction=min_fraction)
+    candidates = set(faithful_candidates(layers, output, spatial, chosen[0], min_fraction=min_fraction))
     stages = set(automatic_layers(layers, output, spatial, min_fraction=min(min_fraction, 1 / 8), multi_layer=True))
     enclosing = _enclosing(layers)
     rows = []
@@ -235,6 +237,22 @@ def layer_candidates(
                 "convolution": layer.convolution,
                 "automatic": layer.name in chosen,
                 "layercam": layer.name in stages,
+                "candidate": layer.name in candidates,
             }
         )
     return rows
+
+
+def faithful_candidates(
+    layers: list[Layer], output: torch.Tensor, spatial: tuple[int, ...], chosen: str, *,
+    min_fraction: float = 1 / 4, limit: int = 4,
+) -> list[str]:
+    """The layers a single-layer CAM is scored at (`_faithful.choose_layer`): the graph rule's ``chosen`` first,
+    then the deepest ``limit - 1`` ends of resolution stages from full resolution down to ``min_fraction``. A
+    segmenter's modules with the output's shape (its head: logits, whose CAM is the prediction itself) are not
+    candidates."""
+    segmentation = len(output.shape) == len(spatial) + 2
+    final = tuple(output.shape[1:])
+    ends = [layer.name for layer in stage_ends(layers, spatial, finest=1.0, coarsest=min_fraction)
+            if not (segmentation and tuple(layer.shape[1:]) == final) and layer.name != chosen]
+    return [chosen, *ends[::-1][: limit - 1]]

@@ -18,16 +18,27 @@ at the bottleneck's first stage 0.15 and 0.77. MONAI's and pytorch-grad-cam's Gr
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
-from ._cam import CAMBase
+from ._cam import CAMBase, SingleLayerCAMOptions, layer_rule_option
 from ._common import spatial_sum
 
 
+@dataclass(frozen=True)
+class GradCAMPlusPlusOptions(SingleLayerCAMOptions):
+    layer_rule: str = layer_rule_option("faithful")
+
+
 class GradCAMPlusPlus(CAMBase):
-    """Grad-CAM++ without exp: pixel-weighted positive gradients. Options: ``layer``, ``min_fraction``."""
+    """Grad-CAM++ without exp: pixel-weighted positive gradients. Options: ``layer``, ``min_fraction``,
+    ``layer_rule`` (default ``faithful``, `_faithful`: at the graph rule's layer the known-cause DenseNet121's
+    maps put 0.0x a uniform map's mass on the cube, peak 0/8, and the trained UNet's 0.08 near the disc; at the
+    faithful layer 3.7-4.4x, peak 8/8, and 0.44)."""
 
     name = "gradcampp"
+    options = GradCAMPlusPlusOptions
 
     def weigh(self, activation: torch.Tensor, gradient: torch.Tensor) -> torch.Tensor:
         g2 = gradient.pow(2)
