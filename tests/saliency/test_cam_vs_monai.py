@@ -165,3 +165,16 @@ def test_automatic_layer_is_the_most_faithful_candidate(unet, method):
         assert np.allclose(same.map, result.map) and same.certificate == result.certificate
         # the trace, the image, and each candidate's top shares kept and removed
         assert result.stats["forward_passes"] - same.stats["forward_passes"] == 2 + 2 * len(KEPT_SHARES) * len(rows)
+
+
+@pytest.mark.slow
+def test_certificate_fails_a_cam_when_no_layer_can_hold_the_decision(densenet):
+    """Without the disc the DenseNet does not answer 1 (score 0.003-0.004): no candidate layer's map can keep that
+    decision, the faithful choice still returns one, and the certificate says it is not to be trusted."""
+    rng = np.random.default_rng(5)
+    for _ in range(2):
+        x, _ = _image(rng, False)
+        for method in ("gradcam", "gradcampp"):
+            result = explain(volume_of(x), model=loaded(densenet), method=method, target=1)
+            assert result.score < 0.5 and result.certificate["verdict"] == "fail", result.certificate["reason"]
+            assert method == "gradcam" or len(result.stats["layer_choice"]) > 1
