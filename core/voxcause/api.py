@@ -14,7 +14,7 @@ import torch
 from .attribution import Explainer, metered
 from .causal.multi import SHARED_METHODS, explain_targets
 from .certificate import certify
-from .crop import certify_on_full, find_context_crop, find_shared_crop
+from .crop import certify_on_full, find_context_crop, find_shared_crop, full_input_canvas_check
 from .errors import InputError
 from .explainers import declared_options, explainer_class, make_explainer
 from .explanation import Attribution, Explanation, Explanations, split_volumes
@@ -267,9 +267,17 @@ def _run_explainer(case: _Case, method: str, target: Target, options: dict, *, s
     explainer = make_explainer(method, case.model, options, supplied=supplied)
     if crop is None:
         return explainer, explainer.attribute(case.inputs, target=target, progress=progress)
-    # searched on the crop, certified on the full input (`voxcause.crop`)
-    attribution = crop.restore(explainer.attribute(crop.cut(case.inputs), target=crop.target(target),
-                                                   progress=progress))
+    # searched on the crop, certified on the full input (`voxcause.crop`); the canvas is checked on the full
+    # input before the search (one pass), so that a canvas only the crop can use fails at once
+    value = float(options.get("occlusion_value") or 0.0)
+    if hasattr(explainer, "full_input_check"):
+        explainer.full_input_check = full_input_canvas_check(case.model, case.inputs, target, probs, seed=seed,
+                                                             value=value, context=case.context)
+    found = explainer.attribute(crop.cut(case.inputs), target=crop.target(target), progress=progress)
+    attribution = crop.restore(found)
+    if found.stats.get("iterations", {}).get("stopped") == "undecidable":  # no search ran: nothing to certify
+        attribution.certificate = found.certificate
+        return explainer, attribution
     attribution.certificate = certify_on_full(
         case.model, case.inputs, target, attribution, probs=probs, seed=seed, value=float(options.get("occlusion_value") or 0.0),
         context=case.context,

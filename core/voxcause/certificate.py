@@ -261,7 +261,10 @@ def _verdict(checks: list[Check], controls: int) -> Certificate:
     failed = [check for check in checks if not check.passed]
     if any(check.severity == "fail" for check in failed):
         verdict = "fail"
-        reason = next(check for check in failed if check.severity == "fail").failure
+        # a canvas that does not remove the evidence makes every other check vacuous (everything shown "keeps"
+        # the decision, controls too): that is the reason to give, not its symptoms
+        root = [check for check in failed if check.name == "occluded_loses_decision"]
+        reason = (root or [check for check in failed if check.severity == "fail"])[0].failure
     elif failed:
         verdict, reason = "weak", failed[0].failure
     else:

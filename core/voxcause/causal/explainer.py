@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -87,6 +87,9 @@ class CausalResponsibility(Explainer):
 
     name = "rex"
     options = RexOptions
+    # Set by a caller that searches a crop (`voxcause.crop.full_input_canvas_check`): the chosen canvas's kind ->
+    # None when it removes the evidence from the full input too, else the full input's (score, margin) occluded.
+    full_input_check: Callable[[str], tuple[float, float] | None] | None = None
 
     # ------------------------------------------------------------------------------------------------
     def _attribute(self, inputs: torch.Tensor, target: Target, progress: Progress | None) -> Attribution:
@@ -118,6 +121,18 @@ class CausalResponsibility(Explainer):
         reason = undecidable(self.occlusion, target.label, first, band)
         if reason is not None:
             return self._undecided(first, reason, spatial, image.device)
+        kept = self.full_input_check(first.kind) if self.full_input_check is not None else None
+        if kept is not None:
+            score, full_margin = kept
+            state = "still gets" if full_margin >= 0 else "stays at the threshold of"
+            reason = (f"on the full input the fully occluded image ({first.kind} canvas) {state} '{target.label}' "
+                      f"(score {score:.3f}; {first.outcome[0]:.3f} on the crop searched): the crop's canvas removes "
+                      "the evidence only because the crop leaves out the rest of the image (a network that "
+                      "normalises each image decides from all of it), so no part can be shown responsible by "
+                      "occlusion — give a healthy reference volume with --occlusion PATH, or explain a smaller "
+                      "--region")
+            return self._undecided(first._replace(outcome=(score, full_margin >= 0), margin=full_margin), reason,
+                                   spatial, image.device)
         warnings: list[str] = []
 
         minimum = self.min_part_voxels or part_floor(root, self.spacing)
