@@ -183,11 +183,8 @@ def _explain_all(case: _Case, method: str, probs: torch.Tensor, options: dict, *
         attribution.stats["shared_search"] = {"targets": 1, "searched_together": 0}
         attributions = [attribution]
     else:
-        options, supplied = _supplied(case, method, options, seed)
         crop = find_shared_crop(case.model, case.inputs, targets, method, probs)
-        if crop is not None and case.context is not None:
-            supplied["context"] = crop.cut(case.context)
-        explainer = make_explainer(method, case.model, options, supplied=supplied)
+        explainer, options = _explainer_for(case, method, options, seed, crop)
         if crop is None:
             attributions = explain_targets(explainer, case.inputs, targets, progress)
         else:  # searched together on a crop around every region, each certified on the full input (`voxcause.crop`)
@@ -260,11 +257,8 @@ def _run_explainer(case: _Case, method: str, target: Target, options: dict, *, s
     """Build ``method`` with the user's options and what the run supplies (seed, grid spacing, context), and
     explain ``target``; a context volume makes ``occlusion`` default to ``context``. Rex on a whole-image
     segmenter runs on a context crop around the region when one agrees with ``probs``, the full prediction."""
-    options, supplied = _supplied(case, method, options, seed)
     crop = find_context_crop(case.model, case.inputs, target, method, probs)
-    if crop is not None and case.context is not None:
-        supplied["context"] = crop.cut(case.context)
-    explainer = make_explainer(method, case.model, options, supplied=supplied)
+    explainer, options = _explainer_for(case, method, options, seed, crop)
     if crop is None:
         return explainer, explainer.attribute(case.inputs, target=target, progress=progress)
     # searched on the crop, certified on the full input (`voxcause.crop`); the canvas is checked on the full
@@ -278,11 +272,18 @@ def _run_explainer(case: _Case, method: str, target: Target, options: dict, *, s
     if found.stats.get("iterations", {}).get("stopped") == "undecidable":  # no search ran: nothing to certify
         attribution.certificate = found.certificate
         return explainer, attribution
-    attribution.certificate = certify_on_full(
-        case.model, case.inputs, target, attribution, probs=probs, seed=seed, value=float(options.get("occlusion_value") or 0.0),
-        context=case.context,
-    )
+    attribution.certificate = certify_on_full(case.model, case.inputs, target, attribution, probs=probs, seed=seed,
+                                              value=value, context=case.context)
     return explainer, attribution
+
+
+def _explainer_for(case: _Case, method: str, options: dict, seed: int, crop) -> tuple[Explainer, dict]:
+    """``method`` built with the user's options and what the run supplies (`_supplied`), the context volume cut
+    to ``crop`` when the search runs on one; and the options as resolved."""
+    options, supplied = _supplied(case, method, options, seed)
+    if crop is not None and case.context is not None:
+        supplied["context"] = crop.cut(case.context)
+    return make_explainer(method, case.model, options, supplied=supplied), options
 
 
 
