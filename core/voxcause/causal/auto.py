@@ -156,10 +156,7 @@ def ordered_canvases(
             keeps = occluded_margin > -band
             passing = 0.0
             if not keeps:  # a canvas that keeps the decision ranks last whatever its probes say: none scored
-                batch = canvas.expand(len(probes), *canvas.shape).clone()
-                for slot, probe in enumerate(probes):
-                    batch[(slot, slice(None), *probe.slices())] = image[(0, slice(None), *probe.slices())]
-                passing = sum(ok for _, ok, _ in measure(batch)) / len(probes)
+                passing = sum(ok for _, ok, _ in measure(probe_mutants(image, canvas, probes))) / len(probes)
             fakes = passing >= FAKING_SHARE
             key = (keeps, fakes, passing if fakes else 0.0, index)
             ranked.append((key, Canvas(kind, canvas, (occluded_score, occluded_ok), occluded_margin)))
@@ -183,6 +180,14 @@ def auto_canvas(
     chosen = next(ordered_canvases(image, occluded, box, measure, band=band, foreground=foreground, value=value,
                                    seed=seed, order=order))
     return chosen.kind, chosen.image
+
+
+def probe_mutants(image: torch.Tensor, canvas: torch.Tensor, probes: list[Box]) -> torch.Tensor:
+    """(P, C, *S): the (C, *S) ``canvas`` with one probe box of the (1, C, *S) ``image`` pasted on it per sample."""
+    batch = canvas.expand(len(probes), *canvas.shape).clone()
+    for slot, probe in enumerate(probes):
+        batch[(slot, slice(None), *probe.slices())] = image[(0, slice(None), *probe.slices())]
+    return batch
 
 
 def probe_boxes(box: Box, rng: np.random.Generator) -> list[Box]:

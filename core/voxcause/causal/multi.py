@@ -39,7 +39,7 @@ from ..explanation import Attribution
 from ..removal import canvas as removed
 from ..targets import RegionTarget
 from ..typing import Progress
-from .auto import AUTO_ORDER, FAKING_SHARE, Canvas, canvas_order, occludable_region, probe_boxes
+from .auto import AUTO_ORDER, FAKING_SHARE, Canvas, canvas_order, occludable_region, probe_boxes, probe_mutants
 from .explainer import part_floor
 from .mutants import MutantScorer, Outcome, peak_memory_mb, reach
 from .partition import Box
@@ -202,10 +202,7 @@ def shared_canvas(explainer, image: torch.Tensor, foreground: torch.Tensor, occl
     for kind in kinds:
         made = removed(image, kind, where=occluded, value=explainer.occlusion_value, foreground=foreground,
                        context=explainer.context, seed=explainer.seed)[0]
-        batch = made.expand(len(probes) + 1, *made.shape).clone()
-        for slot, probe in enumerate(probes, start=1):
-            batch[(slot, slice(None), *probe.slices())] = image[(0, slice(None), *probe.slices())]
-        outcomes = scorer.measure_all(batch)
+        outcomes = scorer.measure_all(torch.cat([made[None], probe_mutants(image, made, probes)]))
         views, clean = [], []
         for index, band in enumerate(bands):
             score, ok, margin = outcomes[0][index]
