@@ -14,7 +14,7 @@ import torch
 from .attribution import Explainer, metered
 from .causal.multi import SHARED_METHODS, explain_targets
 from .certificate import certify
-from .crop import certify_on_full, find_context_crop, find_shared_crop, full_input_canvas_check
+from .crop import ContextCrop, FullInputCanvasCheck, certify_on_full, find_context_crop, find_shared_crop
 from .errors import InputError
 from .explainers import declared_options, explainer_class, make_explainer
 from .explanation import Attribution, Explanation, Explanations, split_volumes
@@ -188,14 +188,16 @@ def _explain_all(case: _Case, method: str, probs: torch.Tensor, options: dict, *
         if crop is None:
             attributions = explain_targets(explainer, case.inputs, targets, progress)
         else:  # searched together on a crop around every region, each certified on the full input (`voxcause.crop`)
-            found = explain_targets(explainer, crop.cut(case.inputs), [crop.target(one) for one in targets], progress)
-            attributions = [crop.restore(attribution) for attribution in found]
-            for one, attribution in zip(targets, attributions, strict=True):
+            value = float(options.get("occlusion_value") or 0.0)
+            checks = FullInputCanvasCheck(case.model, case.inputs, targets, probs, seed=seed, value=value,
+                                          context=case.context)
+            found = explain_targets(explainer, crop.cut(case.inputs), [crop.target(one) for one in targets], progress,
+                                    full_checks=checks.outcomes)
+            attributions = []
+            for index, (one, attribution) in enumerate(zip(targets, found, strict=True)):
                 before = int(case.model.forward_passes)
-                attribution.certificate = certify_on_full(
-                    case.model, case.inputs, one, attribution, probs=probs, seed=seed, context=case.context,
-                    value=float(options.get("occlusion_value") or 0.0))
-                attribution.stats["target_passes"] += int(case.model.forward_passes) - before
+                attributions.append(_on_full(case, crop, one, attribution, probs, seed, value, checks, index))
+                attributions[-1].stats["target_passes"] += int(case.model.forward_passes) - before
     params = {**explainer.params(), "seed": seed}
     for attribution in attributions:
         attribution.stats.setdefault("warnings", []).extend(warnings)
@@ -261,20 +263,33 @@ def _run_explainer(case: _Case, method: str, target: Target, options: dict, *, s
     explainer, options = _explainer_for(case, method, options, seed, crop)
     if crop is None:
         return explainer, explainer.attribute(case.inputs, target=target, progress=progress)
-    # searched on the crop, certified on the full input (`voxcause.crop`); the canvas is checked on the full
-    # input before the search (one pass), so that a canvas only the crop can use fails at once
+    # searched on the crop, certified on the full input (`voxcause.crop`); each canvas whose fully occluded crop
+    # loses the decision is checked on the full input before its probes (one pass), so that a canvas only the crop
+    # can use is passed over, and the run fails at once when every canvas is such
     value = float(options.get("occlusion_value") or 0.0)
+    checks = FullInputCanvasCheck(case.model, case.inputs, [target], probs, seed=seed, value=value,
+                                  context=case.context)
     if hasattr(explainer, "full_input_check"):
-        explainer.full_input_check = full_input_canvas_check(case.model, case.inputs, target, probs, seed=seed,
-                                                             value=value, context=case.context)
+        explainer.full_input_check = checks.of(0)
     found = explainer.attribute(crop.cut(case.inputs), target=crop.target(target), progress=progress)
+    return explainer, _on_full(case, crop, target, found, probs, seed, value, checks, 0)
+
+
+def _on_full(case: _Case, crop: ContextCrop, target: Target, found: Attribution, probs: torch.Tensor, seed: int,
+             value: float, checks: FullInputCanvasCheck, index: int) -> Attribution:
+    """A crop's attribution on the full grid, certified on the full input (`crop.certify_on_full`), with the
+    canvases ``checks`` scored there for target ``index``; one whose canvases could not remove the evidence (no
+    search ran) keeps its ``fail``: there is nothing to certify."""
     attribution = crop.restore(found)
-    if found.stats.get("iterations", {}).get("stopped") == "undecidable":  # no search ran: nothing to certify
+    if found.stats.get("iterations", {}).get("stopped") == "undecidable":
         attribution.certificate = found.certificate
-        return explainer, attribution
-    attribution.certificate = certify_on_full(case.model, case.inputs, target, attribution, probs=probs, seed=seed,
-                                              value=value, context=case.context)
-    return explainer, attribution
+    else:
+        occluded = checks.known(attribution.stats.get("occlusion_used", "constant"), index)
+        attribution.certificate = certify_on_full(case.model, case.inputs, target, attribution, probs=probs,
+                                                  seed=seed, value=value, context=case.context,
+                                                  occluded_outcome=occluded)
+    checks.record(index, attribution.details["crop"])
+    return attribution
 
 
 def _explainer_for(case: _Case, method: str, options: dict, seed: int, crop) -> tuple[Explainer, dict]:

@@ -13,6 +13,9 @@ Nothing certified rests on the crop alone: `certify_on_full` scores the certific
 input — the explanation kept alone with the rest of the body occluded on the same kind of canvas, removed from
 the real image, size-matched controls — so a certified explanation is true of the model as the user runs it.
 The crop's own certificate (the search's canvas retries use it) is kept beside it as ``certificate_on_crop``.
+A canvas must remove the evidence from the full input too: `FullInputCanvasCheck` scores each canvas whose fully
+occluded crop loses the decision on the full input before the search (one full pass per canvas, every target at
+once), so a canvas that works only on the crop is passed over, and a run whose every canvas is such fails at once.
 The crop's model is not the full one: an explanation found on the crop keeps the decision there by the
 certificate's margin, and on the full input it may fall just short (the sample segmenter: 0.514 on the full
 input against 0.519 needed). `hold_on_full` grows it along the map's ranking, on the full input, until it keeps
@@ -30,7 +33,7 @@ from .causal.auto import occludable_region
 from .causal.multi import measured_all, union_box
 from .causal.mutants import MutantScorer
 from .causal.search import rank_voxels, smallest_passing
-from .certificate import KEEP_MARGIN, certify, decisions, measured
+from .certificate import KEEP_MARGIN, certify, decisions
 from .explanation import Attribution
 from .removal import canvas
 from .targets import RegionTarget
@@ -193,28 +196,51 @@ def _grown(box: tuple[slice, ...], margin: int, shape: tuple[int, ...]) -> tuple
     return tuple(grown)
 
 
-def full_input_canvas_check(
-    model, inputs: torch.Tensor, target, probs: torch.Tensor, *, seed: int = 0, value: float = 0.0,
-    context: torch.Tensor | None = None,
-) -> Callable[[str], tuple[float, float] | None]:
-    """A check the crop's search runs on the canvas it chose, before searching: one pass on the full input.
+class FullInputCanvasCheck:
+    """Whether a canvas the crop's search could use removes the evidence from the **full** input: one full pass
+    per canvas kind, scored for every target at once (``--target all``), remembered per kind.
 
     A crop leaves out the rest of the image, so a canvas that removes the evidence on the crop may not on the full
-    input: HD-BET's cortex region scores 0.05 with the crop fully occluded by ``shuffle``, 0.496 with the whole
+    input: HD-BET's cortex region scores 0.050 with the crop fully occluded by ``shuffle``, 0.496 with the whole
     head occluded (threshold 0.449) — InstanceNorm reads the whole image. The full-input certificate would then
-    fail (``occluded_loses_decision``; its controls keep the decision too) after ~1,200 crop passes; this says
-    so first. Returns ``check(kind)``: None when the full input, occluded on ``kind`` as `certify_on_full`
-    occludes it, loses the decision by the certificate's margin, else its (score, margin)."""
-    foreground, _, occluded = occludable_region(inputs)
-    band = KEEP_MARGIN * max(float(target.margin(probs)[0]), 0.0)
+    fail (``occluded_loses_decision``; its controls keep the decision too) after ~1,200 crop passes. So occlusion
+    ``auto`` asks this of every canvas whose fully occluded crop loses the decision, before its probes
+    (`causal.auto.ordered_canvases`): such a canvas is ranked as one that keeps the decision, and the next is
+    tried. Occluded as `certify_on_full` occludes, so the certificate's own check gives the same answer."""
 
-    def check(kind: str) -> tuple[float, float] | None:
-        baseline = canvas(inputs, kind, value=value, foreground=foreground, context=context, seed=seed)
-        filled = torch.where(occluded, baseline.reshape(inputs.shape).to(inputs.device), inputs)
-        (score, _, margin), = measured(model, target, filled)
-        return None if margin <= -band else (score, margin)
+    def __init__(self, model, inputs: torch.Tensor, targets: list[RegionTarget], probs: torch.Tensor, *,
+                 seed: int = 0, value: float = 0.0, context: torch.Tensor | None = None) -> None:
+        self.model, self.inputs, self.targets = model, inputs, targets
+        self.seed, self.value, self.context = seed, value, context
+        self.foreground, _, self.occluded = occludable_region(inputs)
+        self.bands = [KEEP_MARGIN * max(float(target.margin(probs)[0]), 0.0) for target in targets]
+        self.scored: dict[str, list[tuple[float, float]]] = {}  # kind -> each target's (score, margin)
 
-    return check
+    def outcomes(self, kind: str) -> list[tuple[float, float] | None]:
+        """Per target: None when the full input, occluded on ``kind``, loses the decision by the certificate's
+        margin, else its (score, margin). One full pass for all targets, the first time ``kind`` is asked."""
+        if kind not in self.scored:
+            baseline = canvas(self.inputs, kind, value=self.value, foreground=self.foreground, context=self.context,
+                              seed=self.seed)
+            filled = torch.where(self.occluded, baseline.reshape(self.inputs.shape).to(self.inputs.device), self.inputs)
+            (scored,) = measured_all(self.model, self.targets, filled)
+            self.scored[kind] = [(score, margin) for score, _, margin in scored]
+        return [None if margin <= -band else (score, margin)
+                for (score, margin), band in zip(self.scored[kind], self.bands, strict=True)]
+
+    def known(self, kind: str, index: int) -> tuple[float, float] | None:
+        """Target ``index``'s (score, margin) with the full input occluded on ``kind``, if already scored."""
+        return self.scored[kind][index] if kind in self.scored else None
+
+    def record(self, index: int, details: dict) -> None:
+        """Into a crop's ``details['crop']`` (summary.json ``crop``): target ``index``'s fully occluded score on
+        the full input per canvas checked (``canvases_on_full``), and their passes in ``passes_on_full``."""
+        details["canvases_on_full"] = {kind: scores[index][0] for kind, scores in self.scored.items()}
+        details["passes_on_full"] = details.get("passes_on_full", 0) + len(self.scored)
+
+    def of(self, index: int) -> Callable[[str], tuple[float, float] | None]:
+        """The check of target ``index`` alone: ``check(kind)`` -> None or its (score, margin)."""
+        return lambda kind: self.outcomes(kind)[index]
 
 
 def certify_on_full(
@@ -227,6 +253,7 @@ def certify_on_full(
     seed: int = 0,
     value: float = 0.0,
     context: torch.Tensor | None = None,
+    occluded_outcome: tuple[float, float] | None = None,
 ) -> dict:
     """The certificate of a crop's explanation, every check scored on the full model input ``inputs``, whose
     prediction ``probs`` (1, K, *S) the run already has (a full pass is what a crop saves: 40 s on HD-BET).
@@ -234,6 +261,8 @@ def certify_on_full(
     The canvas is the kind the search used on the crop (``stats['occlusion_used']``; ``value`` for constant,
     the full ``context`` volume for context), built on the full image; the removal check removes every
     explanation found (the disjoint ones and the contrastive one), as the causal engine's own certificate does.
+    ``occluded_outcome``: the fully occluded full input's (score, margin) on that canvas when the run has it
+    (`FullInputCanvasCheck`): not scored again.
     """
     foreground, _, occluded = occludable_region(inputs)
     kind = attribution.stats.get("occlusion_used", "constant")
@@ -248,7 +277,7 @@ def certify_on_full(
             union = mask if union is None else union | mask
     certificate = certify(
         model, inputs, target, attribution.map, explanation=masks.get("sufficient"), removal=union,
-        baseline=baseline, searched=occluded, seed=seed, original=original, alone=alone,
+        baseline=baseline, searched=occluded, seed=seed, original=original, alone=alone, occluded=occluded_outcome,
     ).to_dict()
     if isinstance(attribution.details.get("crop"), dict):  # the full-size passes: what a crop cannot make cheap
         attribution.details["crop"]["passes_on_full"] = model.forward_passes - passes

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from scipy import ndimage
 from torch import nn
 from voxcause import crop, explain
 from voxcause.causal.auto import occludable_region
@@ -76,3 +77,82 @@ def test_a_canvas_that_removes_the_evidence_only_on_the_crop_fails_before_the_se
     assert result.certificate["reason"].startswith("on the full input the fully occluded image")
     assert result.stats["iterations"]["stopped"] == "undecidable"
     assert result.stats["forward_passes"] < 30  # the prediction, the crop, the canvas probes, the full check: no search
+
+
+class CentreBlocks(nn.Module):
+    """Background and ``labels`` labels; label k is predicted in its 4^3 block beside the centre of the input (the
+    blocks side by side along the first axis), with logit 10 x (the block's mean - 1.5) + g x voxels / 12,000,
+    g = max(0, 1 - mean |x|), -10 elsewhere. On an image of 1 +- 0.1 with the blocks at 3, g = 0; with the body
+    occluded by constant 0, g = 1 and the image's size decides: "keeps" on the whole 64^3 image (+6.8), not on a
+    48^3 crop (-5.8) — a canvas that removes the evidence only from the crop; the ``mean`` canvas (~1) removes it
+    from both (-5)."""
+
+    def __init__(self, labels: int = 1) -> None:
+        super().__init__()
+        self.labels = labels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        size = x[0, 0].numel()
+        gate = (1.0 - x.abs().mean(dim=(1, 2, 3, 4))).clamp(min=0.0)
+        centre = [n // 2 for n in x.shape[2:]]
+        outputs = [torch.zeros_like(x[:, :1])]
+        for label in range(self.labels):
+            block = (slice(centre[0] - 2 * self.labels + 4 * label, centre[0] - 2 * self.labels + 4 * label + 4),
+                     *(slice(c - 2, c + 2) for c in centre[1:]))
+            decision = 10.0 * (x[(slice(None), slice(None), *block)].mean(dim=(1, 2, 3, 4)) - 1.5) + gate * size / 12_000
+            logit = torch.full_like(x[:, :1], -10.0)
+            logit[(slice(None), slice(None), *block)] = decision.view(-1, 1, 1, 1, 1)
+            outputs.append(logit)
+        return torch.cat(outputs, 1)
+
+
+def _blocks_image(labels: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    """A 64^3 body of 1 +- 0.1 (seed 0) with `CentreBlocks`' blocks at 3; and each block's mask."""
+    image = np.random.default_rng(0).normal(1.0, 0.1, (1, 64, 64, 64)).astype(np.float32)
+    blocks = []
+    for label in range(labels):
+        block = np.zeros((64, 64, 64), bool)
+        start = 32 - 2 * labels + 4 * label
+        block[start:start + 4, 30:34, 30:34] = True
+        image[0][block] = 3.0
+        blocks.append(block)
+    return image, blocks
+
+
+def _on_the_block(result, block: np.ndarray) -> None:
+    """The map's peak is in the block, and the sufficient explanation holds block voxels and none farther than
+    the search's parts reach past it (2 voxels)."""
+    values = np.clip(result.map, 0, None)
+    assert block[np.unravel_index(np.argmax(values), values.shape)]
+    sufficient = result.masks["sufficient"]
+    assert sufficient[block].any() and not sufficient[~ndimage.binary_dilation(block, np.ones((3, 3, 3)), 2)].any()
+
+
+def test_the_next_canvas_is_checked_on_the_full_input_when_the_first_removes_the_evidence_from_the_crop_only():
+    """``constant`` (tried first: the model does not normalise) loses the decision on the 48^3 crop but not on the
+    full input; the run does not stop there: ``mean`` is checked on the full input too (one more pass), removes
+    the evidence there, and the explanation searched on it is certified on the full input."""
+    image, (block,) = _blocks_image(1)
+    result = explain(volume_of(image), model=loaded(CentreBlocks(1)), region=block, seed=0, progress=False,
+                     iterations=3)
+    assert result.summary()["crop"]["size"] == [48, 48, 48]
+    assert result.stats["occlusion_used"] == "mean"
+    assert result.certificate["verdict"] == "pass", result.certificate
+    assert any(warning.startswith("occlusion constant removes the evidence from the crop searched but not from the "
+                                  "full input") for warning in result.stats["warnings"])
+    _on_the_block(result, block)
+
+
+def test_target_all_on_a_crop_checks_the_shared_canvas_on_the_full_input():
+    """``--target all`` searched on one crop: the shared canvas must remove every label's evidence from the full
+    input too (one full pass scores every label); ``constant`` does so only on the crop, so ``mean`` is shared,
+    and both labels are certified on the full input."""
+    image, blocks = _blocks_image(2)
+    result = explain(volume_of(image), model=loaded(CentreBlocks(2), labels=["background", "a", "b"]), target="all",
+                     seed=0, progress=False, iterations=3)
+    assert result.stats["shared_search"]["occlusion"] == "mean"
+    assert result.stats["shared_search"]["searched_together"] == 2
+    for item, block in zip(result, blocks, strict=True):
+        assert item.details["crop"]["size"] == [48, 48, 48]
+        assert item.certificate["verdict"] == "pass", item.certificate
+        _on_the_block(item, block)

@@ -24,6 +24,9 @@ from .partition import Box
 
 Outcome = tuple[float, bool]
 Measures = Callable[[torch.Tensor], list[tuple[float, bool, float]]]
+# A crop's search asks this of a canvas kind (`crop.FullInputCanvasCheck`): None when the full input occluded on
+# it loses the decision too, else the full input's (score, margin).
+FullCheck = Callable[[str], "tuple[float, float] | None"]
 # the baselines tried, in order of preference among equals (constant 0 is ReX's, the normalised mean);
 # PROBES random boxes of PROBE_SHARE of the searched box each; a canvas on which FAKING_SHARE of them pass adds
 # evidence.
@@ -48,12 +51,18 @@ VERDICT_ORDER = ("pass", "weak", "fail")
 
 class Canvas(NamedTuple):
     """A fully occluded image (C, *S) of baseline ``kind``, its (score, decision still holds) and the decision's
-    margin on it (`Target.margin`)."""
+    margin on it (`Target.margin`); ``on_full``: for a crop's canvas that loses the decision on the crop but not
+    on the full input, the full input's (score, margin) (`FullCheck`)."""
 
     kind: str
     image: torch.Tensor
     outcome: Outcome
     margin: float
+    on_full: tuple[float, float] | None = None
+
+    def removes(self, band: float) -> bool:
+        """Whether the fully occluded image loses the decision by ``band`` (on the full input too, for a crop)."""
+        return self.margin <= -band and self.on_full is None
 
 
 @dataclass
@@ -118,6 +127,7 @@ def ordered_canvases(
     value: float = 0.0,
     seed: int = 0,
     order: tuple[str, ...] = AUTO_ORDER,
+    full_check: FullCheck | None = None,
 ) -> Iterator[Canvas]:
     """The fully occluded images of ``order`` (`AUTO_ORDER`, or `canvas_order`'s), best first.
 
@@ -142,6 +152,12 @@ def ordered_canvases(
     probes could not change the choice (HD-BET, whose InstanceNorm undoes constant canvases: 4 passes instead
     of 36 before it reaches ``shuffle``).
 
+    A crop's search (``full_check``) asks, of each baseline whose fully occluded crop loses the decision, whether
+    the full input loses it too (one full pass each, before the probes): one that does not removes the evidence
+    only because the crop leaves out the rest of the image, and ranks with those that keep the decision (ahead
+    of them); the next baseline is tried. HD-BET's cortex region: ``constant`` and ``shuffle`` lose it on the
+    48^3 crop (0.014, 0.050) but not on the whole head, so the run fails at once, without their 16 probes.
+
     Args:
         image: (1, C, *S) the normalised image; occluded: (*S) bool voxels a canvas replaces; box: where probes go.
     """
@@ -153,13 +169,14 @@ def ordered_canvases(
             index, kind = pending.pop(0)
             canvas = removed(image, kind, where=occluded, value=value, foreground=foreground, seed=seed)[0]
             occluded_score, occluded_ok, occluded_margin = measure(canvas[None])[0]
-            keeps = occluded_margin > -band
+            on_full = full_check(kind) if full_check is not None and occluded_margin <= -band else None
+            keeps = occluded_margin > -band or on_full is not None
             passing = 0.0
             if not keeps:  # a canvas that keeps the decision ranks last whatever its probes say: none scored
                 passing = sum(ok for _, ok, _ in measure(probe_mutants(image, canvas, probes))) / len(probes)
             fakes = passing >= FAKING_SHARE
-            key = (keeps, fakes, passing if fakes else 0.0, index)
-            ranked.append((key, Canvas(kind, canvas, (occluded_score, occluded_ok), occluded_margin)))
+            key = (keeps, fakes, passing if fakes else 0.0, on_full is None, index)
+            ranked.append((key, Canvas(kind, canvas, (occluded_score, occluded_ok), occluded_margin, on_full)))
             if not key[0] and not fakes:
                 break
         ranked.sort(key=lambda item: item[0])
@@ -213,17 +230,19 @@ def candidate_canvases(
     context: torch.Tensor | None = None,
     seed: int = 0,
     order: tuple[str, ...] = AUTO_ORDER,
+    full_check: FullCheck | None = None,
 ) -> Iterator[Canvas]:
     """The canvases to try for ``occlusion``, best first, each with its own outcome — lazily for ``auto``
     (`ordered_canvases` in ``order``), so a canvas is scored only when it is needed; a forced baseline is the
-    only one."""
+    only one. ``full_check``: a crop's search, whose canvases must remove the evidence from the full input too."""
     if occlusion == "auto":
         yield from ordered_canvases(image, occluded, root, measure, band=band, foreground=foreground, value=value,
-                                    seed=seed, order=order)
+                                    seed=seed, order=order, full_check=full_check)
         return
     canvas = removed(image, occlusion, where=occluded, value=value, foreground=foreground, context=context, seed=seed)
     score, ok, margin = measure(canvas)[0]
-    yield Canvas(occlusion, canvas[0], (score, ok), margin)
+    on_full = full_check(occlusion) if full_check is not None and margin <= -band else None
+    yield Canvas(occlusion, canvas[0], (score, ok), margin, on_full)
 
 
 def reference_canvas(
@@ -240,18 +259,25 @@ def reference_canvas(
     return None if kind == occlusion else (kind, canvas)
 
 
-def undecidable(occlusion: str, label: str, canvas: Canvas, band: float) -> str | None:
-    """Why no explanation can be found by occlusion, or None: the best canvas's fully occluded image still keeps
-    the decision, or sits within ``band`` of its threshold (the canvases are ordered so, for auto: every one
-    does). Said at once, after the probes, instead of after whole searches whose certificates must fail."""
-    if canvas.margin <= -band:
-        return None
+def undecidable(occlusion: str, label: str, canvases: list[Canvas]) -> str:
+    """Why no explanation can be found by occlusion when the best canvas (``canvases[0]``; the rest: every other
+    one scored) does not remove the evidence (`Canvas.removes`): its fully occluded image still keeps the
+    decision, or sits within the certificate's band of its threshold, on the image searched or, for a crop, on
+    the full input (the canvases are ordered so, for auto: every one does). Said at once, after the probes,
+    instead of after whole searches whose certificates must fail."""
     kinds = ", ".join(AUTO_ORDER) if occlusion == "auto" else occlusion
-    state = "still gets" if canvas.outcome[1] else "stays at the threshold of"
+    advice = ("so no part of the image can be shown responsible by occlusion — give a healthy reference volume with "
+              "--occlusion PATH, or explain a smaller --region")
+    only_crop = [canvas for canvas in canvases if canvas.on_full is not None]
+    if only_crop:
+        scores = "; ".join(f"{canvas.kind} {canvas.on_full[0]:.3f}, {canvas.outcome[0]:.3f} on the crop searched"
+                           for canvas in only_crop)
+        return (f"on the full input the fully occluded image does not lose '{label}' on any canvas tried ({kinds}; "
+                f"{scores}): where the crop loses it, only because the crop leaves out the rest of the image (a "
+                f"network that normalises each image decides from all of it), {advice}")
+    state = "still gets" if canvases[0].outcome[1] else "stays at the threshold of"
     return (f"the fully occluded image {state} '{label}' on every canvas tried ({kinds}): the model decides this "
-            "without the image's content (a network that normalises each image can), so no part of the image can "
-            "be shown responsible by occlusion — give a healthy reference volume with --occlusion PATH, or explain "
-            "a smaller --region")
+            f"without the image's content (a network that normalises each image can), {advice}")
 
 
 def attempts(canvases: Iterator[Canvas], explain: Callable[[int, Canvas], Attempt], band: float = 0.0) -> list[Attempt]:
@@ -261,7 +287,7 @@ def attempts(canvases: Iterator[Canvas], explain: Callable[[int, Canvas], Attemp
     for nothing (the canvases come best first: every later one keeps the decision too)."""
     done: list[Attempt] = []
     for attempt, canvas in enumerate(itertools.islice(canvases, MAX_AUTO_ATTEMPTS)):
-        if done and canvas.margin > -band:
+        if done and not canvas.removes(band):
             break
         done.append(explain(attempt, canvas))
         if done[-1].certificate.verdict != "fail":
@@ -286,6 +312,7 @@ __all__ = [
     "MAX_AUTO_ATTEMPTS",
     "Attempt",
     "Canvas",
+    "FullCheck",
     "attempts",
     "auto_canvas",
     "best_attempt",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -26,6 +26,7 @@ from .auto import (
     NORMALISED_ORDER,
     Attempt,
     Canvas,
+    FullCheck,
     attempts,
     best_attempt,
     candidate_canvases,
@@ -87,9 +88,10 @@ class CausalResponsibility(Explainer):
 
     name = "rex"
     options = RexOptions
-    # Set by a caller that searches a crop (`voxcause.crop.full_input_canvas_check`): the chosen canvas's kind ->
-    # None when it removes the evidence from the full input too, else the full input's (score, margin) occluded.
-    full_input_check: Callable[[str], tuple[float, float] | None] | None = None
+    # Set by a caller that searches a crop (`voxcause.crop.FullInputCanvasCheck`): a canvas kind -> None when it
+    # removes the evidence from the full input too, else the full input's (score, margin) occluded; asked of every
+    # canvas whose fully occluded crop loses the decision (`auto.ordered_canvases`).
+    full_input_check: FullCheck | None = None
 
     # ------------------------------------------------------------------------------------------------
     def _attribute(self, inputs: torch.Tensor, target: Target, progress: Progress | None) -> Attribution:
@@ -115,25 +117,23 @@ class CausalResponsibility(Explainer):
         band = scorer.band = KEEP_MARGIN * margin
         # which baselines auto prefers for this network (a forced one is checked against auto's choice)
         order = AUTO_ORDER if self.occlusion == "context" else canvas_order(self.model, image, getattr(target, "box", None))
+        only_crop: dict[str, tuple[float, float]] = {}  # canvases that remove the evidence from the crop only
+
+        def full_check(kind: str) -> tuple[float, float] | None:
+            kept = self.full_input_check(kind)
+            if kept is not None:
+                only_crop[kind] = kept
+            return kept
+
         candidates = candidate_canvases(self.occlusion, image, foreground, occluded, root, scorer.measure, band=band,
-                                        value=self.occlusion_value, context=self.context, seed=self.seed, order=order)
+                                        value=self.occlusion_value, context=self.context, seed=self.seed, order=order,
+                                        full_check=full_check if self.full_input_check is not None else None)
         first = next(candidates)
-        reason = undecidable(self.occlusion, target.label, first, band)
-        if reason is not None:
+        if not first.removes(band):  # then every canvas has been scored, and none removes the evidence
+            reason = undecidable(self.occlusion, target.label, [first, *candidates])
             return self._undecided(first, reason, spatial, image.device)
-        kept = self.full_input_check(first.kind) if self.full_input_check is not None else None
-        if kept is not None:
-            score, full_margin = kept
-            state = "still gets" if full_margin >= 0 else "stays at the threshold of"
-            reason = (f"on the full input the fully occluded image ({first.kind} canvas) {state} '{target.label}' "
-                      f"(score {score:.3f}; {first.outcome[0]:.3f} on the crop searched): the crop's canvas removes "
-                      "the evidence only because the crop leaves out the rest of the image (a network that "
-                      "normalises each image decides from all of it), so no part can be shown responsible by "
-                      "occlusion — give a healthy reference volume with --occlusion PATH, or explain a smaller "
-                      "--region")
-            return self._undecided(first._replace(outcome=(score, full_margin >= 0), margin=full_margin), reason,
-                                   spatial, image.device)
-        warnings: list[str] = []
+        warnings = [f"occlusion {kind} removes the evidence from the crop searched but not from the full input "
+                    f"(score {score:.3f} with the whole image occluded): not used" for kind, (score, _) in only_crop.items()]
 
         minimum = self.min_part_voxels or part_floor(root, self.spacing)
 
@@ -175,8 +175,10 @@ class CausalResponsibility(Explainer):
 
     def _undecided(self, canvas: Canvas, reason: str, spatial: tuple[int, ...], device: torch.device) -> Attribution:
         """The quick honest answer when occlusion cannot remove the evidence: an empty map, certificate ``fail``
-        with the reason, after the probes only (seconds, not whole searches)."""
-        check = Check("occluded_loses_decision", canvas.outcome[0], None, False, "fail", reason)
+        with the reason, after the probes only (seconds, not whole searches). The check's value is the full
+        input's score where a crop's canvas was checked there."""
+        score = canvas.on_full[0] if canvas.on_full is not None else canvas.outcome[0]
+        check = Check("occluded_loses_decision", score, None, False, "fail", reason)
         stats = {
             "iterations": {"run": 0, "most": self.iterations, "stopped": "undecidable", "top_overlap": []},
             "occlusion_used": canvas.kind,

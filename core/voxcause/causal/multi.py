@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,6 +46,9 @@ from .partition import Box
 from .responsibility import Request
 
 Found = tuple[torch.Tensor, dict, int, dict]
+# A crop's shared search asks this of a canvas kind (`crop.FullInputCanvasCheck.outcomes`): per target, None when
+# the full input occluded on it loses the decision too, else the full input's (score, margin).
+FullChecks = Callable[[str], "list[tuple[float, float] | None]"]
 SHARED_METHODS = ("rex",)  # the methods ``target="all"`` runs: one shared causal search
 
 
@@ -190,10 +193,12 @@ def _part(request: Request, start: int, count: int) -> Request:
 
 
 def shared_canvas(explainer, image: torch.Tensor, foreground: torch.Tensor, occluded: torch.Tensor, root: Box,
-                  scorer: SharedScorer, bands: list[float], order: tuple[str, ...]) -> tuple[list[Canvas], list[bool]]:
+                  scorer: SharedScorer, bands: list[float], order: tuple[str, ...],
+                  full_checks: FullChecks | None = None) -> tuple[list[Canvas], list[bool]]:
     """One canvas for every target, each target's view of it, and whether it is clean for each: its fully
-    occluded image loses the target's decision by the target's band, and (``auto``) fewer than `FAKING_SHARE`
-    of the probe boxes keep it. ``auto`` scores the baselines of ``order`` (the fully occluded image and
+    occluded image loses the target's decision by the target's band (for a crop, ``full_checks``: on the full
+    input too, one full pass for all targets when any loses it on the crop), and (``auto``) fewer than
+    `FAKING_SHARE` of the probe boxes keep it. ``auto`` scores the baselines of ``order`` (the fully occluded image and
     the probes: one set of passes for all targets) until one is clean for every target, else keeps the one
     clean for most (the first among equals); a forced occlusion is the only one."""
     kinds = order if explainer.occlusion == "auto" else (explainer.occlusion,)
@@ -203,12 +208,14 @@ def shared_canvas(explainer, image: torch.Tensor, foreground: torch.Tensor, occl
         made = removed(image, kind, where=occluded, value=explainer.occlusion_value, foreground=foreground,
                        context=explainer.context, seed=explainer.seed)[0]
         outcomes = scorer.measure_all(torch.cat([made[None], probe_mutants(image, made, probes)]))
+        losing = any(margin <= -band for (_, _, margin), band in zip(outcomes[0], bands, strict=True))
+        on_full = full_checks(kind) if full_checks is not None and losing else [None] * len(bands)
         views, clean = [], []
         for index, band in enumerate(bands):
             score, ok, margin = outcomes[0][index]
             faking = sum(sample[index][1] for sample in outcomes[1:]) >= FAKING_SHARE * len(probes) if probes else False
-            views.append(Canvas(kind, made, (score, ok), margin))
-            clean.append(margin <= -band and not faking)
+            views.append(Canvas(kind, made, (score, ok), margin, on_full[index]))
+            clean.append(views[-1].removes(band) and not faking)
         if best is None or sum(clean) > best[0]:
             best = (sum(clean), views, clean)
         if all(clean):
@@ -218,8 +225,10 @@ def shared_canvas(explainer, image: torch.Tensor, foreground: torch.Tensor, occl
 
 
 def explain_targets(explainer, inputs: torch.Tensor, targets: Sequence[RegionTarget],
-                    progress: Progress | None = None) -> list[Attribution]:
-    """One `Attribution` per target of a (1, C, *S) image, from one shared search (module docstring).
+                    progress: Progress | None = None, full_checks: FullChecks | None = None) -> list[Attribution]:
+    """One `Attribution` per target of a (1, C, *S) image, from one shared search (module docstring);
+    ``full_checks``: the image is a crop, and a canvas must remove each target's evidence from the full input too
+    (the shared canvas, and each search of one target alone).
 
     Each target's ``stats`` say what it cost alone (``target_passes``: its explanations, values and certificate,
     and a search of its own where it needed one) beside the shared part (``shared_search``); ``forward_passes``
@@ -244,7 +253,7 @@ def explain_targets(explainer, inputs: torch.Tensor, targets: Sequence[RegionTar
                              "for it — explain the labels one at a time with --target", code=ErrorCode.NOT_DECIDED)
     bands = [KEEP_MARGIN * margin for margin in margins]
     order = AUTO_ORDER if explainer.occlusion == "context" else canvas_order(model, image, within)
-    views, clean = shared_canvas(explainer, image, foreground, occluded, root, shared, bands, order)
+    views, clean = shared_canvas(explainer, image, foreground, occluded, root, shared, bands, order, full_checks)
     together = [index for index, ok in enumerate(clean) if ok]
     found: dict[int, Found] = {}
     record: dict = {"targets": len(targets), "searched_together": len(together), "occlusion": views[0].kind}
@@ -275,6 +284,8 @@ def explain_targets(explainer, inputs: torch.Tensor, targets: Sequence[RegionTar
             report(f"{name}: {stage}", 0.8 + 0.2 * (index + min(max(fraction, 0.0), 1.0)) / len(targets))
 
         before = int(model.forward_passes)
+        if full_checks is not None:  # a target searched alone checks its own canvases on the full input
+            explainer.full_input_check = lambda kind, index=index: full_checks(kind)[index]
         attribution = _explain_one(explainer, image, target, bands[index], views[index], found.get(index), root,
                                    minimum, searched, occluded, search_seconds, model_seconds_before, order, in_slot)
         attribution.stats["target_passes"] = int(model.forward_passes) - before
