@@ -270,7 +270,7 @@ def _run_explainer(case: _Case, method: str, target: Target, options: dict, *, s
     checks = FullInputCanvasCheck(case.model, case.inputs, [target], probs, seed=seed, value=value,
                                   context=case.context)
     if hasattr(explainer, "full_input_check"):
-        explainer.full_input_check = checks.of(0)
+        explainer.full_input_check, explainer.image_outcome = checks.of(0), crop.outcome
     found = explainer.attribute(crop.cut(case.inputs), target=crop.target(target), progress=progress)
     return explainer, _on_full(case, crop, target, found, probs, seed, value, checks, 0)
 

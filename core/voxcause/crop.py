@@ -33,7 +33,7 @@ from .causal.auto import occludable_region
 from .causal.multi import measured_all, union_box
 from .causal.mutants import MutantScorer
 from .causal.search import rank_voxels, smallest_passing
-from .certificate import KEEP_MARGIN, certify, decisions
+from .certificate import KEEP_MARGIN, certify, measured
 from .explanation import Attribution
 from .removal import canvas
 from .targets import RegionTarget
@@ -54,6 +54,7 @@ class ContextCrop:
     shape: tuple[int, ...]
     tried: list[dict] = field(default_factory=list)
     passes: int = 0  # forward passes spent finding the crop (one per crop tried, each the size of that crop)
+    outcome: tuple[float, bool, float] | None = None  # the crop's (score, decision holds, margin): not scored again
 
     def target(self, target: RegionTarget) -> RegionTarget:
         """The target on the crop: the region cut to the box, the decision still judged against the full
@@ -142,13 +143,13 @@ def find_context_crop(model, inputs: torch.Tensor, target, method: str, probs: t
             return None
         crop = ContextCrop(box, full_score, 0.0, shape, tried, passes=len(tried) + 1)
         try:
-            (score, ok), = decisions(model, crop.target(target), crop.cut(inputs))
+            (score, ok, margin), = measured(model, crop.target(target), crop.cut(inputs))
         except Exception as error:  # a model that takes only its own input size: no crop, the full image
             tried.append({"size": list(crop.size), "error": type(error).__name__})
             return None
         tried.append({"size": list(crop.size), "score": score})
         if abs(score - full_score) <= TOLERANCE and ok == full_ok:
-            crop.crop_score = score
+            crop.crop_score, crop.outcome = score, (score, ok, margin)
             return crop
         margin *= 2
 

@@ -92,6 +92,8 @@ class CausalResponsibility(Explainer):
     # removes the evidence from the full input too, else the full input's (score, margin) occluded; asked of every
     # canvas whose fully occluded crop loses the decision (`auto.ordered_canvases`).
     full_input_check: FullCheck | None = None
+    # Set by a caller that has scored the image already (a crop's finder): its (score, decision holds, margin).
+    image_outcome: tuple[float, bool, float] | None = None
 
     # ------------------------------------------------------------------------------------------------
     def _attribute(self, inputs: torch.Tensor, target: Target, progress: Progress | None) -> Attribution:
@@ -107,7 +109,7 @@ class CausalResponsibility(Explainer):
         searched = torch.zeros(spatial, dtype=torch.bool, device=image.device)
         searched[root.slices()] = True
         scorer = MutantScorer(self.model, target, image)
-        _, decided, margin = scorer.measure(image)[0]
+        _, decided, margin = self.image_outcome or scorer.measure(image)[0]
         if not decided:
             raise InputError(
                 f"the model does not decide '{target.label}' on this image, so nothing can be responsible for it — "
