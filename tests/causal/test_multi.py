@@ -84,10 +84,29 @@ def test_identical_mutants_are_scored_once_and_independent_ones_share_an_image()
     # a context that shows the other search's split box cannot share its image
     seeing = {0: Request([(right,)], [[left_a]], [left]), 1: Request([()], [[right_a]], [right])}
     assert len(pack(seeing, {})[0]) == 2
-    # a mutant scored alone before answers later requests without a pass
-    known = {frozenset([left]): [(0.9, True), (0.1, False)]}
+    # an image scored before answers a later request for a mutant it showed, where that mutant fits it
+    scored = [(0.9, True), (0.1, False)]
+    image, _ = pack({0: Request([()], [[left]], [root])}, {})
+    known = {frozenset([left]): [(image[0], scored)]}
     mutants, answered = pack({1: same}, known)
-    assert not mutants and answered == {(1, 0): [(0.9, True), (0.1, False)]}
+    assert not mutants and answered == {(1, 0): scored}
+    shared, _ = pack(independent, {})  # left_a beside right_a: answers a later left_a, not while right is split
+    known = {shown: [(shared[0], scored)] for _, shown, _ in shared[0].members}
+    assert pack({2: Request([()], [[left_a]], [left])}, known)[1] == {(2, 0): scored}
+    assert pack({2: Request([()], [[left_a]], [Box((0, 0, 0), (8, 8, 8))])}, known)[1] == {}
+
+
+def test_mutants_outside_each_others_reach_share_an_image_even_where_they_overlap_a_split_box():
+    root = Box((0, 0, 0), (16, 8, 8))
+    left, right = Box((0, 0, 0), (8, 8, 8)), Box((8, 0, 0), (16, 8, 8))
+    right_a = Box((8, 0, 0), (12, 8, 8))
+    # search 0 shows the left half and right_a while it splits the right half, inside the box search 1 splits
+    requests = {0: Request([(left,)], [[right_a]], [right]), 1: Request([()], [[left]], [root])}
+    assert len(pack(requests, {})[0]) == 2
+    # that only matters where search 1's target can see it (a sliding-window model's reach): one reading only
+    # the far right quarter is told exactly what it would be told alone, so the two share an image
+    assert len(pack(requests, {}, {1: Box((12, 0, 0), (16, 8, 8))})[0]) == 1
+    assert len(pack(requests, {}, {1: Box((10, 0, 0), (16, 8, 8))})[0]) == 2  # right_a in its reach
 
 
 def test_one_label_model_explains_each_connected_component():

@@ -92,69 +92,86 @@ class SharedScorer(MutantScorer):
 @dataclass
 class _Mutant:
     """One image scored for several searches: ``owners`` maps a search to the index of its request it answers;
-    ``members`` holds each distinct request's shown boxes and split box."""
+    ``members`` holds each distinct request's asker, shown boxes and split box."""
 
     contexts: list[Box] = field(default_factory=list)
     visible: list[Box] = field(default_factory=list)
     owners: dict[int, int] = field(default_factory=dict)
-    members: list[tuple[frozenset, Box]] = field(default_factory=list)
+    members: list[tuple[int, frozenset, Box]] = field(default_factory=list)
 
 
 def _overlap(a: Box, b: Box) -> bool:
     return all(lo < other_hi and other_lo < hi for lo, hi, other_lo, other_hi in zip(a.lo, a.hi, b.lo, b.hi, strict=True))
 
 
-def _fits(mutant: _Mutant, shown: frozenset, split: Box) -> bool:
-    """Whether a request showing ``shown`` while splitting ``split`` can share ``mutant``'s image: it is the same
-    mutant, or neither's shown boxes reach into the other's split box."""
-    for other_shown, other_split in mutant.members:
+def _disturbs(shown: frozenset, split: Box, reach: Box | None) -> bool:
+    """Whether boxes ``shown`` by another search change what a search splitting ``split`` is told: they reach into
+    its split box, where its own mutants differ — unless its target cannot see them (outside its ``reach``, the
+    input its target's output depends on, where the model says so: then they change nothing at all)."""
+    return any(_overlap(box, split) and (reach is None or _overlap(box, reach)) for box in shown)
+
+
+def _fits(mutant: _Mutant, search: int, shown: frozenset, split: Box, reaches: dict[int, Box | None]) -> bool:
+    """Whether ``search``'s mutant showing ``shown`` while splitting ``split`` can share ``mutant``'s image: it is
+    the same mutant, or neither disturbs the other (`_disturbs`)."""
+    for other, other_shown, other_split in mutant.members:
         if other_shown == shown:
             continue
-        if any(_overlap(box, other_split) for box in shown) or any(_overlap(box, split) for box in other_shown):
+        if (_disturbs(shown, other_split, reaches.get(other))
+                or _disturbs(other_shown, split, reaches.get(search))):
             return False
     return True
 
 
-def pack(requests: dict[int, Request], known: dict[frozenset, list[Outcome]]) -> tuple[list[_Mutant], dict]:
+def pack(requests: dict[int, Request], known: dict[frozenset, list[tuple[_Mutant, list[Outcome]]]],
+         reaches: dict[int, Box | None] | None = None) -> tuple[list[_Mutant], dict]:
     """The images that answer every search's request (search index -> `Request`), first fit, in search order: a
-    mutant joins an image that does not yet answer its search and that it fits (`_fits`). A mutant scored before
-    as an image of its own (``known``: shown boxes -> every target's outcome) is not scored again; those answers
-    are returned as {(search, index): outcome vector}."""
+    mutant joins an image that does not yet answer its search and that it fits (`_fits`; ``reaches``: each
+    search's target's `mutants.reach` as a box, None or absent where every voxel can matter). An image scored
+    before (``known``: shown boxes -> the images that showed them, with every target's outcome) answers a mutant
+    it showed and would have fitted, without a pass; those answers are returned as {(search, index): outcome
+    vector}."""
+    reaches = reaches or {}
     mutants: list[_Mutant] = []
     answered: dict[tuple[int, int], list[Outcome]] = {}
     for search, request in requests.items():
         for index, (context, visible, split) in enumerate(
                 zip(request.contexts, request.visible, request.boxes, strict=True)):
             shown = frozenset((*context, *visible))
-            if shown in known:
-                answered[(search, index)] = known[shown]
+            reused = next((vector for image, vector in known.get(shown, ())
+                           if _fits(image, search, shown, split, reaches)), None)
+            if reused is not None:
+                answered[(search, index)] = reused
                 continue
-            host = next((m for m in mutants if search not in m.owners and _fits(m, shown, split)), None)
+            host = next((m for m in mutants if search not in m.owners and _fits(m, search, shown, split, reaches)),
+                        None)
             if host is None:
                 host = _Mutant()
                 mutants.append(host)
             host.owners[search] = index
-            if all(other != shown for other, _ in host.members):
+            if all(other != shown for _, other, _ in host.members):
                 host.contexts.extend(context)
                 host.visible.extend(visible)
-            host.members.append((shown, split))
+            host.members.append((search, shown, split))
     return mutants, answered
 
 
-def run_together(steps: list[Generator[Request, list[Outcome], Found]],
-                 scorer: SharedScorer) -> tuple[list[Found], dict]:
-    """Drive the searches' coroutines to their ends, scoring their requests together, round by round (`pack`):
-    the results, and how many mutants the searches asked for and how many images scored them.
+def run_together(steps: list[Generator[Request, list[Outcome], Found]], scorer: SharedScorer,
+                 reaches: dict[int, Box | None] | None = None) -> tuple[list[Found], dict]:
+    """Drive the searches' coroutines to their ends, scoring their requests together, round by round (`pack`,
+    with each search's ``reaches``): the results, and how many mutants the searches asked for and how many
+    images scored them.
 
     A round takes the same number of mutants from every search it serves — as many as the smallest request
     still open has left — so a search asking for few mutants per level advances several levels while a large
     request is answered over several rounds: the searches move at the same pace in mutants, and an image is
-    rarely one search's alone. Every image is scored for every target, so an image that showed one mutant
-    alone answers that mutant for every search that asks for it later (the root's subsets: the same partitions
-    for all targets)."""
+    rarely one search's alone. Every image is scored for every target and kept (`pack`'s ``known``), so a
+    mutant that an image showed answers every search that asks for it later where it would have fitted that
+    image (the root's subsets: the same partitions for all targets; a level below, where two searches split the
+    same part of two iterations alike)."""
     results: list[Found | None] = [None] * len(steps)
     pending: dict[int, tuple[Request, list[list[Outcome]]]] = {}  # each search's open request, answers so far
-    known: dict[frozenset, list[Outcome]] = {}
+    known: dict[frozenset, list[tuple[_Mutant, list[Outcome]]]] = {}
 
     def advance(search: int, outcomes: list[Outcome] | None) -> None:
         try:
@@ -169,13 +186,13 @@ def run_together(steps: list[Generator[Request, list[Outcome], Found]],
     while pending:
         step = min(len(request.contexts) - len(done) for request, done in pending.values())
         served = {s: _part(request, len(done), step) for s, (request, done) in pending.items()}
-        mutants, answered = pack(served, known)
+        mutants, answered = pack(served, known, reaches)
         vectors = scorer.boxes([tuple(m.contexts) for m in mutants], [m.visible for m in mutants]) if mutants else []
         asked += sum(len(request.contexts) for request in served.values())
         scored += len(mutants)
         for mutant, vector in zip(mutants, vectors, strict=True):
-            if all(shown == mutant.members[0][0] for shown, _ in mutant.members):  # one mutant alone: valid for all
-                known[mutant.members[0][0]] = vector
+            for _, shown, _ in mutant.members:
+                known.setdefault(shown, []).append((mutant, vector))
             for search, index in mutant.owners.items():
                 answered[(search, index)] = vector
         for search, part in served.items():
@@ -184,6 +201,11 @@ def run_together(steps: list[Generator[Request, list[Outcome], Found]],
             if len(done) == len(request.contexts):
                 advance(search, done)
     return [found for found in results if found is not None], {"mutants_asked": asked, "images_scored": scored}
+
+
+def _box(region: tuple[slice, ...]) -> Box:
+    """A region of slices as a `Box`."""
+    return Box(tuple(axis.start for axis in region), tuple(axis.stop for axis in region))
 
 
 def _part(request: Request, start: int, count: int) -> Request:
@@ -271,7 +293,8 @@ def explain_targets(explainer, inputs: torch.Tensor, targets: Sequence[RegionTar
 
         steps = [explainer.search().steps(spatial, image.device, views[index].outcome, root, minimum, reporter(slot))
                  for slot, index in enumerate(together)]
-        results, counts = run_together(steps, scorer)
+        boxes = {slot: None if reaches[index] is None else _box(reaches[index]) for slot, index in enumerate(together)}
+        results, counts = run_together(steps, scorer, boxes)
         found = dict(zip(together, results, strict=True))
         record.update(counts)
     search_seconds = time.perf_counter() - started
@@ -286,7 +309,7 @@ def explain_targets(explainer, inputs: torch.Tensor, targets: Sequence[RegionTar
         before = int(model.forward_passes)
         if full_checks is not None:  # a target searched alone checks its own canvases on the full input
             explainer.full_input_check = lambda kind, index=index: full_checks(kind)[index]
-        attribution = _explain_one(explainer, image, target, bands[index], views[index], found.get(index), root,
+        attribution = _explain_one(explainer, image, target, margins[index], views[index], found.get(index), root,
                                    minimum, searched, occluded, search_seconds, model_seconds_before, order, in_slot)
         attribution.stats["target_passes"] = int(model.forward_passes) - before
         attribution.stats["shared_search"] = dict(record)
@@ -297,19 +320,20 @@ def explain_targets(explainer, inputs: torch.Tensor, targets: Sequence[RegionTar
     return attributions
 
 
-def _explain_one(explainer, image: torch.Tensor, target: RegionTarget, band: float, view: Canvas,
+def _explain_one(explainer, image: torch.Tensor, target: RegionTarget, margin: float, view: Canvas,
                  found: Found | None, root: Box, minimum: int, searched: torch.Tensor, occluded: torch.Tensor,
                  search_seconds: float, model_seconds_before: float, order: tuple[str, ...],
                  report: Progress) -> Attribution:
     """One target's explanations, values and certificate from its part of the shared search; searched again on
     its own (`CausalResponsibility._attribute`) when it had no part (the shared canvas was not clean for it) or
-    its certificate failed."""
+    its certificate failed. ``margin``: the target's decision's on the image, scored once for every target."""
     alone = None
     if found is not None:
         scorer = MutantScorer(explainer.model, target, image)
         scorer.set_canvas(view.image)
-        scorer.band = band
-        run = explainer.finish(scorer, view, band, searched, occluded, found, search_seconds, order, report)
+        band = scorer.band = KEEP_MARGIN * margin
+        run = explainer.finish(scorer, view, band, searched, occluded, found, search_seconds, order, report,
+                               margin=margin)
         tried = [{"occlusion": view.kind, "verdict": run.certificate.verdict, "reason": run.certificate.reason,
                   "search": "shared"}]
         if run.certificate.verdict != "fail":
