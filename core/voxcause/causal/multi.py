@@ -8,11 +8,14 @@ outcome is a vector, one (score, decision holds) per target, and each search cre
 own entry. Two ways make one model pass serve several searches (`pack`):
 
 * **identical mutants** are scored once: the root's partition is the same for every target, so its subsets
-  are shared outright (an image that showed one mutant alone answers it for every search that asks later);
+  are shared outright; every image scored is kept, and answers a mutant it showed for any search that asks
+  for it later, where that mutant would have fitted the image;
 * **independent mutants** are shown in one image: searches that refine different boxes (each label's cause
   in its own place) have mutants whose shown boxes miss the other's box being split, so both are pasted into
-  the same image, and inside each split box the image is exactly that search's own mutant. Outside it the
-  other search's boxes are visible too; a label's decision that depended on them would be misjudged, so the
+  the same image, and inside each split box the image is exactly that search's own mutant. Where the model
+  says which input a target's output depends on (`mutants.reach`: a sliding-window model's windows), boxes
+  outside it do not count, as they change nothing for that target. Elsewhere the other search's boxes are
+  visible too; a label's decision that depended on them would be misjudged, so the
   shared search is only a way to find the ranking: every explanation is extracted and certified on its own
   target's mutants (`CausalResponsibility.finish`), and a target whose certificate fails, or for which the
   shared canvas does not remove the evidence cleanly, is explained again on its own
