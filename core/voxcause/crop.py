@@ -143,13 +143,13 @@ def find_context_crop(model, inputs: torch.Tensor, target, method: str, probs: t
             return None
         crop = ContextCrop(box, full_score, 0.0, shape, tried, passes=len(tried) + 1)
         try:
-            (score, ok, margin), = measured(model, crop.target(target), crop.cut(inputs))
+            (score, ok, decision_margin), = measured(model, crop.target(target), crop.cut(inputs))
         except Exception as error:  # a model that takes only its own input size: no crop, the full image
             tried.append({"size": list(crop.size), "error": type(error).__name__})
             return None
         tried.append({"size": list(crop.size), "score": score})
         if abs(score - full_score) <= TOLERANCE and ok == full_ok:
-            crop.crop_score, crop.outcome = score, (score, ok, margin)
+            crop.crop_score, crop.outcome = score, (score, ok, decision_margin)
             return crop
         margin *= 2
 

@@ -4,6 +4,7 @@ a canvas that removes the evidence only on the crop is found out before the sear
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from scipy import ndimage
 from torch import nn
@@ -156,3 +157,36 @@ def test_target_all_on_a_crop_checks_the_shared_canvas_on_the_full_input():
         assert item.details["crop"]["size"] == [48, 48, 48]
         assert item.certificate["verdict"] == "pass", item.certificate
         _on_the_block(item, block)
+
+
+class WideBox(nn.Module):
+    """Foreground logit 20 x (the mean of x over the 41^3 box around each voxel, zero outside the input, - 1): a
+    voxel's output reads 20 voxels each way, so a crop agrees with the whole image only where its margin reaches
+    that far."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean = x
+        for axis in range(3):
+            kernel, padding = [1, 1, 1], [0, 0, 0]
+            kernel[axis], padding[axis] = 41, 20
+            mean = nn.functional.avg_pool3d(mean, tuple(kernel), stride=1, padding=tuple(padding))
+        logit = 20.0 * (mean - 1.0)
+        return torch.cat([torch.zeros_like(logit), logit], 1)
+
+
+def test_the_crop_grows_until_its_score_agrees_and_keeps_that_score_for_the_search():
+    """A 16^3 region of a 96^3 image: the 48^3 crop (margin 16) cuts off what the region reads, the 80^3 crop
+    (margin 32) agrees exactly; the crop's (score, holds, margin) is kept, so the search does not score it again."""
+    image = torch.ones((1, 1, 96, 96, 96))
+    region = torch.zeros((96, 96, 96), dtype=torch.bool)
+    region[40:56, 40:56, 40:56] = True
+    image[0, 0][region] = 3.0
+    model = as_model(WideBox())
+    probs = model.predict(image)
+    target = RegionTarget(1, "x", region, reference_score=float(probs[0, 1][region].mean()))
+    found = crop.find_context_crop(model, image, target, "rex", probs)
+    assert found is not None and found.size == (80, 80, 80)
+    assert [tried["size"] for tried in found.tried] == [[48, 48, 48], [80, 80, 80]] and found.passes == 2
+    assert abs(found.tried[0]["score"] - found.full_score) > crop.TOLERANCE
+    assert found.crop_score == pytest.approx(found.full_score, abs=1e-5)
+    assert found.outcome == (found.crop_score, True, pytest.approx(found.crop_score - 0.5 * target.reference_score))
