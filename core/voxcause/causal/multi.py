@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Collection, Generator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -127,13 +127,15 @@ def _fits(mutant: _Mutant, search: int, shown: frozenset, split: Box, reaches: d
 
 
 def pack(requests: dict[int, Request], known: dict[frozenset, list[tuple[_Mutant, list[Outcome]]]],
-         reaches: dict[int, Box | None] | None = None) -> tuple[list[_Mutant], dict]:
+         reaches: dict[int, Box | None] | None = None, opening: Collection[int] | None = None,
+         ) -> tuple[list[_Mutant], dict]:
     """The images that answer every search's request (search index -> `Request`), first fit, in search order: a
     mutant joins an image that does not yet answer its search and that it fits (`_fits`; ``reaches``: each
     search's target's `mutants.reach` as a box, None or absent where every voxel can matter). An image scored
     before (``known``: shown boxes -> the images that showed them, with every target's outcome) answers a mutant
     it showed and would have fitted, without a pass; those answers are returned as {(search, index): outcome
-    vector}."""
+    vector}. Only the searches in ``opening`` (default: every one) open images of their own; another's mutant
+    that fits none is left out (neither scored nor answered)."""
     reaches = reaches or {}
     mutants: list[_Mutant] = []
     answered: dict[tuple[int, int], list[Outcome]] = {}
@@ -149,6 +151,8 @@ def pack(requests: dict[int, Request], known: dict[frozenset, list[tuple[_Mutant
             host = next((m for m in mutants if search not in m.owners and _fits(m, search, shown, split, reaches)),
                         None)
             if host is None:
+                if opening is not None and search not in opening:
+                    continue
                 host = _Mutant()
                 mutants.append(host)
             host.owners[search] = index
@@ -159,51 +163,77 @@ def pack(requests: dict[int, Request], known: dict[frozenset, list[tuple[_Mutant
     return mutants, answered
 
 
+@dataclass
+class _Open:
+    """A search's open request and the outcomes of its mutants answered so far (mutant index -> outcome)."""
+
+    request: Request
+    outcomes: dict[int, Outcome] = field(default_factory=dict)
+
+    def waiting(self) -> list[int]:
+        """The indices of the mutants not answered yet, in order."""
+        return [index for index in range(len(self.request.contexts)) if index not in self.outcomes]
+
+
 def run_together(steps: list[Generator[Request, list[Outcome], Found]], scorer: SharedScorer,
                  reaches: dict[int, Box | None] | None = None) -> tuple[list[Found], dict]:
     """Drive the searches' coroutines to their ends, scoring their requests together, round by round (`pack`,
     with each search's ``reaches``): the results, and how many mutants the searches asked for and how many
     images scored them.
 
-    A round takes the same number of mutants from every search it serves — as many as the smallest request
-    still open has left — so a search asking for few mutants per level advances several levels while a large
-    request is answered over several rounds: the searches move at the same pace in mutants, and an image is
-    rarely one search's alone. Every image is scored for every target and kept (`pack`'s ``known``), so a
-    mutant that an image showed answers every search that asks for it later where it would have fitted that
-    image (the root's subsets: the same partitions for all targets; a level below, where two searches split the
-    same part of two iterations alike)."""
+    A round offers the same number of mutants from every search — as many as the smallest request still open
+    has left — so a search asking for few mutants per level advances several levels while a large request is
+    answered over several rounds: the searches move at the same pace in mutants. The run costs at least the
+    images of its dearest search, so the images are opened by the lead search (the one with the most mutants
+    answered so far, the likeliest to be the dearest) and every other search's mutants ride in them where
+    they fit; a mutant that fits none waits for the next round, where the lead has moved on to other boxes,
+    and opens an image of its own only after a round in which none of its search's mutants fitted (no search
+    stalls). Every image is scored for every target and kept (`pack`'s ``known``), so a mutant that an image
+    showed answers every search that asks for it later where it would have fitted that image (the root's
+    subsets: the same partitions for all targets)."""
     results: list[Found | None] = [None] * len(steps)
-    pending: dict[int, tuple[Request, list[list[Outcome]]]] = {}  # each search's open request, answers so far
+    pending: dict[int, _Open] = {}
     known: dict[frozenset, list[tuple[_Mutant, list[Outcome]]]] = {}
+    asked = [0] * len(steps)
+    stalled = [False] * len(steps)  # no mutant of the search was answered last round
 
     def advance(search: int, outcomes: list[Outcome] | None) -> None:
         try:
-            pending[search] = (next(steps[search]) if outcomes is None else steps[search].send(outcomes), [])
+            request = next(steps[search]) if outcomes is None else steps[search].send(outcomes)
         except StopIteration as done:
             results[search] = done.value
             pending.pop(search, None)
+            return
+        pending[search] = _Open(request)
+        asked[search] += len(request.contexts)
 
     for search in range(len(steps)):
         advance(search, None)
-    asked = scored = 0
+    scored = 0
     while pending:
-        step = min(len(request.contexts) - len(done) for request, done in pending.values())
-        served = {s: _part(request, len(done), step) for s, (request, done) in pending.items()}
-        mutants, answered = pack(served, known, reaches)
+        step = min(len(state.waiting()) for state in pending.values())
+        offered = {search: state.waiting()[:step] for search, state in pending.items()}
+        lead = max(pending, key=lambda search: (asked[search] - len(pending[search].waiting()), -search))
+        order = [lead, *(search for search in pending if search != lead)]
+        served = {search: _subset(pending[search].request, offered[search]) for search in order}
+        opening = {search for search in order if search == lead or stalled[search]}
+        mutants, answered = pack(served, known, reaches, opening)
         vectors = scorer.boxes([tuple(m.contexts) for m in mutants], [m.visible for m in mutants]) if mutants else []
-        asked += sum(len(request.contexts) for request in served.values())
         scored += len(mutants)
         for mutant, vector in zip(mutants, vectors, strict=True):
             for _, shown, _ in mutant.members:
                 known.setdefault(shown, []).append((mutant, vector))
             for search, index in mutant.owners.items():
                 answered[(search, index)] = vector
-        for search, part in served.items():
-            request, done = pending[search]
-            done.extend(answered[(search, index)][search] for index in range(len(part.contexts)))
-            if len(done) == len(request.contexts):
-                advance(search, done)
-    return [found for found in results if found is not None], {"mutants_asked": asked, "images_scored": scored}
+        for search in order:
+            state = pending[search]
+            got = {offered[search][index]: vector[search] for (owner, index), vector in answered.items()
+                   if owner == search}
+            stalled[search] = not got
+            state.outcomes.update(got)
+            if not state.waiting():
+                advance(search, [state.outcomes[index] for index in range(len(state.request.contexts))])
+    return [found for found in results if found is not None], {"mutants_asked": sum(asked), "images_scored": scored}
 
 
 def _box(region: tuple[slice, ...]) -> Box:
@@ -211,10 +241,10 @@ def _box(region: tuple[slice, ...]) -> Box:
     return Box(tuple(axis.start for axis in region), tuple(axis.stop for axis in region))
 
 
-def _part(request: Request, start: int, count: int) -> Request:
-    """Mutants ``start`` .. ``start + count`` of ``request``."""
-    end = start + count
-    return Request(request.contexts[start:end], request.visible[start:end], request.boxes[start:end])
+def _subset(request: Request, indices: list[int]) -> Request:
+    """The mutants ``indices`` of ``request``."""
+    return Request([request.contexts[i] for i in indices], [request.visible[i] for i in indices],
+                   [request.boxes[i] for i in indices])
 
 
 def shared_canvas(explainer, image: torch.Tensor, foreground: torch.Tensor, occluded: torch.Tensor, root: Box,
