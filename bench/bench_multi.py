@@ -69,8 +69,10 @@ def row(run: dict) -> str:
     alone_s = " / ".join(f"{s:.1f}" for s in run["alone_seconds"])
     verdicts = sorted(set(run["verdicts"]))
     certificates = ", ".join(f"{v} ×{run['verdicts'].count(v)}" for v in verdicts)
+    ratio = f"{run['mean_ratio']:.2f}×"
+    ratio = f"**{ratio}**" if run["mean_ratio"] <= TARGET_RATIO else ratio  # the target met in bold
     return (f"| {run['size']}³, seed {run['seed']} | {alone} passes, {alone_s} s | {run['passes']:,} passes, "
-            f"{run['seconds']:.1f} s | **{run['mean_ratio']:.2f}×** | {run['max_ratio']:.2f}× | "
+            f"{run['seconds']:.1f} s | {ratio} | {run['max_ratio']:.2f}× | "
             f"{run['search']:,} ({run['images']:,} images for {run['asked']:,} mutants) + "
             f"{' / '.join(str(p) for p in run['per_target'])} | "
             f"{min(run['mass']):.2f}–{max(run['mass']):.2f} | {certificates} |")
