@@ -41,6 +41,9 @@ from .targets import RegionTarget
 TOLERANCE = 0.02  # the crop's region score may differ from the full image's by this much (probability)
 FIRST_MARGIN = 16  # voxels around the region's box in the first crop tried; doubled until it agrees
 DIVISOR = 16  # crop edges are multiples of this where the image allows (U-Nets halve each axis up to 4 times)
+# a crop holding more of the grid than this saves less than half a pass, and its model is not the full one: none is
+# used (HD-BET's ensemble, cortex cube: the 48^3 and 80^3 crops disagree, the next holds 99% of the grid)
+MAX_SHARE = 0.5
 CROPPED_METHODS = ("rex",)  # methods whose cost is many forward passes: the ones a crop pays for
 
 
@@ -126,7 +129,8 @@ def find_context_crop(model, inputs: torch.Tensor, target, method: str, probs: t
     ``probs`` (1, K, *S): the model's prediction on the full ``inputs``.
 
     None when no crop applies: not a region target, a method that is not `CROPPED_METHODS`, a sliding-window
-    model (it already runs only the region's windows, exactly), or no crop smaller than the grid agrees. Costs
+    model (it already runs only the region's windows, exactly), or no crop of at most `MAX_SHARE` of the grid
+    agrees. Costs
     one forward pass per crop tried, each the size of that crop.
     """
     if not isinstance(target, RegionTarget) or method not in CROPPED_METHODS:
@@ -139,7 +143,7 @@ def find_context_crop(model, inputs: torch.Tensor, target, method: str, probs: t
     margin = FIRST_MARGIN
     while True:
         box = _grown(target.box, margin, shape)
-        if all(s.stop - s.start >= n for s, n in zip(box, shape, strict=True)):
+        if _share(box, shape) > MAX_SHARE:
             return None
         crop = ContextCrop(box, full_score, 0.0, shape, tried, passes=len(tried) + 1)
         try:
@@ -168,7 +172,7 @@ def find_shared_crop(model, inputs: torch.Tensor, targets: list[RegionTarget], m
     margin = FIRST_MARGIN
     while True:
         box = _grown(union, margin, shape)
-        if all(s.stop - s.start >= n for s, n in zip(box, shape, strict=True)):
+        if _share(box, shape) > MAX_SHARE:
             return None
         crop = ContextCrop(box, 0.0, 0.0, shape, tried)
         try:
@@ -183,6 +187,14 @@ def find_shared_crop(model, inputs: torch.Tensor, targets: list[RegionTarget], m
             crop.full_score, crop.crop_score = full[worst][0], scored[worst][0]
             return crop
         margin *= 2
+
+
+def _share(box: tuple[slice, ...], shape: tuple[int, ...]) -> float:
+    """The share of a grid of ``shape`` that ``box`` holds."""
+    share = 1.0
+    for s, n in zip(box, shape, strict=True):
+        share *= (s.stop - s.start) / n
+    return share
 
 
 def _grown(box: tuple[slice, ...], margin: int, shape: tuple[int, ...]) -> tuple[slice, ...]:

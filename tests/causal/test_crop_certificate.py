@@ -174,19 +174,32 @@ class WideBox(nn.Module):
         return torch.cat([torch.zeros_like(logit), logit], 1)
 
 
-def test_the_crop_grows_until_its_score_agrees_and_keeps_that_score_for_the_search():
-    """A 16^3 region of a 96^3 image: the 48^3 crop (margin 16) cuts off what the region reads, the 80^3 crop
-    (margin 32) agrees exactly; the crop's (score, holds, margin) is kept, so the search does not score it again."""
-    image = torch.ones((1, 1, 96, 96, 96))
-    region = torch.zeros((96, 96, 96), dtype=torch.bool)
-    region[40:56, 40:56, 40:56] = True
+def _wide_box_case(size: int) -> tuple:
+    """A 16^3 region at 3 in the middle of a ``size``^3 image of ones: `WideBox`, the image, the target, the
+    prediction."""
+    image = torch.ones((1, 1, size, size, size))
+    region = torch.zeros((size,) * 3, dtype=torch.bool)
+    middle = slice(size // 2 - 8, size // 2 + 8)
+    region[middle, middle, middle] = True
     image[0, 0][region] = 3.0
     model = as_model(WideBox())
     probs = model.predict(image)
-    target = RegionTarget(1, "x", region, reference_score=float(probs[0, 1][region].mean()))
+    return model, image, RegionTarget(1, "x", region, reference_score=float(probs[0, 1][region].mean())), probs
+
+
+def test_the_crop_grows_until_its_score_agrees_and_keeps_that_score_for_the_search():
+    """A 16^3 region of a 128^3 image: the 48^3 crop (margin 16) cuts off what the region reads, the 80^3 crop
+    (margin 32) agrees exactly; the crop's (score, holds, margin) is kept, so the search does not score it again."""
+    model, image, target, probs = _wide_box_case(128)
     found = crop.find_context_crop(model, image, target, "rex", probs)
     assert found is not None and found.size == (80, 80, 80)
     assert [tried["size"] for tried in found.tried] == [[48, 48, 48], [80, 80, 80]] and found.passes == 2
     assert abs(found.tried[0]["score"] - found.full_score) > crop.TOLERANCE
     assert found.crop_score == pytest.approx(found.full_score, abs=1e-5)
     assert found.outcome == (found.crop_score, True, pytest.approx(found.crop_score - 0.5 * target.reference_score))
+
+
+def test_no_crop_holding_more_than_half_the_grid():
+    """On a 96^3 image the agreeing 80^3 crop would hold 58% of the grid: no crop (the search runs on the image)."""
+    model, image, target, probs = _wide_box_case(96)
+    assert crop.find_context_crop(model, image, target, "rex", probs) is None
