@@ -262,6 +262,9 @@ def _run_explainer(case: _Case, method: str, target: Target, options: dict, *, s
     crop = find_context_crop(case.model, case.inputs, target, method, probs)
     explainer, options = _explainer_for(case, method, options, seed, crop)
     if crop is None:
+        if hasattr(explainer, "image_outcome"):  # the prediction scored the image: not scored again
+            explainer.image_outcome = (float(target.score(probs)[0]), bool(target.passes(probs)[0]),
+                                       float(target.margin(probs)[0]))
         return explainer, explainer.attribute(case.inputs, target=target, progress=progress)
     # searched on the crop, certified on the full input (`voxcause.crop`); each canvas whose fully occluded crop
     # loses the decision is checked on the full input before its probes (one pass), so that a canvas only the crop

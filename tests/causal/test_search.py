@@ -57,10 +57,10 @@ def test_occlusion_auto_scores_the_later_baselines_only_when_asked():
         return [(0.0, False, -1.0)] * len(batch)
 
     canvases = ordered_canvases(image, occluded, Box((0, 0, 0), (16, 16, 16)), measure)
-    kind, canvas, outcome, _ = next(canvases)
+    kind, canvas, outcome, *_ = next(canvases)
     assert (kind, outcome, sum(scored)) == ("constant", (0.0, False), PROBES + 1)
     assert torch.equal(canvas, torch.zeros_like(image[0]))
-    assert [kind for kind, _, _, _ in canvases] == list(AUTO_ORDER[1:])
+    assert [kind for kind, *_ in canvases] == list(AUTO_ORDER[1:])
     assert sum(scored) == len(AUTO_ORDER) * (PROBES + 1)
 
 
@@ -71,7 +71,7 @@ def test_occlusion_auto_skips_a_baseline_that_keeps_the_decision():
     def measure(batch):  # the constant (all-zero) canvas still decides; every other canvas loses it
         return [(1.0, bool((sample == 0).all()), 1.0 if bool((sample == 0).all()) else -1.0) for sample in batch]
 
-    kinds = [kind for kind, _, _, _ in ordered_canvases(image, occluded, Box((0, 0, 0), (16, 16, 16)), measure)]
+    kinds = [kind for kind, *_ in ordered_canvases(image, occluded, Box((0, 0, 0), (16, 16, 16)), measure)]
     assert kinds == ["mean", "min", "blur", "shuffle", "constant"]
 
 

@@ -92,7 +92,8 @@ class CausalResponsibility(Explainer):
     # removes the evidence from the full input too, else the full input's (score, margin) occluded; asked of every
     # canvas whose fully occluded crop loses the decision (`auto.ordered_canvases`).
     full_input_check: FullCheck | None = None
-    # Set by a caller that has scored the image already (a crop's finder): its (score, decision holds, margin).
+    # Set by a caller that has scored the image already (its prediction, a crop's finder): its (score, decision
+    # holds, margin), not scored again.
     image_outcome: tuple[float, bool, float] | None = None
 
     # ------------------------------------------------------------------------------------------------
