@@ -4,10 +4,16 @@ The algorithm, in our words:
 
 1. Partition the foreground bounding box (not the air around the body) into 4 random children.
 2. Evaluate subsets of the children kept visible, with the rest of the box occluded (the full set is the
-   parent mutant, known to pass). The formal rule evaluates all 15 others; ReX's rule only needs the
-   smallest passing subsets, so subsets are tried by size and most splits cost 4 passes, not 15 (the empty
-   subset below the root is known to fail: it is a smaller subset that failed one level up). A subset
-   *passes* if the target decision still holds.
+   parent mutant, known to pass). A subset *passes* if the target decision still holds. The formal rule
+   evaluates all 15 others. ReX's rule only needs the smallest passing subsets: each of them scored, every
+   other subset up to their size known to fail (`_Split`), and if the decision is monotone in what is shown (a
+   superset of a passing subset passes, a subset of a failing one fails) far fewer passes tell that. In the
+   first iteration subsets are tried by size: 4 passes when a child passes alone, 10 for a pair, 14 for a
+   triple (the empty subset below the root is known to fail: it is a smaller subset that failed one level
+   up). In every later one the merge of the iterations before guesses the child that holds the cause: that
+   child passing alone and the full set without it failing settle the split in 2 passes; a wrong guess costs
+   its 2 on top of the sizes. The root is always tried by size: its partition is the same for every target of
+   a shared search (`voxcause.causal.multi`), which then scores its subsets once for all.
 3. Give each child a degree of responsibility:
    * ``rule="rex"`` (ReX): 1/|S| for the smallest passing subset S in which it is critical (S without it
      fails);
@@ -21,8 +27,9 @@ The algorithm, in our words:
    children while its siblings stay visible as context (a conjunction: every part is needed), and into one
    part of each other disjoint passing subset (a disjunction: either part suffices), at most ``max_jobs``
    boxes per iteration and level; stop at ``min_part_voxels``.
-5. Repeat for random partitions, in waves, until the merged map's top stops changing (at most ``iterations``),
-   and merge the per-iteration maps, each scaled to peak 1:
+5. Repeat for random partitions, one at a time (each guided by the merge of those before, step 2), until the
+   merged map's top stops changing (at most ``iterations``), and merge the per-iteration maps, each scaled
+   to peak 1:
    ``multiplicative`` (default) takes their geometric mean, so a voxel ranks high only if every iteration
    refined down to it; a miss counts as 9 levels below the iteration's peak. ``additive`` takes their mean.
    This *search map* ranks voxels; its values still record how the random search went.
@@ -47,8 +54,8 @@ plain tissue pass, for a model that reads edges); the search runs on the best,
 and when its certificate fails, on the next (at most `auto.MAX_AUTO_ATTEMPTS`), keeping the best verdict.
 
 Mutants are built from box coordinates (`mutants.MutantScorer`): each is a copy of a pre-occluded canvas with
-boxes pasted back from the image, written straight into a reused batch buffer on the model's device. All
-iterations advance one level at a time, so their mutants share full batches.
+boxes pasted back from the image, written straight into a reused batch buffer on the model's device. An
+iteration advances one level at a time, so the mutants of its jobs at one level share batches.
 
 This module is the search (steps 1-5), its credit rule and the merge; the stages around it have their own
 modules: `mutants` (scoring mutants), `extract` (step 6), `values` (step 7), `auto` (canvas choice and retries),
@@ -98,10 +105,7 @@ UNCREDITED_LEVELS = 9
 # whose certificate or mass on the causes then fell short of the full run's (tests/causal/test_certificate.py,
 # test_values.py). Measured on bench/bench_causal.py's 12 cases (2 models x 64^3/128^3 x 3 seeds): see
 # docs/design.md.
-# Iterations run FIRST_WAVE = MIN_ITERATIONS side by side (their mutants share batches), then WAVE at a time.
 MIN_ITERATIONS = 4
-FIRST_WAVE = MIN_ITERATIONS
-WAVE = 1
 RESOLVED_RATIO = 4.0 ** -LEVEL_POWER
 CONVERGED_OVERLAP = 0.9
 STABLE_STEPS = 3
@@ -135,10 +139,8 @@ class _Part:
 
 @dataclass
 class _Job:
-    """Split ``box`` of iteration ``iteration`` while ``context`` boxes stay visible; ``part`` is its credited
-    part (None for the root)."""
+    """Split ``box`` while ``context`` boxes stay visible; ``part`` is its credited part (None for the root)."""
 
-    iteration: int
     box: Box
     context: tuple[Box, ...]
     depth: int
@@ -190,10 +192,9 @@ class PartitionSearch:
         passing/failing mutant counts, the depth reached and how many iterations ran and why they stopped.
         ``occluded_outcome`` is the fully occluded image's (the root's empty subset in every iteration).
 
-        Iterations run in waves (`FIRST_WAVE`, then `WAVE` at a time; the iterations of a wave advance one level
-        at a time, so their mutants share full batches). After each iteration the top of the merge so far is
-        compared with the previous merge's (`_Convergence`); the search stops once it has settled, at most
-        ``iterations``.
+        Iterations run one at a time, each after the first guided by the merge of those before
+        (`_evaluate_subsets`). After each iteration the top of the merge so far is compared with the previous
+        merge's (`_Convergence`); the search stops once it has settled, at most ``iterations``.
 
         A coroutine: it yields each batch of mutants it needs as a `Request` and is sent their outcomes, so one
         driver can score the mutants of several searches together (`voxcause.causal.multi`)."""
@@ -202,45 +203,46 @@ class PartitionSearch:
         convergence = _Convergence(root)
         depth, stopped = 0, "limit"
         while merge.count < self.iterations:
-            wave = range(merge.count, min(self.iterations, merge.count + (WAVE if merge.count else FIRST_WAVE)))
 
-            def wave_report(stage: str, fraction: float, done: int = merge.count, size: int = len(wave)) -> None:
-                report(stage, min(0.95, (done + fraction * size) / self.iterations))
+            def iteration_report(stage: str, fraction: float, done: int = merge.count) -> None:
+                report(stage, min(0.95, (done + fraction) / self.iterations))
 
-            wave_parts, wave_depth = yield from self._wave(occluded_outcome, root, minimum, wave, counts, wave_report)
-            depth = max(depth, wave_depth)
-            for tree in wave_parts:
-                merge.add(tree)
-                convergence.compare(merge.map())
+            prior = merge.map() if merge.count else None
+            tree, reached = yield from self._iteration(occluded_outcome, root, minimum, merge.count, counts,
+                                                       iteration_report, prior)
+            depth = max(depth, reached)
+            merge.add(tree)
+            convergence.compare(merge.map())
             if merge.count < self.iterations and convergence.settled():
                 stopped = "converged"
                 break
         summary = {"run": merge.count, "most": self.iterations, "stopped": stopped, **convergence.summary()}
         return merge.map(), counts, depth, summary
 
-    def _wave(
-        self, occluded_outcome: Outcome, root: Box, minimum: int, iterations: range, counts: dict, report: Progress,
-    ) -> Generator[Request, list[Outcome], tuple[list[list[_Part]], int]]:
-        """The partition search of ``iterations`` side by side, one level at a time: each one's credited parts
-        and the depth reached (``counts`` gains the passing/failing mutants)."""
+    def _iteration(
+        self, occluded_outcome: Outcome, root: Box, minimum: int, iteration: int, counts: dict, report: Progress,
+        prior: torch.Tensor | None,
+    ) -> Generator[Request, list[Outcome], tuple[list[_Part], int]]:
+        """The partition search of one iteration, one level at a time: its credited parts and the depth reached
+        (``counts`` gains the passing/failing mutants). ``prior``: the merge of the iterations before
+        (`_evaluate_subsets`)."""
         spacing = self.spacing or (1.0,) * len(root.lo)
-        rngs = {iteration: np.random.default_rng([self.seed, iteration]) for iteration in iterations}
-        frontier = [_Job(i, root, (), 0) for i in iterations]
-        parts: dict[int, list[_Part]] = {iteration: [] for iteration in iterations}
+        rng = np.random.default_rng([self.seed, iteration])
+        frontier = [_Job(root, (), 0)]
+        tree: list[_Part] = []
         depth = 0
         expected_depth = max(1, math.ceil(math.log(max(root.volume / minimum, 1), 4)))
         while frontier:
             report("responsibility", min(1.0, depth / (expected_depth + 1)))
             for job in frontier:
-                job.children = split_box(job.box, rngs[job.iteration], spacing)
-            table = yield from self._evaluate_subsets(occluded_outcome, frontier, counts)
-            refined: dict[int, list[list[_Job]]] = {}
-            alternatives: dict[int, list[_Job]] = {}
+                job.children = split_box(job.box, rng, spacing)
+            table = yield from self._evaluate_subsets(occluded_outcome, frontier, counts, prior)
+            branches: list[list[_Job]] = []
+            alternatives: list[_Job] = []
             for job_index, job in enumerate(frontier):
                 count = len(job.children)
                 results = table.get(job_index, {})
                 results[(1 << count) - 1] = (float("inf"), True)  # the parent mutant passes
-                tree = parts[job.iteration]
                 if job.part is not None:
                     tree[job.part].split = True
                 job.child_parts = {}
@@ -248,57 +250,61 @@ class PartitionSearch:
                     if value > 0:
                         job.child_parts[index] = len(tree)
                         tree.append(_Part(child, value, job.depth + 1, job.part))
-                chosen, others = self._descend(job, results, minimum, rngs[job.iteration])
-                refined.setdefault(job.iteration, []).append(chosen)
-                alternatives.setdefault(job.iteration, []).extend(others)
-            frontier = []
-            for iteration, branches in refined.items():
-                # round robin over the branches, so that a cap cuts conjunction parts, not whole branches
-                jobs = [job for rank in itertools.zip_longest(*branches) for job in rank if job is not None]
-                frontier.extend((jobs + alternatives[iteration])[: self.max_jobs])
+                chosen, others = self._descend(job, results, minimum, rng)
+                branches.append(chosen)
+                alternatives.extend(others)
+            # round robin over the branches, so that a cap cuts conjunction parts, not whole branches
+            jobs = [job for rank in itertools.zip_longest(*branches) for job in rank if job is not None]
+            frontier = (jobs + alternatives)[: self.max_jobs]
             depth += 1 if frontier else 0
-        return list(parts.values()), depth
+        return tree, depth
 
     def _evaluate_subsets(
-        self, occluded_outcome: Outcome, frontier: list[_Job], counts: dict
+        self, occluded_outcome: Outcome, frontier: list[_Job], counts: dict, prior: torch.Tensor | None,
     ) -> Generator[Request, list[Outcome], dict[int, dict[int, Outcome]]]:
         """Outcomes of the subsets of each job's children, evaluated in full batches across jobs.
 
-        The formal rule needs every subset. ReX's rule only needs the smallest passing subsets, so subsets are
-        evaluated by size (empty and singletons, then pairs, then triples) and a job stops at the first size
-        where one passes: usually 4 forward passes per split instead of 15.
+        The formal rule needs every subset. ReX's rule only needs the smallest passing subsets (`_Split`): each
+        of them scored, every smaller or equal subset known to fail. ``prior`` (the merge of the iterations
+        before, None in the first) gives each split below the root its guess (`_Split.guess`), the child with
+        the most of the prior's mass.
 
         Below the root the empty subset is never evaluated: it shows the job's context alone, which is its
         passing subset minus this box, one of the smaller subsets that failed one level up (the descent only
         follows smallest passing subsets). At the root it is the fully occluded canvas, scored once when the
         canvas was chosen, not once per iteration.
         """
-        table: dict[int, dict[int, Outcome]] = {
-            index: {0: (-math.inf, False) if job.depth > 0 else occluded_outcome}
-            for index, job in enumerate(frontier)
-        }
-        sizes = [None] if self.rule == "formal" else [(0, 1), (2,), (3,)]
-        for wanted in sizes:
-            specs, owners = [], []
-            for job_index, job in enumerate(frontier):
-                count = len(job.children)
-                results = table[job_index]
-                if wanted is not None and any(ok and bits for bits, (_, ok) in results.items()):
-                    continue
-                for bits in _subset_masks(count):
-                    if bits in results:
-                        continue
-                    if wanted is None or bin(bits).count("1") in wanted:
-                        specs.append((job.context, [job.children[i] for i in _members(bits, count)], job.box))
-                        owners.append((job_index, bits))
-            if not specs:
-                continue
-            outcomes = yield Request([spec[0] for spec in specs], [spec[1] for spec in specs],
-                                     [spec[2] for spec in specs])
-            for (job_index, bits), outcome in zip(owners, outcomes, strict=True):
-                table[job_index][bits] = outcome
-                counts["passing" if outcome[1] else "failing"] += 1
-        return table
+        guided = prior is not None and self.rule == "rex"
+        splits = [_Split(len(job.children), occluded_outcome if job.depth == 0 else (-math.inf, False),
+                         [float(prior[child.slices()].sum()) for child in job.children]
+                         if guided and job.depth > 0 else None)
+                  for job in frontier]
+        if self.rule == "formal":
+            asks = [[bits for bits in _subset_masks(split.count) if bits not in split.scored] for split in splits]
+            yield from self._score(frontier, splits, asks, counts)
+            return {index: split.scored for index, split in enumerate(splits)}
+        while True:
+            asks = [split.guess() or split.next_size() for split in splits]
+            if not any(asks):
+                return {index: split.table() for index, split in enumerate(splits)}
+            yield from self._score(frontier, splits, asks, counts)
+
+    @staticmethod
+    def _score(
+        frontier: list[_Job], splits: list[_Split], asks: list[list[int]], counts: dict
+    ) -> Generator[Request, list[Outcome], None]:
+        """Score the subsets ``asks[i]`` of job i's children (one request for all jobs) into ``splits[i]``."""
+        owners = [(index, bits) for index, wanted in enumerate(asks) for bits in wanted]
+        if not owners:
+            return
+        jobs = [frontier[index] for index, _ in owners]
+        outcomes = yield Request([job.context for job in jobs],
+                                 [[job.children[i] for i in _members(bits, len(job.children))]
+                                  for job, (_, bits) in zip(jobs, owners, strict=True)],
+                                 [job.box for job in jobs])
+        for (index, bits), outcome in zip(owners, outcomes, strict=True):
+            splits[index].scored[bits] = outcome
+            counts["passing" if outcome[1] else "failing"] += 1
 
     def _responsibility(self, results: dict[int, Outcome], count: int) -> list[float]:
         """Degree of responsibility of each child from the outcomes of all subsets.
@@ -355,8 +361,76 @@ class PartitionSearch:
                 continue
             siblings = tuple(job.children[m] for m in members if m != member)
             part = (job.child_parts or {}).get(member)
-            jobs.append(_Job(job.iteration, child, job.context + siblings, job.depth + 1, part))
+            jobs.append(_Job(child, job.context + siblings, job.depth + 1, part))
         return jobs
+
+
+class _Split:
+    """What is known of one split's subsets (bitmasks of its ``count`` children): ``scored`` outcomes, and what
+    follows from them if the decision is monotone in what is shown — a superset of a passing subset passes, a
+    subset of a failing one fails (the full set is the parent mutant, known to pass).
+
+    ReX's rule needs the smallest passing size s, every passing subset of that size scored (the descent breaks
+    ties by score) and every other subset of size at most s known to fail; that is what `table` hands on, the
+    same as when every subset up to size s is scored, so for a monotone decision the credit and the descent do
+    not depend on the order. Scoring by size (`next_size`) costs 4 passes when a child alone passes, 10 when a
+    pair is needed, 14 for a triple. A good guess is cheaper (`guess`): if child x passes alone and the full set
+    without x fails, every subset without x fails (it lies in that one), so {x} is the only smallest passing
+    subset — 2 passes. A wrong guess costs its 2 on top, and what they showed still spares later passes: when
+    both fail, x is needed in every passing subset, and only the pairs with x are scored next (5 passes for a
+    pair instead of 10, 8 for a triple instead of 14). Only the child with the most of the prior's mass is
+    guessed: at 64^3 on bench/bench_causal.py's cases it was the one at 384 of the 436 splits where exactly one
+    child passed alone. Growing the guess to pairs and triples (while the guessed children prove needed but not
+    enough) saved 4% more of those cases' passes, but a shared run (``--target all``, `voxcause.causal.multi`)
+    gained less from it than one label: 1.57x one label's passes instead of 1.47x on the 3-label test case.
+    """
+
+    def __init__(self, count: int, empty: Outcome, weights: list[float] | None = None) -> None:
+        self.count = count
+        self.full = (1 << count) - 1
+        self.scored: dict[int, Outcome] = {0: empty}
+        # the child the prior puts most mass in, the guess for the one that passes alone
+        self.best = int(np.argmax(weights)) if weights is not None and count > 1 and max(weights) > 0 else None
+
+    def known(self, bits: int) -> bool | None:
+        """Whether subset ``bits`` passes, scored or inferred; None when nothing scored so far decides it."""
+        if bits in self.scored:
+            return self.scored[bits][1]
+        if bits == self.full or any(ok and seen & bits == seen for seen, (_, ok) in self.scored.items()):
+            return True
+        if any(not ok and seen & bits == bits for seen, (_, ok) in self.scored.items()):
+            return False
+        return None
+
+    def guess(self) -> list[int]:
+        """The subsets to score first: the child the prior puts most mass in, and the full set without it (until
+        both are known; none without a prior mass)."""
+        if self.best is None:
+            return []
+        return [bits for bits in (1 << self.best, self.full & ~(1 << self.best)) if self.known(bits) is None]
+
+    def _sizes(self) -> list[list[int]]:
+        return [[bits for bits in range(1, self.full) if bin(bits).count("1") == size] for size in range(1, self.count)]
+
+    def next_size(self) -> list[int]:
+        """The undecided subsets of the smallest size not yet settled; [] once the smallest passing size is."""
+        for subsets in self._sizes():
+            states = [self.known(bits) for bits in subsets]
+            if None in states:
+                return [bits for bits, state in zip(subsets, states, strict=True) if state is None]
+            if any(states):
+                return []
+        return []
+
+    def table(self) -> dict[int, Outcome]:
+        """Every subset up to the smallest passing size: scored outcomes, the inferred failures as (-inf, False)."""
+        table = {0: self.scored[0]}
+        for subsets in self._sizes():
+            for bits in subsets:
+                table[bits] = self.scored.get(bits, (-math.inf, False))
+            if any(self.known(bits) for bits in subsets):
+                break
+        return table
 
 
 class _Merge:
