@@ -377,20 +377,22 @@ class _Split:
     pair is needed, 14 for a triple. A good guess is cheaper (`guess`): if child x passes alone and the full set
     without x fails, every subset without x fails (it lies in that one), so {x} is the only smallest passing
     subset — 2 passes. A wrong guess costs its 2 on top, and what they showed still spares later passes: when
-    both fail, x is needed in every passing subset, and only the pairs with x are scored next (5 passes for a
-    pair instead of 10, 8 for a triple instead of 14). Only the child with the most of the prior's mass is
-    guessed: at 64^3 on bench/bench_causal.py's cases it was the one at 384 of the 436 splits where exactly one
-    child passed alone. Growing the guess to pairs and triples (while the guessed children prove needed but not
-    enough) saved 4% more of those cases' passes, but a shared run (``--target all``, `voxcause.causal.multi`)
-    gained less from it than one label: 1.57x one label's passes instead of 1.47x on the 3-label test case.
+    x fails alone and the full set without it passes, x is not needed and the next child by the prior is
+    guessed (4 passes when that one is right, instead of 5 by size after the miss); when both fail, x is needed
+    in every passing subset, and only the pairs with x are scored next (5 passes for a pair instead of 10, 8 for
+    a triple instead of 14). At 64^3 on bench/bench_causal.py's cases the child with the most of the prior's
+    mass was the one at 384 of the 436 splits where exactly one child passed alone. Growing the guess to pairs
+    and triples (while the guessed children prove needed but not enough) saved 3 points more of those cases'
+    passes, but a shared run (``--target all``, `voxcause.causal.multi`) gained less from it than one label.
     """
 
     def __init__(self, count: int, empty: Outcome, weights: list[float] | None = None) -> None:
         self.count = count
         self.full = (1 << count) - 1
         self.scored: dict[int, Outcome] = {0: empty}
-        # the child the prior puts most mass in, the guess for the one that passes alone
-        self.best = int(np.argmax(weights)) if weights is not None and count > 1 and max(weights) > 0 else None
+        # the children the prior puts mass in, most first: the order of the guesses
+        self.order = [int(child) for child in np.argsort(weights, kind="stable")[::-1] if weights[child] > 0] \
+            if weights is not None and count > 1 else []
 
     def known(self, bits: int) -> bool | None:
         """Whether subset ``bits`` passes, scored or inferred; None when nothing scored so far decides it."""
@@ -403,11 +405,18 @@ class _Split:
         return None
 
     def guess(self) -> list[int]:
-        """The subsets to score first: the child the prior puts most mass in, and the full set without it (until
-        both are known; none without a prior mass)."""
-        if self.best is None:
-            return []
-        return [bits for bits in (1 << self.best, self.full & ~(1 << self.best)) if self.known(bits) is None]
+        """The subsets to score next while guessing: the next child by the prior's mass, alone, and the full set
+        without it. The guess moves on to the following child only while the last one proved not needed (it
+        failed alone and the full set without it passed); [] once a guess passed or proved needed, or no child
+        with prior mass is left."""
+        for child in self.order:
+            alone, without = 1 << child, self.full & ~(1 << child)
+            asks = [bits for bits in (alone, without) if self.known(bits) is None]
+            if asks:
+                return asks
+            if self.known(alone) or not self.known(without):
+                return []
+        return []
 
     def _sizes(self) -> list[list[int]]:
         return [[bits for bits in range(1, self.full) if bin(bits).count("1") == size] for size in range(1, self.count)]
