@@ -244,7 +244,11 @@ def _top_level_check(values: torch.Tensor, searched: torch.Tensor, explained: to
 
 def measured(model, target, batch: torch.Tensor) -> list[tuple[float, bool, float]]:
     """(target score, decision holds, margin) of each sample of a (B, C, *S) batch (`Target.margin`): what every
-    mutant is judged by."""
+    mutant is judged by. A model that scores mutants with others' (``measure_target``: one target's view in
+    ``--target all``, `causal.finish_together`) is asked instead."""
+    shared = getattr(model, "measure_target", None)
+    if shared is not None:
+        return shared(target, batch)
     box = getattr(target, "box", None)  # a region target reads only its box: the model computes only that
     with torch.no_grad():
         scored = model.predict(batch, box=box, reduce=lambda probs: torch.stack(

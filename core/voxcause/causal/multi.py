@@ -42,8 +42,9 @@ from ..explanation import Attribution
 from ..removal import canvas as removed
 from ..targets import RegionTarget
 from ..typing import Progress
-from .auto import AUTO_ORDER, FAKING_SHARE, Canvas, canvas_order, occludable_region, probe_boxes, probe_mutants
+from .auto import AUTO_ORDER, FAKING_SHARE, Attempt, Canvas, canvas_order, occludable_region, probe_boxes, probe_mutants
 from .explainer import part_floor
+from .finish_together import finish_together
 from .mutants import MutantScorer, Outcome, peak_memory_mb, reach
 from .partition import Box
 from .responsibility import Request
@@ -333,18 +334,33 @@ def explain_targets(explainer, inputs: torch.Tensor, targets: Sequence[RegionTar
     search_seconds = time.perf_counter() - started
     record["forward_passes"] = int(model.forward_passes) - passes_before
     record["seconds"] = search_seconds
+    slots = [ProgressSlot(report, index, len(targets), target.name) for index, target in enumerate(targets)]
+    finishing = [index for index in range(len(targets)) if index in found]
+
+    def stages(index: int) -> Callable[[object, object], Attempt]:
+        def finish(mine, view) -> Attempt:
+            scorer = MutantScorer(view, targets[index], image)
+            scorer.set_canvas(views[index].image)
+            band = scorer.band = KEEP_MARGIN * margins[index]
+            return mine.finish(scorer, views[index], band, searched, occluded, found[index], search_seconds, order,
+                               slots[index], margin=margins[index])
+        return finish
+
+    before = int(model.forward_passes)
+    runs, record["finishing"] = finish_together(
+        explainer, [targets[index] for index in finishing], SharedScorer(model, [targets[i] for i in finishing], image)
+        .measure_all, [stages(index) for index in finishing])
+    record["finishing"]["forward_passes"] = int(model.forward_passes) - before
+    finished = dict(zip(finishing, runs, strict=True))
     attributions = []
     for index, target in enumerate(targets):
-        def in_slot(stage: str, fraction: float, index: int = index, name: str = target.name) -> None:
-            """This target's stages inside its share of the bar's last fifth, so the bar never goes back."""
-            report(f"{name}: {stage}", 0.8 + 0.2 * (index + min(max(fraction, 0.0), 1.0)) / len(targets))
-
         before = int(model.forward_passes)
         if full_checks is not None:  # a target searched alone checks its own canvases on the full input
             explainer.full_input_check = lambda kind, index=index: full_checks(kind)[index]
-        attribution = _explain_one(explainer, image, target, margins[index], views[index], found.get(index), root,
-                                   minimum, searched, occluded, search_seconds, model_seconds_before, order, in_slot)
-        attribution.stats["target_passes"] = int(model.forward_passes) - before
+        attribution = _explain_one(explainer, image, target, views[index], finished.get(index), root, minimum,
+                                   model_seconds_before, slots[index])
+        attribution.stats["target_passes"] = int(model.forward_passes) - before + (
+            sum(finished[index].passes.values()) if index in finished else 0)
         attribution.stats["shared_search"] = dict(record)
         attribution.stats["peak_memory_mb"] = peak_memory_mb(image.device)
         explainer._fill_stats(attribution, {})  # the caller meters the whole run
@@ -353,20 +369,25 @@ def explain_targets(explainer, inputs: torch.Tensor, targets: Sequence[RegionTar
     return attributions
 
 
-def _explain_one(explainer, image: torch.Tensor, target: RegionTarget, margin: float, view: Canvas,
-                 found: Found | None, root: Box, minimum: int, searched: torch.Tensor, occluded: torch.Tensor,
-                 search_seconds: float, model_seconds_before: float, order: tuple[str, ...],
-                 report: Progress) -> Attribution:
-    """One target's explanations, values and certificate from its part of the shared search; searched again on
-    its own (`CausalResponsibility._attribute`) when it had no part (the shared canvas was not clean for it) or
-    its certificate failed. ``margin``: the target's decision's on the image, scored once for every target."""
-    alone = None
-    if found is not None:
-        scorer = MutantScorer(explainer.model, target, image)
-        scorer.set_canvas(view.image)
-        band = scorer.band = KEEP_MARGIN * margin
-        run = explainer.finish(scorer, view, band, searched, occluded, found, search_seconds, order, report,
-                               margin=margin)
+@dataclass
+class ProgressSlot:
+    """One target's stages inside its share of the bar's last fifth, so the bar never goes back."""
+
+    report: Progress
+    index: int
+    count: int
+    name: str
+
+    def __call__(self, stage: str, fraction: float) -> None:
+        self.report(f"{self.name}: {stage}", 0.8 + 0.2 * (self.index + min(max(fraction, 0.0), 1.0)) / self.count)
+
+
+def _explain_one(explainer, image: torch.Tensor, target: RegionTarget, view: Canvas, run: Attempt | None,
+                 root: Box, minimum: int, model_seconds_before: float, report: Progress) -> Attribution:
+    """One target's attribution from its part of the shared search, finished with the others'
+    (`finish_together`: ``run``); searched again on its own (`CausalResponsibility._attribute`) when it had no
+    part (the shared canvas was not clean for it) or its certificate failed."""
+    if run is not None:
         tried = [{"occlusion": view.kind, "verdict": run.certificate.verdict, "reason": run.certificate.reason,
                   "search": "shared"}]
         if run.certificate.verdict != "fail":
