@@ -19,8 +19,10 @@ from voxcause.causal.multi import pack
 from voxcause.causal.partition import Box
 from voxcause.causal.responsibility import Request
 from voxcause.errors import InputError
+from voxcause.models.card import SlidingWindow
 from voxcause.testing import loaded, volume_of, write_nifti
-from voxcause.testing.multi_cause import make_multi_case
+from voxcause.testing.known_cause import ball
+from voxcause.testing.multi_cause import ChannelSpots, make_multi_case
 
 SIZE = 32
 
@@ -76,24 +78,53 @@ def test_each_label_finishes_on_exactly_its_own_outcomes_and_identical_images_ar
                                                                                            monkeypatch):
     # The same run with each label's explanations, values and certificate scored alone, one label after the other:
     # the shared passes must tell each label exactly what its own passes would.
-    def one_at_a_time(explainer, targets, measure_all, stages):
-        return [stage(explainer, explainer.model) for stage in stages], {}
-
-    monkeypatch.setattr("voxcause.causal.multi.finish_together", one_at_a_time)
+    monkeypatch.setattr("voxcause.causal.multi.finish_together", _one_at_a_time)
     with torch.no_grad():
         alone = explain(volume_of(case.image), model=loaded(case.model, labels=list(case.labels)), target="all",
                         seed=0, progress=False)
-    for single, shared in zip(alone, every, strict=True):
-        assert np.array_equal(single.map, shared.map)
-        assert single.masks.keys() == shared.masks.keys()
-        assert all(np.array_equal(single.masks[key], shared.masks[key]) for key in single.masks)
-        assert single.certificate == shared.certificate
+    _assert_same_results(alone, every)
     finishing = every.stats["shared_search"]["finishing"]
     # measured: 105 images asked (35 a label), 94 scored: the same images (fully shown candidates, controls)
     assert finishing["images_scored"] <= finishing["mutants_asked"] - 9, finishing
     assert finishing["forward_passes"] == finishing["images_scored"]
     assert alone.stats["forward_passes"] == every.stats["forward_passes"] + finishing["mutants_asked"] - \
         finishing["images_scored"]
+
+
+def _one_at_a_time(explainer, targets, measure_all, stages, *packing):
+    """`finish_together` without sharing: each label's stages on the model itself, one label after the other."""
+    return [stage(explainer, explainer.model) for stage in stages], {}
+
+
+def _assert_same_results(alone, shared) -> None:
+    for single, item in zip(alone, shared, strict=True):
+        assert np.array_equal(single.map, item.map)
+        assert single.masks.keys() == item.masks.keys()
+        assert all(np.array_equal(single.masks[key], item.masks[key]) for key in single.masks)
+        assert single.certificate == item.certificate
+
+
+def test_labels_out_of_each_others_reach_finish_in_shared_images_with_their_own_results(monkeypatch):
+    # A sliding-window segmenter (16^3 windows) whose two labels sit in opposite corners of a 40^3 image: neither's
+    # windows see the other's place, so each label's explanation and certificate mutants are pasted into one
+    # image with the other's, and each must still get exactly what it gets from its own images.
+    size = 40
+    image = (0.2 + 0.05 * np.random.default_rng(0).standard_normal((2, size, size, size))).astype(np.float32)
+    for channel, place in enumerate(([8, 8, 8], [31, 31, 31])):
+        image[channel, ball((size,) * 3, place, 3.0)] = 1.0
+    model = loaded(ChannelSpots(), labels=["background", "object 1", "object 2"], task="segmentation",
+                   sliding_window=SlidingWindow(roi_size=(16, 16, 16)))
+    with torch.no_grad():
+        shared = explain(volume_of(image), model=model, target="all", seed=0, progress=False)
+        monkeypatch.setattr("voxcause.causal.multi.finish_together", _one_at_a_time)
+        alone = explain(volume_of(image), model=model, target="all", seed=0, progress=False)
+    _assert_same_results(alone, shared)
+    assert [item.certificate["verdict"] for item in shared] == ["pass", "pass"]
+    finishing = shared.stats["shared_search"]["finishing"]
+    # measured: 70 images asked (35 a label), 35 scored — every one of them held a mutant of each label
+    assert finishing["images_scored"] <= 0.6 * finishing["mutants_asked"], finishing
+    assert alone.stats["forward_passes"] - shared.stats["forward_passes"] == \
+        finishing["mutants_asked"] - finishing["images_scored"]
 
 
 def test_identical_mutants_are_scored_once_and_independent_ones_share_an_image():

@@ -104,15 +104,11 @@ class _Mutant:
     members: list[tuple[int, frozenset, Box]] = field(default_factory=list)
 
 
-def _overlap(a: Box, b: Box) -> bool:
-    return all(lo < other_hi and other_lo < hi for lo, hi, other_lo, other_hi in zip(a.lo, a.hi, b.lo, b.hi, strict=True))
-
-
 def _disturbs(shown: frozenset, split: Box, reach: Box | None) -> bool:
     """Whether boxes ``shown`` by another search change what a search splitting ``split`` is told: they reach into
     its split box, where its own mutants differ — unless its target cannot see them (outside its ``reach``, the
     input its target's output depends on, where the model says so: then they change nothing at all)."""
-    return any(_overlap(box, split) and (reach is None or _overlap(box, reach)) for box in shown)
+    return any(box.overlaps(split) and (reach is None or box.overlaps(reach)) for box in shown)
 
 
 def _fits(mutant: _Mutant, search: int, shown: frozenset, split: Box, reaches: dict[int, Box | None]) -> bool:
@@ -349,7 +345,9 @@ def explain_targets(explainer, inputs: torch.Tensor, targets: Sequence[RegionTar
     before = int(model.forward_passes)
     runs, record["finishing"] = finish_together(
         explainer, [targets[index] for index in finishing], SharedScorer(model, [targets[i] for i in finishing], image)
-        .measure_all, [stages(index) for index in finishing])
+        .measure_all, [stages(index) for index in finishing],
+        [None if reaches[index] is None else _box(reaches[index]) for index in finishing],
+        (views[0].image, image[0]))
     record["finishing"]["forward_passes"] = int(model.forward_passes) - before
     finished = dict(zip(finishing, runs, strict=True))
     attributions = []

@@ -32,6 +32,11 @@ class Box:
     def slices(self) -> tuple[slice, ...]:
         return tuple(slice(l, h) for l, h in zip(self.lo, self.hi, strict=True))  # noqa: E741
 
+    def overlaps(self, other: Box) -> bool:
+        """Whether the two boxes share a voxel."""
+        return all(lo < other_hi and other_lo < hi
+                   for lo, hi, other_lo, other_hi in zip(self.lo, self.hi, other.lo, other.hi, strict=True))
+
 
 def _cut(box: Box, axis: int, point: int) -> tuple[Box, Box]:
     low_hi = list(box.hi)
