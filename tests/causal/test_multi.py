@@ -10,16 +10,20 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pytest
 import torch
 from voxcause import explain
-from voxcause.causal.multi import pack
+from voxcause.causal.finish_together import finish_together
+from voxcause.causal.multi import SharedScorer, pack
 from voxcause.causal.partition import Box
 from voxcause.causal.responsibility import Request
+from voxcause.certificate import measured
 from voxcause.errors import InputError
 from voxcause.models.card import SlidingWindow
+from voxcause.targets import RegionTarget
 from voxcause.testing import loaded, volume_of, write_nifti
 from voxcause.testing.known_cause import ball
 from voxcause.testing.multi_cause import ChannelSpots, make_multi_case
@@ -125,6 +129,27 @@ def test_labels_out_of_each_others_reach_finish_in_shared_images_with_their_own_
     assert finishing["images_scored"] <= 0.6 * finishing["mutants_asked"], finishing
     assert alone.stats["forward_passes"] - shared.stats["forward_passes"] == \
         finishing["mutants_asked"] - finishing["images_scored"]
+
+
+def test_an_error_in_one_labels_stages_is_raised_once_the_others_are_over(case):
+    model = loaded(case.model, labels=list(case.labels))
+    image = torch.from_numpy(case.image)[None]
+    targets = [RegionTarget(index, f"object {index}", torch.from_numpy(cause)) for index, cause in
+               zip((1, 2), case.causes, strict=False)]
+    measured_all = SharedScorer(model, targets, image).measure_all
+    finished = []
+
+    def fails(explainer, view):
+        raise ValueError("stage failed")
+
+    def measures(explainer, view):  # asks again after the other label failed: its round must not wait for it
+        for _ in range(2):
+            finished.append(measured(view, targets[1], image))
+
+    with pytest.raises(ValueError, match="stage failed"):
+        finish_together(types.SimpleNamespace(model=model), targets, measured_all, [fails, measures])
+    alone = measured(model, targets[1], image)[0]  # scored over the labels' union box: the same to float rounding
+    assert [[pytest.approx(value, rel=1e-6) for value in outcome[0]] for outcome in finished] == [list(alone)] * 2
 
 
 def test_identical_mutants_are_scored_once_and_independent_ones_share_an_image():
