@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import types
 
 import numpy as np
 import pytest
@@ -95,9 +94,9 @@ def test_each_label_finishes_on_exactly_its_own_outcomes_and_identical_images_ar
         finishing["images_scored"]
 
 
-def _one_at_a_time(explainer, targets, measure_all, stages, *packing):
+def _one_at_a_time(model, targets, measure_all, stages, *packing):
     """`finish_together` without sharing: each label's stages on the model itself, one label after the other."""
-    return [stage(explainer, explainer.model) for stage in stages], {}
+    return [stage(model) for stage in stages], {}
 
 
 def _assert_same_results(alone, shared) -> None:
@@ -139,15 +138,15 @@ def test_an_error_in_one_labels_stages_is_raised_once_the_others_are_over(case):
     measured_all = SharedScorer(model, targets, image).measure_all
     finished = []
 
-    def fails(explainer, view):
+    def fails(view):
         raise ValueError("stage failed")
 
-    def measures(explainer, view):  # asks again after the other label failed: its round must not wait for it
+    def measures(view):  # asks again after the other label failed: its round must not wait for it
         for _ in range(2):
             finished.append(measured(view, targets[1], image))
 
     with pytest.raises(ValueError, match="stage failed"):
-        finish_together(types.SimpleNamespace(model=model), targets, measured_all, [fails, measures])
+        finish_together(model, targets, measured_all, [fails, measures])
     alone = measured(model, targets[1], image)[0]  # scored over the labels' union box: the same to float rounding
     assert [[pytest.approx(value, rel=1e-6) for value in outcome[0]] for outcome in finished] == [list(alone)] * 2
 

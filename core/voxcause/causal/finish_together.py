@@ -19,11 +19,11 @@ explanations and certificate are its own. Only one thread runs the model: the th
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import torch
 
@@ -31,6 +31,7 @@ from ..certificate import measured
 from ..targets import RegionTarget
 from .partition import Box
 
+T = TypeVar("T")
 Measured = list[tuple[float, bool, float]]
 MeasureAll = Callable[[torch.Tensor], list[Measured]]  # a batch -> per sample, every target's outcome
 
@@ -194,23 +195,21 @@ class TargetView:
         return self._hub.ask(self._slot, target, batch)
 
 
-def finish_together(explainer, targets: Sequence[RegionTarget], measure_all: MeasureAll,
-                    stages: Sequence[Callable[[object, object], object]], reaches: Sequence[Box | None] | None = None,
-                    bases: Sequence[torch.Tensor] = ()) -> tuple[list[object], dict]:
-    """Run each target's ``stages(explainer, model)`` (its finishing stages on that explainer and model view)
-    in its own thread, every image scored for all ``targets`` at once by ``measure_all``: the results in order, and how many images the targets asked for
-    and how many were scored; ``reaches`` and ``bases`` let independent mutants share an image (`ScoringHub`).
-    An error in any target's stages is raised here, after every thread is over."""
-    hub = ScoringHub(explainer.model, targets, measure_all, len(stages), reaches, bases)
-    results: list[object] = [None] * len(stages)
+def finish_together(model, targets: Sequence[RegionTarget], measure_all: MeasureAll,
+                    stages: Sequence[Callable[[TargetView], T]], reaches: Sequence[Box | None] | None = None,
+                    bases: Sequence[torch.Tensor] = ()) -> tuple[list[T], dict]:
+    """Run each target's ``stages(view)`` (its finishing stages, scoring through its `TargetView` of ``model``)
+    in its own thread, every image scored for all ``targets`` at once by ``measure_all``: the results in order,
+    and how many images the targets asked for and how many were scored; ``reaches`` and ``bases`` let
+    independent mutants share an image (`ScoringHub`). An error in any target's stages is raised here, after
+    every thread is over."""
+    hub = ScoringHub(model, targets, measure_all, len(stages), reaches, bases)
+    results: list = [None] * len(stages)
     errors: list[BaseException] = []
 
-    def run(slot: int, stage: Callable[[object, object], object]) -> None:
+    def run(slot: int, stage: Callable[[TargetView], T]) -> None:
         try:
-            view = TargetView(explainer.model, hub, slot)
-            mine = copy.copy(explainer)
-            mine.model = view
-            results[slot] = stage(mine, view)
+            results[slot] = stage(TargetView(model, hub, slot))
         except BaseException as error:  # re-raised in the caller's thread
             errors.append(error)
         finally:

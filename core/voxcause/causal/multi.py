@@ -28,6 +28,7 @@ the one clean for most.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import time
 from collections.abc import Callable, Collection, Generator, Sequence
@@ -44,7 +45,7 @@ from ..targets import RegionTarget
 from ..typing import Progress
 from .auto import AUTO_ORDER, FAKING_SHARE, Attempt, Canvas, canvas_order, occludable_region, probe_boxes, probe_mutants
 from .explainer import part_floor
-from .finish_together import finish_together
+from .finish_together import TargetView, finish_together
 from .mutants import MutantScorer, Outcome, peak_memory_mb, reach
 from .partition import Box
 from .responsibility import Request
@@ -333,8 +334,10 @@ def explain_targets(explainer, inputs: torch.Tensor, targets: Sequence[RegionTar
     slots = [ProgressSlot(report, index, len(targets), target.name) for index, target in enumerate(targets)]
     finishing = [index for index in range(len(targets)) if index in found]
 
-    def stages(index: int) -> Callable[[object, object], Attempt]:
-        def finish(mine, view) -> Attempt:
+    def stages(index: int) -> Callable[[TargetView], Attempt]:
+        def finish(view: TargetView) -> Attempt:
+            mine = copy.copy(explainer)  # the explainer's stages count and score through the view
+            mine.model = view
             scorer = MutantScorer(view, targets[index], image)
             scorer.set_canvas(views[index].image)
             band = scorer.band = KEEP_MARGIN * margins[index]
@@ -344,7 +347,7 @@ def explain_targets(explainer, inputs: torch.Tensor, targets: Sequence[RegionTar
 
     before = int(model.forward_passes)
     runs, record["finishing"] = finish_together(
-        explainer, [targets[index] for index in finishing], SharedScorer(model, [targets[i] for i in finishing], image)
+        model, [targets[index] for index in finishing], SharedScorer(model, [targets[i] for i in finishing], image)
         .measure_all, [stages(index) for index in finishing],
         [None if reaches[index] is None else _box(reaches[index]) for index in finishing],
         (views[0].image, image[0]))
