@@ -149,7 +149,8 @@ def run(args: argparse.Namespace) -> list[dict]:
                 "crop": crop.get("size"),
                 "crop_agreement": crop.get("agreement"),
                 "pass_breakdown": pass_breakdown(result.stats, crop),
-                # the prediction and, with a crop, its canvas checks and certificate; without one, every pass
+                # the prediction and, with a crop, its canvas checks and certificate; without one, every pass (the
+                # crop sizes tried, which did not agree, included)
                 "full_grid_passes": 1 + crop.get("passes_on_full", 0) if crop else result.stats["forward_passes"],
                 "canvases_on_full": crop.get("canvases_on_full"),
                 "crop_tried": crop.get("tried"),
