@@ -6,7 +6,7 @@ The algorithm, in our words:
 2. Evaluate subsets of the children kept visible, with the rest of the box occluded (the full set is the
    parent mutant, known to pass). A subset *passes* if the target decision still holds. The formal rule
    evaluates all 15 others. ReX's rule only needs the smallest passing subsets: each of them scored, every
-   other subset up to their size known to fail (`_Split`), and if the decision is monotone in what is shown (a
+   other subset up to their size known to fail (`Split`), and if the decision is monotone in what is shown (a
    superset of a passing subset passes, a subset of a failing one fails) far fewer passes tell that. In the
    first iteration subsets are tried by size: 4 passes when a child passes alone, 10 for a pair, 14 for a
    triple (the empty subset below the root is known to fail: it is a smaller subset that failed one level
@@ -77,6 +77,7 @@ from ..typing import Progress
 from .extract import SMOOTH_SIGMA
 from .mutants import MutantScorer, Outcome
 from .partition import Box, split_box
+from .subsets import Split, subset_masks, subset_members
 
 RULES = ("rex", "formal")
 MERGES = ("additive", "multiplicative")
@@ -147,15 +148,6 @@ class _Job:
     part: int | None = None
     children: list[Box] | None = None
     child_parts: dict[int, int] | None = None
-
-
-def _subset_masks(count: int) -> range:
-    """Bitmasks of the subsets evaluated for ``count`` children: all but the full set (the parent, known to pass)."""
-    return range(0, (1 << count) - 1)
-
-
-def _members(bits: int, count: int) -> list[int]:
-    return [i for i in range(count) if bits >> i & 1]
 
 
 @dataclass(frozen=True)
@@ -264,9 +256,9 @@ class PartitionSearch:
     ) -> Generator[Request, list[Outcome], dict[int, dict[int, Outcome]]]:
         """Outcomes of the subsets of each job's children, evaluated in full batches across jobs.
 
-        The formal rule needs every subset. ReX's rule only needs the smallest passing subsets (`_Split`): each
+        The formal rule needs every subset. ReX's rule only needs the smallest passing subsets (`Split`): each
         of them scored, every smaller or equal subset known to fail. ``prior`` (the merge of the iterations
-        before, None in the first) gives each split below the root its guess (`_Split.guess`), the child with
+        before, None in the first) gives each split below the root its guess (`Split.guess`), the child with
         the most of the prior's mass.
 
         Below the root the empty subset is never evaluated: it shows the job's context alone, which is its
@@ -275,12 +267,12 @@ class PartitionSearch:
         canvas was chosen, not once per iteration.
         """
         guided = prior is not None and self.rule == "rex"
-        splits = [_Split(len(job.children), occluded_outcome if job.depth == 0 else (-math.inf, False),
+        splits = [Split(len(job.children), occluded_outcome if job.depth == 0 else (-math.inf, False),
                          [float(prior[child.slices()].sum()) for child in job.children]
                          if guided and job.depth > 0 else None)
                   for job in frontier]
         if self.rule == "formal":
-            asks = [[bits for bits in _subset_masks(split.count) if bits not in split.scored] for split in splits]
+            asks = [[bits for bits in subset_masks(split.count) if bits not in split.scored] for split in splits]
             yield from self._score(frontier, splits, asks, counts)
             return {index: split.scored for index, split in enumerate(splits)}
         while True:
@@ -291,7 +283,7 @@ class PartitionSearch:
 
     @staticmethod
     def _score(
-        frontier: list[_Job], splits: list[_Split], asks: list[list[int]], counts: dict
+        frontier: list[_Job], splits: list[Split], asks: list[list[int]], counts: dict
     ) -> Generator[Request, list[Outcome], None]:
         """Score the subsets ``asks[i]`` of job i's children (one request for all jobs) into ``splits[i]``."""
         owners = [(index, bits) for index, wanted in enumerate(asks) for bits in wanted]
@@ -299,7 +291,7 @@ class PartitionSearch:
             return
         jobs = [frontier[index] for index, _ in owners]
         outcomes = yield Request([job.context for job in jobs],
-                                 [[job.children[i] for i in _members(bits, len(job.children))]
+                                 [[job.children[i] for i in subset_members(bits, len(job.children))]
                                   for job, (_, bits) in zip(jobs, owners, strict=True)],
                                  [job.box for job in jobs])
         for (index, bits), outcome in zip(owners, outcomes, strict=True):
@@ -317,7 +309,7 @@ class PartitionSearch:
         for bits, (_, passing) in results.items():
             if not passing or not bits:
                 continue
-            members = _members(bits, count)
+            members = subset_members(bits, count)
             for member in members:
                 without = results.get(bits & ~(1 << member))
                 if without is None or without[1]:
@@ -353,7 +345,7 @@ class PartitionSearch:
 
     def _jobs_for(self, job: _Job, bits: int, minimum: int, rng: np.random.Generator) -> list[_Job]:
         """One job per member of subset ``bits`` large enough to split, its siblings in the subset as context."""
-        members = _members(bits, len(job.children))
+        members = subset_members(bits, len(job.children))
         jobs = []
         for member in rng.permutation(members).tolist():
             child = job.children[member]
@@ -363,83 +355,6 @@ class PartitionSearch:
             part = (job.child_parts or {}).get(member)
             jobs.append(_Job(child, job.context + siblings, job.depth + 1, part))
         return jobs
-
-
-class _Split:
-    """What is known of one split's subsets (bitmasks of its ``count`` children): ``scored`` outcomes, and what
-    follows from them if the decision is monotone in what is shown — a superset of a passing subset passes, a
-    subset of a failing one fails (the full set is the parent mutant, known to pass).
-
-    ReX's rule needs the smallest passing size s, every passing subset of that size scored (the descent breaks
-    ties by score) and every other subset of size at most s known to fail; that is what `table` hands on, the
-    same as when every subset up to size s is scored, so for a monotone decision the credit and the descent do
-    not depend on the order. Scoring by size (`next_size`) costs 4 passes when a child alone passes, 10 when a
-    pair is needed, 14 for a triple. A good guess is cheaper (`guess`): if child x passes alone and the full set
-    without x fails, every subset without x fails (it lies in that one), so {x} is the only smallest passing
-    subset — 2 passes. A wrong guess costs its 2 on top, and what they showed still spares later passes: when
-    x fails alone and the full set without it passes, x is not needed and the next child by the prior is
-    guessed (4 passes when that one is right, instead of 5 by size after the miss); when both fail, x is needed
-    in every passing subset, and only the pairs with x are scored next (5 passes for a pair instead of 10, 8 for
-    a triple instead of 14). At 64^3 on bench/bench_causal.py's cases the child with the most of the prior's
-    mass was the one at 384 of the 436 splits where exactly one child passed alone. Growing the guess to pairs
-    and triples (while the guessed children prove needed but not enough) saved 3 points more of those cases'
-    passes, but a shared run (``--target all``, `voxcause.causal.multi`) gained less from it than one label.
-    """
-
-    def __init__(self, count: int, empty: Outcome, weights: list[float] | None = None) -> None:
-        self.count = count
-        self.full = (1 << count) - 1
-        self.scored: dict[int, Outcome] = {0: empty}
-        # the children the prior puts mass in, most first: the order of the guesses
-        self.order = [int(child) for child in np.argsort(weights, kind="stable")[::-1] if weights[child] > 0] \
-            if weights is not None and count > 1 else []
-
-    def known(self, bits: int) -> bool | None:
-        """Whether subset ``bits`` passes, scored or inferred; None when nothing scored so far decides it."""
-        if bits in self.scored:
-            return self.scored[bits][1]
-        if bits == self.full or any(ok and seen & bits == seen for seen, (_, ok) in self.scored.items()):
-            return True
-        if any(not ok and seen & bits == bits for seen, (_, ok) in self.scored.items()):
-            return False
-        return None
-
-    def guess(self) -> list[int]:
-        """The subsets to score next while guessing: the next child by the prior's mass, alone, and the full set
-        without it. The guess moves on to the following child only while the last one proved not needed (it
-        failed alone and the full set without it passed); [] once a guess passed or proved needed, or no child
-        with prior mass is left."""
-        for child in self.order:
-            alone, without = 1 << child, self.full & ~(1 << child)
-            asks = [bits for bits in (alone, without) if self.known(bits) is None]
-            if asks:
-                return asks
-            if self.known(alone) or not self.known(without):
-                return []
-        return []
-
-    def _sizes(self) -> list[list[int]]:
-        return [[bits for bits in range(1, self.full) if bin(bits).count("1") == size] for size in range(1, self.count)]
-
-    def next_size(self) -> list[int]:
-        """The undecided subsets of the smallest size not yet settled; [] once the smallest passing size is."""
-        for subsets in self._sizes():
-            states = [self.known(bits) for bits in subsets]
-            if None in states:
-                return [bits for bits, state in zip(subsets, states, strict=True) if state is None]
-            if any(states):
-                return []
-        return []
-
-    def table(self) -> dict[int, Outcome]:
-        """Every subset up to the smallest passing size: scored outcomes, the inferred failures as (-inf, False)."""
-        table = {0: self.scored[0]}
-        for subsets in self._sizes():
-            for bits in subsets:
-                table[bits] = self.scored.get(bits, (-math.inf, False))
-            if any(self.known(bits) for bits in subsets):
-                break
-        return table
 
 
 class _Merge:
