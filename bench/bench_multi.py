@@ -19,6 +19,7 @@ Prints one line per case as it goes, then a Markdown table (also written to ``be
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -27,6 +28,9 @@ import torch
 from voxcause import explain
 from voxcause.testing import loaded, volume_of
 from voxcause.testing.multi_cause import make_multi_case
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "peers"))
+from measure import publish  # noqa: E402
 
 CASES = ("32:0", "32:1", "32:2", "48:0")
 TARGET_RATIO = 1.5
@@ -101,10 +105,7 @@ def main() -> None:
     met = all(run["mean_ratio"] <= TARGET_RATIO for run in runs)
     lines.append(f"\nIssue 23's target (≤ {TARGET_RATIO}× one label's mean passes at every case): "
                  f"{'**met**' if met else 'not met'}")
-    table = "\n".join(lines)
-    print(table)
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(table + "\n")
+    publish("\n".join(lines), OUT)
 
 
 if __name__ == "__main__":

@@ -25,15 +25,18 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from voxcause import explain
 from voxcause.models import load_model
 from voxcause.ops import dilate
-from voxcause.testing import WHOLE_CARD, WINDOWED_CARD, ball, cube, volume_of
+from voxcause.testing import WHOLE_CARD, WINDOWED_CARD, region_case, volume_of
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "peers"))
+from measure import publish  # noqa: E402
 
 SIZE = 64
 WINDOWS = 27  # 32^3 windows at overlap 0.25 on 64^3: starts 0, 24, 32 on each axis
@@ -42,21 +45,9 @@ CENTRES = {"whole": (30, 26, 22), "windowed": (10, 11, 12)}
 OUT = Path(__file__).resolve().parent / "results" / "region.md"
 
 
-def case(centre: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Noise, a sphere (radius 4) at ``centre`` and two same-brightness cubes (tests/causal/test_region_work)."""
-    rng = np.random.default_rng(3)
-    shape = (SIZE,) * 3
-    image = rng.normal(0.0, 0.5, shape)
-    sphere = ball(shape, centre, 4)
-    image[sphere] += 1.5
-    image[cube(shape, (40, 40, 40), 7)] += 1.5
-    image[cube(shape, (44, 10, 30), 6)] += 1.5
-    return image.astype(np.float32)[None], sphere
-
-
 def measure(card: str, seed: int) -> dict:
     """One explanation of the sphere at the defaults with ``card``."""
-    image, sphere = case(CENTRES[card])
+    image, sphere = region_case(CENTRES[card], SIZE)
     model = load_model(CARDS[card])
     started = time.perf_counter()
     result = explain(volume_of(image), model=model, region=sphere, seed=seed, progress=False)
@@ -100,10 +91,7 @@ def main() -> None:
              "certificate (full input) | sufficient within 2 voxels of the sphere |",
              "|---|---|---|---|---|---|---|---|---|---|---|", *map(row, runs),
              f"\nload average {' / '.join(f'{value:.1f}' for value in os.getloadavg())}, one torch thread"]
-    table = "\n".join(lines)
-    print(table)
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(table + "\n")
+    publish("\n".join(lines), OUT)
 
 
 if __name__ == "__main__":

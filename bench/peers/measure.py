@@ -51,6 +51,13 @@ def write_result(path: str, result: dict) -> None:
     temp.replace(target)
 
 
+def publish(table: str, path: Path) -> None:
+    """Print a benchmark's Markdown table and keep it in ``path`` (under the git-ignored bench/results/)."""
+    print(table)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(table + "\n")
+
+
 def fail(message: str) -> None:
     print(f"error: {message}", file=sys.stderr)
     raise SystemExit(2)

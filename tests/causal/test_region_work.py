@@ -16,22 +16,10 @@ from voxcause.crop import TOLERANCE
 from voxcause.explanation import validate_summary
 from voxcause.models import load_model
 from voxcause.ops import dilate
-from voxcause.testing import WHOLE_CARD, WINDOWED_CARD, ball, cube, volume_of
+from voxcause.testing import WHOLE_CARD, WINDOWED_CARD, region_case, volume_of
 
 SIZE = 64
 WINDOWS = 27  # 32^3 windows, overlap 0.25: starts 0, 24, 32 on each axis of 64
-
-
-def _case(centre: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Noise with a sphere (radius 4, the region and its cause) at ``centre`` and two same-brightness cubes."""
-    rng = np.random.default_rng(3)
-    shape = (SIZE,) * 3
-    image = rng.normal(0.0, 0.5, shape)
-    sphere = ball(shape, centre, 4)
-    image[sphere] += 1.5
-    image[cube(shape, (40, 40, 40), 7)] += 1.5
-    image[cube(shape, (44, 10, 30), 6)] += 1.5
-    return image.astype(np.float32)[None], sphere
 
 
 def _near(mask: np.ndarray, sphere: np.ndarray) -> float:
@@ -41,7 +29,7 @@ def _near(mask: np.ndarray, sphere: np.ndarray) -> float:
 
 
 def test_whole_image_unet_is_searched_on_a_crop_and_certified_on_the_full_image():
-    image, sphere = _case((30, 26, 22))
+    image, sphere = region_case((30, 26, 22))
     model = load_model(WHOLE_CARD)
     result = explain(volume_of(image), model=model, region=sphere, seed=0)
     summary = result.summary()
@@ -72,7 +60,7 @@ def test_whole_image_unet_is_searched_on_a_crop_and_certified_on_the_full_image(
 
 
 def test_windowed_unet_runs_only_the_region_windows():
-    image, sphere = _case((10, 11, 12))  # inside the first window of each axis only
+    image, sphere = region_case((10, 11, 12))  # inside the first window of each axis only
     model = load_model(WINDOWED_CARD)
     result = explain(volume_of(image), model=model, region=sphere, seed=0)
     passes, windows = result.stats["forward_passes"], result.stats["window_passes"]

@@ -1,7 +1,7 @@
 """Known-cause models and volumes for checking explainers (used by the tests and benchmarks)."""
 
 from .conv_cause import CauseClassifier, CauseSegmenter, class_target, make_conv_case, region_target
-from .instance_unet import NETWORK, WHOLE_CARD, WINDOWED_CARD, make_volume
+from .instance_unet import NETWORK, WHOLE_CARD, WINDOWED_CARD, make_volume, region_case
 from .known_cause import EdgeReader, KnownCase, KnownCauseNet, SpotDetector, ball, cube, make_case, make_edge_case
 from .metrics import positive_share
 from .multi_cause import LabelSpots, MultiCase, make_multi_case
@@ -28,6 +28,7 @@ __all__ = [
     "make_edge_case",
     "make_multi_case",
     "make_volume",
+    "region_case",
     "positive_share",
     "region_target",
     "volume_of",

@@ -59,3 +59,17 @@ def make_volume(
             label[mask] = 1
             balls.append(mask)
     return image.astype(np.float32), label, balls
+
+
+def region_case(centre: tuple[int, int, int], size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """((1, *S) float32 image, sphere mask): noise with one sphere (radius 4) at ``centre``, the region to explain
+    and its cause, and two same-brightness cubes the network ignores — the region case of the tests and of
+    ``bench/bench_region.py``."""
+    rng = np.random.default_rng(3)
+    shape = (size,) * 3
+    image = rng.normal(0.0, 0.5, shape)
+    sphere = ball(shape, centre, 4)
+    image[sphere] += BRIGHTNESS
+    image[cube(shape, (40, 40, 40), 7)] += BRIGHTNESS
+    image[cube(shape, (44, 10, 30), 6)] += BRIGHTNESS
+    return image.astype(np.float32)[None], sphere
