@@ -27,7 +27,7 @@ from .probability import voxel_probability
 from .progress import interactive_progress
 from .removal import canvas
 from .saliency._faithful import certificate_canvas
-from .targets import is_all, resolve_all_targets, resolve_target
+from .targets import is_all, outcomes, resolve_all_targets, resolve_target
 from .typing import Progress, Target
 
 ImageLike = str | Path | Sequence[str | Path] | Volume
@@ -263,8 +263,8 @@ def _run_explainer(case: _Case, method: str, target: Target, options: dict, *, s
     explainer, options = _explainer_for(case, method, options, seed, crop)
     if crop is None:
         if hasattr(explainer, "image_outcome"):  # the prediction scored the image: not scored again
-            explainer.image_outcome = (float(target.score(probs)[0]), bool(target.passes(probs)[0]),
-                                       float(target.margin(probs)[0]))
+            score, holds, margin = outcomes(target, probs)[0].tolist()
+            explainer.image_outcome = (score, bool(holds), margin)
         return explainer, explainer.attribute(case.inputs, target=target, progress=progress)
     # searched on the crop, certified on the full input (`voxcause.crop`); each canvas whose fully occluded crop
     # loses the decision is checked on the full input before its probes (one pass), so that a canvas only the crop

@@ -46,6 +46,7 @@ import torch
 
 from .levels import level_thresholds
 from .ops import bounding_box, dilate, foreground_mask
+from .targets import outcomes
 
 CONTROLS = 4
 KEEP_MARGIN = 0.1
@@ -251,8 +252,7 @@ def measured(model, target, batch: torch.Tensor) -> list[tuple[float, bool, floa
         return shared(target, batch)
     box = getattr(target, "box", None)  # a region target reads only its box: the model computes only that
     with torch.no_grad():
-        scored = model.predict(batch, box=box, reduce=lambda probs: torch.stack(
-            [target.score(probs).float(), target.passes(probs).float(), target.margin(probs).float()], 1))
+        scored = model.predict(batch, box=box, reduce=lambda probs: outcomes(target, probs))
     return [(float(score), bool(ok), float(margin)) for score, ok, margin in scored.cpu().tolist()]
 
 

@@ -222,6 +222,12 @@ ALL_TARGETS = "all"
 MAX_COMPONENTS = 16
 
 
+def outcomes(target: Target, probs: torch.Tensor) -> torch.Tensor:
+    """(B, K, ...) probabilities -> (B, 3): each sample's (score, decision holds as 0/1, margin), what every
+    mutant is judged by (`certificate.measured`), from probabilities already computed."""
+    return torch.stack([target.score(probs).float(), target.passes(probs).float(), target.margin(probs).float()], 1)
+
+
 def is_all(target: object) -> bool:
     """Whether ``target`` asks for every label (``"all"``, any case)."""
     return isinstance(target, str) and target.lower() == ALL_TARGETS

@@ -41,7 +41,7 @@ from ..certificate import KEEP_MARGIN
 from ..errors import ErrorCode, InputError
 from ..explanation import Attribution
 from ..removal import canvas as removed
-from ..targets import RegionTarget
+from ..targets import RegionTarget, outcomes
 from ..typing import Progress
 from .auto import AUTO_ORDER, FAKING_SHARE, Attempt, Canvas, canvas_order, occludable_region, probe_boxes, probe_mutants
 from .explainer import part_floor
@@ -71,8 +71,7 @@ def measured_all(model, targets: Sequence[RegionTarget], batch: torch.Tensor) ->
     within = [dataclasses.replace(target, region=target.region[box]) for target in targets]
 
     def reduce(probs: torch.Tensor) -> torch.Tensor:
-        return torch.stack([torch.stack([t.score(probs).float(), t.passes(probs).float(), t.margin(probs).float()], 1)
-                            for t in within], 1)  # (B, T, 3)
+        return torch.stack([outcomes(t, probs) for t in within], 1)  # (B, T, 3)
 
     with torch.no_grad():
         scored = model.predict(batch, box=box, reduce=reduce)
