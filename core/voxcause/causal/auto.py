@@ -169,7 +169,7 @@ def ordered_canvases(
             index, kind = pending.pop(0)
             canvas = removed(image, kind, where=occluded, value=value, foreground=foreground, seed=seed)[0]
             occluded_score, occluded_ok, occluded_margin = measure(canvas[None])[0]
-            on_full = full_check(kind) if full_check is not None and occluded_margin <= -band else None
+            on_full = _full_input(full_check, kind, occluded_margin, band)
             keeps = occluded_margin > -band or on_full is not None
             passing = 0.0
             if not keeps:  # a canvas that keeps the decision ranks last whatever its probes say: none scored
@@ -197,6 +197,12 @@ def auto_canvas(
     chosen = next(ordered_canvases(image, occluded, box, measure, band=band, foreground=foreground, value=value,
                                    seed=seed, order=order))
     return chosen.kind, chosen.image
+
+
+def _full_input(full_check: FullCheck | None, kind: str, margin: float, band: float) -> tuple[float, float] | None:
+    """A crop's canvas of ``kind`` whose fully occluded crop loses the decision (``margin`` below ``-band``): the
+    full input's (score, margin) when it does not lose it there (`FullCheck`); None otherwise, or without a crop."""
+    return full_check(kind) if full_check is not None and margin <= -band else None
 
 
 def probe_mutants(image: torch.Tensor, canvas: torch.Tensor, probes: list[Box]) -> torch.Tensor:
@@ -241,7 +247,7 @@ def candidate_canvases(
         return
     canvas = removed(image, occlusion, where=occluded, value=value, foreground=foreground, context=context, seed=seed)
     score, ok, margin = measure(canvas)[0]
-    on_full = full_check(occlusion) if full_check is not None and margin <= -band else None
+    on_full = _full_input(full_check, occlusion, margin, band)
     yield Canvas(occlusion, canvas[0], (score, ok), margin, on_full)
 
 

@@ -59,7 +59,11 @@ SHARED_METHODS = ("rex",)  # the methods ``target="all"`` runs: one shared causa
 
 def union_box(targets: Sequence[RegionTarget]) -> tuple[slice, ...]:
     """The bounding box of every target's region box: all of the output the targets read."""
-    boxes = [target.box for target in targets]
+    return _bounding([target.box for target in targets])
+
+
+def _bounding(boxes: Sequence[tuple[slice, ...]]) -> tuple[slice, ...]:
+    """The smallest box of slices holding every one of ``boxes``."""
     return tuple(slice(min(b[axis].start for b in boxes), max(b[axis].stop for b in boxes))
                  for axis in range(len(boxes[0])))
 
@@ -291,8 +295,7 @@ def explain_targets(explainer, inputs: torch.Tensor, targets: Sequence[RegionTar
     image = inputs.to(model.device)
     spatial = tuple(image.shape[2:])
     reaches = [reach(model, target, spatial) for target in targets]
-    within = None if any(r is None for r in reaches) else tuple(
-        slice(min(r[axis].start for r in reaches), max(r[axis].stop for r in reaches)) for axis in range(len(spatial)))
+    within = None if any(r is None for r in reaches) else _bounding(reaches)
     foreground, root, occluded = occludable_region(image, within=within)
     searched = torch.zeros(spatial, dtype=torch.bool, device=image.device)
     searched[root.slices()] = True
