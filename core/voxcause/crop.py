@@ -57,7 +57,7 @@ class ContextCrop:
     shape: tuple[int, ...]
     tried: list[dict] = field(default_factory=list)
     passes: int = 0  # forward passes spent finding the crop (one per crop tried, each the size of that crop)
-    outcome: tuple[float, bool, float] | None = None  # the crop's (score, decision holds, margin): not scored again
+    outcome: tuple[float, bool, float] | None = None  # (score, holds, margin) on the crop, the worst target's
 
     def target(self, target: RegionTarget) -> RegionTarget:
         """The target on the crop: the region cut to the box, the decision still judged against the full
@@ -130,32 +130,12 @@ def find_context_crop(model, inputs: torch.Tensor, target, method: str, probs: t
 
     None when no crop applies: not a region target, a method that is not `CROPPED_METHODS`, a sliding-window
     model (it already runs only the region's windows, exactly), or no crop of at most `MAX_SHARE` of the grid
-    agrees. Costs
-    one forward pass per crop tried, each the size of that crop.
+    agrees. Costs one forward pass per crop tried, each the size of that crop.
     """
-    if not isinstance(target, RegionTarget) or method not in CROPPED_METHODS:
+    if not isinstance(target, RegionTarget) or not _croppable(model, method):
         return None
-    if getattr(model, "sliding_window", None) is not None:
-        return None
-    shape = tuple(int(s) for s in inputs.shape[2:])
-    full_score, full_ok = float(target.score(probs)[0]), bool(target.passes(probs)[0])
-    tried: list[dict] = []
-    margin = FIRST_MARGIN
-    while True:
-        box = _grown(target.box, margin, shape)
-        if _share(box, shape) > MAX_SHARE:
-            return None
-        crop = ContextCrop(box, full_score, 0.0, shape, tried, passes=len(tried) + 1)
-        try:
-            (score, ok, decision_margin), = measured(model, crop.target(target), crop.cut(inputs))
-        except Exception as error:  # a model that takes only its own input size: no crop, the full image
-            tried.append({"size": list(crop.size), "error": type(error).__name__})
-            return None
-        tried.append({"size": list(crop.size), "score": score})
-        if abs(score - full_score) <= TOLERANCE and ok == full_ok:
-            crop.crop_score, crop.outcome = score, (score, ok, decision_margin)
-            return crop
-        margin *= 2
+    return _grow_until_agreed(inputs, target.box, [target], probs,
+                              lambda crop: [measured(model, crop.target(target), crop.cut(inputs))[0]])
 
 
 def find_shared_crop(model, inputs: torch.Tensor, targets: list[RegionTarget], method: str,
@@ -163,28 +143,46 @@ def find_shared_crop(model, inputs: torch.Tensor, targets: list[RegionTarget], m
     """`find_context_crop` for several targets searched together (``--target all``, `causal.multi`): the smallest
     crop around the union of their regions on which every target's region score agrees with the full image's
     (one pass per crop tried scores them all); ``full_score``/``crop_score`` are the worst-agreeing target's."""
-    if method not in CROPPED_METHODS or getattr(model, "sliding_window", None) is not None:
+    if not _croppable(model, method):
         return None
+    return _grow_until_agreed(inputs, union_box(targets), targets, probs,
+                              lambda crop: measured_all(model, [crop.target(t) for t in targets], crop.cut(inputs))[0])
+
+
+def _croppable(model, method: str) -> bool:
+    """A method a crop pays for, on a whole-image model (a sliding-window one already runs only the region's
+    windows, exactly)."""
+    return method in CROPPED_METHODS and getattr(model, "sliding_window", None) is None
+
+
+def _grow_until_agreed(inputs: torch.Tensor, anchor: tuple[slice, ...], targets: list[RegionTarget],
+                       probs: torch.Tensor,
+                       score: Callable[[ContextCrop], list[tuple[float, bool, float]]]) -> ContextCrop | None:
+    """Grow a crop around ``anchor`` (margins `FIRST_MARGIN`, doubling) until every target's region score on it,
+    ``score(crop)`` (one pass: (score, holds, margin) per target), is within `TOLERANCE` of the full image's and
+    holds or loses the decision as the full image does; None past `MAX_SHARE` of the grid, or for a model that
+    takes only its own input size. The crop keeps the worst-agreeing target's scores and outcome."""
     shape = tuple(int(s) for s in inputs.shape[2:])
     full = [(float(t.score(probs)[0]), bool(t.passes(probs)[0])) for t in targets]
-    union = union_box(targets)
     tried: list[dict] = []
     margin = FIRST_MARGIN
     while True:
-        box = _grown(union, margin, shape)
+        box = _grown(anchor, margin, shape)
         if _share(box, shape) > MAX_SHARE:
             return None
         crop = ContextCrop(box, 0.0, 0.0, shape, tried)
         try:
-            (scored,) = measured_all(model, [crop.target(t) for t in targets], crop.cut(inputs))
+            scored = score(crop)
         except Exception as error:  # a model that takes only its own input size: no crop, the full image
             tried.append({"size": list(crop.size), "error": type(error).__name__})
             return None
-        gaps = [abs(score - whole) for (score, _, _), (whole, _) in zip(scored, full, strict=True)]
+        gaps = [abs(outcome[0] - whole) for outcome, (whole, _) in zip(scored, full, strict=True)]
         worst = max(range(len(targets)), key=gaps.__getitem__)
         tried.append({"size": list(crop.size), "score": scored[worst][0]})
-        if gaps[worst] <= TOLERANCE and all(ok == whole_ok for (_, ok, _), (_, whole_ok) in zip(scored, full, strict=True)):
-            crop.full_score, crop.crop_score = full[worst][0], scored[worst][0]
+        agreed = all(outcome[1] == whole_ok for outcome, (_, whole_ok) in zip(scored, full, strict=True))
+        if gaps[worst] <= TOLERANCE and agreed:
+            crop.full_score, crop.crop_score, crop.outcome = full[worst][0], scored[worst][0], scored[worst]
+            crop.passes = len(tried)
             return crop
         margin *= 2
 
