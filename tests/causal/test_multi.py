@@ -166,6 +166,12 @@ def test_identical_mutants_are_scored_once_and_independent_ones_share_an_image()
     # a context that shows the other search's split box cannot share its image
     seeing = {0: Request([(right,)], [[left_a]], [left]), 1: Request([()], [[right_a]], [right])}
     assert len(pack(seeing, {})[0]) == 2
+    # boxes another search shows inside a split box are fine where that search shows them too: inside each split
+    # box the image is exactly its own search's mutant (search 1 splits the root into left_a, left_b and right)
+    covered = {0: Request([()], [[left_a]], [left]), 1: Request([()], [[left_a, right]], [root])}
+    mutants, _ = pack(covered, {})
+    assert len(mutants) == 1 and mutants[0].owners == {0: 0, 1: 0}
+    assert len(pack({0: Request([()], [[left_b]], [left]), 1: covered[1]}, {})[0]) == 2  # left_b hidden by 1
     # an image scored before answers a later request for a mutant it showed, where that mutant fits it
     scored = [(0.9, True), (0.1, False)]
     image, _ = pack({0: Request([()], [[left]], [root])}, {})

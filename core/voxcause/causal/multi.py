@@ -108,21 +108,40 @@ class _Mutant:
     members: list[tuple[int, frozenset, Box]] = field(default_factory=list)
 
 
-def _disturbs(shown: frozenset, split: Box, reach: Box | None) -> bool:
-    """Whether boxes ``shown`` by another search change what a search splitting ``split`` is told: they reach into
-    its split box, where its own mutants differ — unless its target cannot see them (outside its ``reach``, the
-    input its target's output depends on, where the model says so: then they change nothing at all)."""
-    return any(box.overlaps(split) and (reach is None or box.overlaps(reach)) for box in shown)
+def _meet(a: Box, b: Box) -> Box | None:
+    """The box both ``a`` and ``b`` hold; None when they share no voxel."""
+    lo = tuple(max(x, y) for x, y in zip(a.lo, b.lo, strict=True))
+    hi = tuple(min(x, y) for x, y in zip(a.hi, b.hi, strict=True))
+    return Box(lo, hi) if all(low < high for low, high in zip(lo, hi, strict=True)) else None
+
+
+def _disturbs(shown: frozenset, split: Box, own: frozenset, reach: Box | None) -> bool:
+    """Whether boxes ``shown`` by another search change what a search splitting ``split`` while showing ``own``
+    is told: they show voxels of its split box, where its own mutants differ, that it hides itself — unless its
+    target cannot see them (outside its ``reach``, the input its target's output depends on, where the model
+    says so: then they change nothing at all). A search's shown boxes are disjoint (parts of one partition
+    tree), so a box is covered by them when the volumes of its overlaps with them add up to its own."""
+    for box in shown:
+        inside = _meet(box, split)
+        if inside is not None and reach is not None:
+            inside = _meet(inside, reach)
+        if inside is None:
+            continue
+        covered = sum(meet.volume for mine in own if (meet := _meet(inside, mine)) is not None)
+        if covered < inside.volume:
+            return True
+    return False
 
 
 def _fits(mutant: _Mutant, search: int, shown: frozenset, split: Box, reaches: dict[int, Box | None]) -> bool:
     """Whether ``search``'s mutant showing ``shown`` while splitting ``split`` can share ``mutant``'s image: it is
-    the same mutant, or neither disturbs the other (`_disturbs`)."""
+    the same mutant, or neither disturbs the other (`_disturbs`): inside each split box, the image is exactly
+    that search's own mutant."""
     for other, other_shown, other_split in mutant.members:
         if other_shown == shown:
             continue
-        if (_disturbs(shown, other_split, reaches.get(other))
-                or _disturbs(other_shown, split, reaches.get(search))):
+        if (_disturbs(shown, other_split, other_shown, reaches.get(other))
+                or _disturbs(other_shown, split, shown, reaches.get(search))):
             return False
     return True
 
@@ -213,11 +232,12 @@ def run_together(steps: list[Generator[Request, list[Outcome], Found]], scorer: 
     scored = 0
     while pending:
         step = min(len(state.waiting()) for state in pending.values())
-        offered = {search: state.waiting()[:step] for search, state in pending.items()}
         lead = max(pending, key=lambda search: (asked[search] - len(pending[search].waiting()), -search))
         order = [lead, *(search for search in pending if search != lead)]
-        served = {search: _subset(pending[search].request, offered[search]) for search in order}
         opening = {search for search in order if search == lead or stalled[search]}
+        offered = {search: state.waiting()[:step] if search in opening else state.waiting()
+                   for search, state in pending.items()}
+        served = {search: _subset(pending[search].request, offered[search]) for search in order}
         mutants, answered = pack(served, known, reaches, opening)
         vectors = scorer.boxes([tuple(m.contexts) for m in mutants], [m.visible for m in mutants]) if mutants else []
         scored += len(mutants)
