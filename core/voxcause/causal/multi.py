@@ -11,8 +11,8 @@ own entry. Two ways make one model pass serve several searches (`pack`):
   are shared outright; every image scored is kept, and answers a mutant it showed for any search that asks
   for it later, where that mutant would have fitted the image;
 * **independent mutants** are shown in one image: searches that refine different boxes (each label's cause
-  in its own place) have mutants whose shown boxes miss the other's box being split, so both are pasted into
-  the same image, and inside each split box the image is exactly that search's own mutant. Where the model
+  in its own place) have mutants that show none of the voxels the other hides in its box being split, so both
+  are pasted into the same image, and inside each split box the image is exactly that search's own mutant. Where the model
   says which input a target's output depends on (`mutants.reach`: a sliding-window model's windows), boxes
   outside it do not count, as they change nothing for that target. Elsewhere the other search's boxes are
   visible too; a label's decision that depended on them would be misjudged, so the
@@ -201,14 +201,14 @@ def run_together(steps: list[Generator[Request, list[Outcome], Found]], scorer: 
     with each search's ``reaches``): the results, and how many mutants the searches asked for and how many
     images scored them.
 
-    A round offers the same number of mutants from every search — as many as the smallest request still open
-    has left — so a search asking for few mutants per level advances several levels while a large request is
-    answered over several rounds: the searches move at the same pace in mutants. The run costs at least the
-    images of its dearest search, so the images are opened by the lead search (the one with the most mutants
-    answered so far, the likeliest to be the dearest) and every other search's mutants ride in them where
-    they fit; a mutant that fits none waits for the next round, where the lead has moved on to other boxes,
-    and opens an image of its own only after a round in which none of its search's mutants fitted (no search
-    stalls). Every image is scored for every target and kept (`pack`'s ``known``), so a mutant that an image
+    A round opens as many images as the smallest request still open has left, so a search asking for few
+    mutants per level advances several levels while a large request is answered over several rounds: the
+    searches move at about the same pace in mutants. The run costs at least the images of its dearest search,
+    so the images are opened by the lead search (the one with the most mutants answered so far, the likeliest
+    to be the dearest) and every other search offers all its waiting mutants to ride in them, each in the
+    first image it fits; a mutant that fits none waits for the next round, where the lead has moved on
+    to other boxes, and a search none of whose mutants fitted in a round opens that many images of its own in
+    the next (no search stalls). Every image is scored for every target and kept (`pack`'s ``known``), so a mutant that an image
     showed answers every search that asks for it later where it would have fitted that image (the root's
     subsets: the same partitions for all targets)."""
     results: list[Found | None] = [None] * len(steps)
