@@ -10,7 +10,7 @@ import pytest
 import torch
 from voxcause.causal.auto import AUTO_ORDER, PROBES, Attempt, attempts, ordered_canvases, probe_boxes
 from voxcause.causal.mutants import batch_lanes
-from voxcause.causal.partition import Box, split_box
+from voxcause.causal.partition import Box, split_box, unseen
 from voxcause.causal.responsibility import _Part, _resolved_depths
 from voxcause.causal.search import prune_components, rank_voxels, smallest_passing
 from voxcause.certificate import Certificate
@@ -145,6 +145,16 @@ def test_split_box_makes_four_disjoint_children_covering_the_box():
         cover[child.slices()] += 1
     assert bool((cover == 1).all())
     assert split_box(Box((0, 0), (1, 1)), np.random.default_rng(0), (1.0, 1.0)) == []
+
+
+def test_a_change_is_unseen_outside_what_a_reader_sees_or_where_it_changes_the_same_voxels():
+    left, right = Box((0, 0), (4, 8)), Box((4, 0), (8, 8))
+    left_top, left_bottom = Box((0, 0), (4, 4)), Box((0, 4), (4, 8))
+    assert unseen([right], left) and not unseen([right], None)  # None: the reader sees every voxel
+    assert not unseen([left], left, own=[left_top])  # half of it shown only by the other change
+    assert unseen([left], left, own=[left_top, left_bottom])  # covered by the reader's own disjoint boxes
+    assert unseen([Box((0, 0), (8, 4))], left, own=[left_top])  # only its part inside ``seen`` counts
+    assert left.meet(right) is None and left.meet(left_top) == left_top
 
 
 def test_lanes_keep_a_context_in_one_lane_and_fill_every_slot():

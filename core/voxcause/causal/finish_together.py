@@ -15,6 +15,12 @@ other's reach, and the other's only voxels outside its own, so both are pasted i
 `multi.pack`: what a target cannot see changes nothing for it). Each target is answered from an image that is,
 everywhere it can see, its own mutant: exactly what it would have been told scoring alone, so its
 explanations and certificate are its own. Only one thread runs the model: the threads wait while the round is scored.
+
+Why threads: the stages are ordinary call stacks (the extraction's galloping searches, the certificate), and
+pasting two targets' independent mutants into one image needs both mutants at once — the targets finished one
+after the other with a cache of scored images would share identical images (~11 of 105 passes at 32³ on
+`LabelSpots`) but never paste independent ones (half the images on a sliding-window model, `tests/causal/
+test_multi.py`); coroutines would mean rewriting every stage.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ import torch
 
 from ..certificate import measured
 from ..targets import RegionTarget
-from .partition import Box
+from .partition import Box, unseen
 
 T = TypeVar("T")
 Measured = list[tuple[float, bool, float]]
@@ -53,9 +59,10 @@ class _Image:
 
     def fits(self, target: int, base: int, changed: Box, reaches: Sequence[Box | None]) -> bool:
         """Whether a mutant of ``target`` changing ``changed`` from the same base can be pasted in: each changes
-        only voxels the other's target cannot see (outside its `mutants.reach`), and not the same voxels."""
+        only voxels the other's target cannot see (outside its `mutants.reach`: `partition.unseen`), and not the
+        same voxels."""
         return all(box is not None and other != target and self.base == base and not box.overlaps(changed)
-                   and not changed.overlaps(reaches[other]) and not box.overlaps(reaches[target])
+                   and unseen([changed], reaches[other]) and unseen([box], reaches[target])
                    for other, _, box in self.members)
 
 

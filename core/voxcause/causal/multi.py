@@ -47,7 +47,7 @@ from .auto import AUTO_ORDER, FAKING_SHARE, Attempt, Canvas, canvas_order, occlu
 from .explainer import part_floor
 from .finish_together import TargetView, finish_together
 from .mutants import MutantScorer, Outcome, peak_memory_mb, reach
-from .partition import Box
+from .partition import Box, unseen
 from .responsibility import Request
 
 Found = tuple[torch.Tensor, dict, int, dict]
@@ -108,29 +108,13 @@ class _Mutant:
     members: list[tuple[int, frozenset, Box]] = field(default_factory=list)
 
 
-def _meet(a: Box, b: Box) -> Box | None:
-    """The box both ``a`` and ``b`` hold; None when they share no voxel."""
-    lo = tuple(max(x, y) for x, y in zip(a.lo, b.lo, strict=True))
-    hi = tuple(min(x, y) for x, y in zip(a.hi, b.hi, strict=True))
-    return Box(lo, hi) if all(low < high for low, high in zip(lo, hi, strict=True)) else None
-
-
 def _disturbs(shown: frozenset, split: Box, own: frozenset, reach: Box | None) -> bool:
     """Whether boxes ``shown`` by another search change what a search splitting ``split`` while showing ``own``
-    is told: they show voxels of its split box, where its own mutants differ, that it hides itself — unless its
-    target cannot see them (outside its ``reach``, the input its target's output depends on, where the model
-    says so: then they change nothing at all). A search's shown boxes are disjoint (parts of one partition
-    tree), so a box is covered by them when the volumes of its overlaps with them add up to its own."""
-    for box in shown:
-        inside = _meet(box, split)
-        if inside is not None and reach is not None:
-            inside = _meet(inside, reach)
-        if inside is None:
-            continue
-        covered = sum(meet.volume for mine in own if (meet := _meet(inside, mine)) is not None)
-        if covered < inside.volume:
-            return True
-    return False
+    is told: they show voxels of its split box, where its own mutants differ, that it hides itself
+    (`partition.unseen`) — unless its target cannot see them (outside its ``reach``, the input its target's
+    output depends on, where the model says so: then they change nothing at all)."""
+    seen = split if reach is None else split.meet(reach)
+    return seen is not None and not unseen(shown, seen, own)
 
 
 def _fits(mutant: _Mutant, search: int, shown: frozenset, split: Box, reaches: dict[int, Box | None]) -> bool:

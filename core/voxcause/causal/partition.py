@@ -8,7 +8,7 @@ never on its faces, so no child is empty.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,6 +36,28 @@ class Box:
         """Whether the two boxes share a voxel."""
         return all(lo < other_hi and other_lo < hi
                    for lo, hi, other_lo, other_hi in zip(self.lo, self.hi, other.lo, other.hi, strict=True))
+
+    def meet(self, other: Box) -> Box | None:
+        """The box both hold; None when they share no voxel."""
+        lo = tuple(max(a, b) for a, b in zip(self.lo, other.lo, strict=True))
+        hi = tuple(min(a, b) for a, b in zip(self.hi, other.hi, strict=True))
+        return Box(lo, hi) if all(low < high for low, high in zip(lo, hi, strict=True)) else None
+
+
+def unseen(changes: Iterable[Box], seen: Box | None, own: Iterable[Box] = ()) -> bool:
+    """Whether boxes another mutant ``changes`` leave what a reader sees as it is: none holds a voxel of ``seen``
+    (None: every voxel) that the reader's own mutant does not change too (``own``, disjoint boxes: parts of one
+    partition tree, so a box is covered by them when the volumes of its overlaps with them add up to its own).
+    The one rule by which two mutants share an image (``--target all``: `multi.pack`, `finish_together`): each
+    reader is told exactly what its own mutant would tell it."""
+    own = tuple(own)
+    for box in changes:
+        inside = box if seen is None else box.meet(seen)
+        if inside is None:
+            continue
+        if sum(meet.volume for mine in own if (meet := inside.meet(mine)) is not None) < inside.volume:
+            return False
+    return True
 
 
 def _cut(box: Box, axis: int, point: int) -> tuple[Box, Box]:
