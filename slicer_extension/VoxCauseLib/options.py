@@ -69,6 +69,7 @@ class Occlusion(enum.Enum):
     MEAN = "mean"
     BLUR = "blur"
     SHUFFLE = "shuffle"
+    SCRAMBLE = "scramble"
 
     def label(self) -> str:
         """Text shown in the occlusion combo box."""
@@ -80,6 +81,7 @@ class Occlusion(enum.Enum):
             Occlusion.MEAN: "Image mean",
             Occlusion.BLUR: "Blurred image",
             Occlusion.SHUFFLE: "Body's voxels shuffled (normalising networks)",
+            Occlusion.SCRAMBLE: "Whole image's voxels, air included, scrambled (normalising networks)",
         }[self]
 
 

@@ -72,7 +72,7 @@ def test_occlusion_auto_skips_a_baseline_that_keeps_the_decision():
         return [(1.0, bool((sample == 0).all()), 1.0 if bool((sample == 0).all()) else -1.0) for sample in batch]
 
     kinds = [kind for kind, *_ in ordered_canvases(image, occluded, Box((0, 0, 0), (16, 16, 16)), measure)]
-    assert kinds == ["mean", "min", "blur", "shuffle", "constant"]
+    assert kinds == ["mean", "min", "blur", "shuffle", "scramble", "constant"]
 
 
 def test_a_canvas_that_keeps_the_decision_costs_one_pass_and_is_never_searched_again():
@@ -82,9 +82,9 @@ def test_a_canvas_that_keeps_the_decision_costs_one_pass_and_is_never_searched_a
     occluded = torch.ones(16, 16, 16, dtype=torch.bool)
     scored = []
 
-    def measure(batch):  # only shuffle loses the decision (a network that normalises each image)
+    def measure(batch):  # only shuffle (and its probes) loses the decision
         scored.append(len(batch))
-        return [(1.0, True, 1.0) if len(scored) < 5 else (0.0, False, -1.0) for _ in batch]
+        return [(0.0, False, -1.0) if len(scored) in (5, 6) else (1.0, True, 1.0) for _ in batch]
 
     canvases = ordered_canvases(image, occluded, Box((0, 0, 0), (16, 16, 16)), measure, band=0.1)
     first = next(canvases)

@@ -39,6 +39,26 @@ def test_each_removal_gives_its_documented_values():
         as_removal("noise")
 
 
+def test_scramble_keeps_the_whole_histogram_and_no_outline():
+    """``scramble`` moves every voxel, air included, channels together, seeded: the image's histogram is kept
+    exactly, tissue lands in air and air in the body; ``shuffle`` moves the body's voxels only (air stays air)."""
+    rng = np.random.default_rng(0)
+    image = torch.zeros(1, 2, 12, 12, 12)
+    image[0, 0, 3:9, 3:9, 3:9] = torch.from_numpy(rng.uniform(1, 2, (6, 6, 6)).astype(np.float32))
+    image[0, 1] = 10 * image[0, 0]  # channel 1 = 10 x channel 0 wherever a voxel is: moved together, it stays so
+    body = image[0, 0] > 0
+    scrambled = canvas(image, "scramble", seed=3)
+    assert torch.equal(scrambled, canvas(image, "scramble", seed=3))
+    assert not torch.equal(scrambled, canvas(image, "scramble", seed=4))
+    assert torch.equal(scrambled[0].flatten(1).sort(dim=1).values, image[0].flatten(1).sort(dim=1).values)
+    assert torch.allclose(scrambled[0, 1], 10 * scrambled[0, 0])
+    assert float((scrambled[0, 0][~body] > 0).float().mean()) == pytest.approx(216 / 1728, abs=0.05)  # tissue in air
+    shuffled = canvas(image, "shuffle", foreground=body, seed=3)
+    assert bool((shuffled[0, :, ~body] == 0).all()) and not torch.equal(shuffled, image)
+    inside = canvas(image, "scramble", where=body, seed=3)
+    assert bool((inside[0, :, ~body] == 0).all()) and float((inside[0, 0][body] == 0).float().mean()) > 0.7
+
+
 def test_mean_is_the_body_mean_for_every_method():
     """``mean`` is the body's mean in the engine's canvas and in the counterfactual, not the image's (air in)."""
     case = make_case("single", size=16, seed=0)

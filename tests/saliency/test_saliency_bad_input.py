@@ -76,7 +76,7 @@ def test_bad_input_shapes(bad):
 def test_bad_options():
     with pytest.raises(InputError, match="grid, supervoxels"):
         Occlusion(CauseClassifier(2), regions="hexagons")
-    with pytest.raises(InputError, match="one of zero, constant, mean, min, blur, shuffle or a number"):
+    with pytest.raises(InputError, match="one of zero, constant, mean, min, blur, shuffle, scramble or a number"):
         Occlusion(CauseClassifier(2), baseline="purple")
     with pytest.raises(InputError, match="2 entries"):
         Occlusion(CauseClassifier(2), cell=(2, 2, 2)).attribute(make_conv_case(2)[0], target=class_target(1))

@@ -174,5 +174,5 @@ def test_unknown_option_names_the_accepted_ones(image):
 
     with pytest.raises(InputError, match=r"no option\(s\) cells — its options are regions, cell"):
         explain(image, model=_model("occlusion"), method="occlusion", cells=4)
-    with pytest.raises(InputError, match="baseline='purple' is not one of zero, constant, mean, min, blur, shuffle or a number"):
+    with pytest.raises(InputError, match="baseline='purple' is not one of zero, constant, mean, min, blur, shuffle, scramble or a number"):
         explain(image, model=_model("occlusion"), method="occlusion", baseline="purple")

@@ -67,9 +67,9 @@ class CausalResponsibility(Explainer):
         rule: ``"rex"`` (1/|S| for parts of a passing subset) or ``"formal"`` (1/(1+k), minimal contingency).
         merge: ``"multiplicative"`` (default: geometric mean, keeps what every iteration found; measured rank
             accuracy 0.70 vs 0.51 additive on the benchmark ball at 64^3) or ``"additive"``.
-        occlusion: ``auto`` (default: the baseline of constant, mean, min, blur that removes evidence without
-            adding any, by random-box probes, and the next one when the explanation's certificate fails) |
-            ``constant`` | ``min`` | ``mean`` | ``blur`` | ``context``; ``occlusion_value`` for constant;
+        occlusion: ``auto`` (default: the baseline of `auto.AUTO_ORDER` that removes evidence without adding
+            any, by random-box probes, and the next one when the explanation's certificate fails) | ``constant`` |
+            ``min`` | ``mean`` | ``blur`` | ``shuffle`` | ``scramble`` | ``context``; ``occlusion_value`` for constant;
             ``context`` is a (1, C, *S) healthy volume in the model's grid for ``occlusion="context"``.
         min_part_voxels: parts smaller than this are not split further (default `part_floor`: 1/2000 of the
             searched box, at least `MIN_PART_MM` = 2 mm on a side and 8 voxels).

@@ -31,7 +31,7 @@ from ._layers import automatic_layers, get_layer, trace_layers
 
 def baseline_option():
     """What a removed voxel becomes, for the perturbation methods (Score-CAM, occlusion, dea)."""
-    return option("zero", "what a removed voxel becomes: zero, constant, mean, min, blur, shuffle, or a number",
+    return option("zero", "what a removed voxel becomes: zero, constant, mean, min, blur, shuffle, scramble, or a number",
                   choices=BASELINES, kind="number_or_choice")
 
 
