@@ -26,7 +26,7 @@ def test_a_decision_no_canvas_can_remove_fails_at_once_and_says_what_to_do():
     result = explain(volume_of(case.image), model=loaded(case.model), seed=0)
     assert result.certificate["verdict"] == "fail"
     assert "every canvas tried" in result.certificate["reason"] and "--occlusion PATH" in result.certificate["reason"]
-    assert result.stats["forward_passes"] <= 60  # the probes of five canvases, no search
+    assert result.stats["forward_passes"] <= 60  # the image, the scale probe, one per canvas (9), no search
     assert result.stats["iterations"]["stopped"] == "undecidable" and not result.masks.get("sufficient")
     assert result.summary()["certificate"]["verdict"] == "fail"
 
