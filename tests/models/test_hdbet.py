@@ -56,7 +56,7 @@ def test_hdbet_by_name_bad_fold_is_one_line_and_exit_2(tmp_path):
     image = tmp_path / "head.nii.gz"
     sitk.WriteImage(sitk.GetImageFromArray(np.ones((8, 8, 8), np.float32)), str(image))
     run = subprocess.run([sys.executable, "-m", "voxcause", "explain", str(image), "--model", "hd-bet", "--fold", "7",
-                          "--out", str(tmp_path / "out")], capture_output=True, text=True, stdin=subprocess.DEVNULL)
+                          "--out", str(tmp_path / "out")], capture_output=True, encoding="utf-8", stdin=subprocess.DEVNULL)
     assert run.returncode == 2
     assert run.stderr.strip().splitlines()[-1].endswith("HD-BET has folds 0-4, not 7 — pass --fold 0..4, or all for "
                                                          "the ensemble")
