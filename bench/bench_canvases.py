@@ -5,8 +5,9 @@
 
 A canvas can serve occlusion only when the fully occluded image loses the decision and the region shown with
 enough context restores it. For each candidate this scores, with fold 0 of HD-BET on the Colin27 head
-(`bench_real.py`'s image, model and 20 mm cubes): the fully occluded image on the full grid and on the 48^3 crop
-the search runs on, and the region plus a shell of 10 / 20 / 40 mm shown on the full grid. One full-grid pass
+(`bench_real.py`'s image, model and 20 mm cubes): the fully occluded image on the full grid and on the first crop
+the run tries (`crop.FIRST_MARGIN` around the cube: 48^3; the run grows it where its score disagrees, as for
+``edge``), and the region plus a shell of 10 / 20 / 40 mm shown on the full grid. One full-grid pass
 each (~10-20 s on this CPU), four per candidate; JSON lines go to ``bench/results/canvases.jsonl``.
 
 Candidates (``occluded``: the voxels occlusion replaces, the body grown by one voxel — air stays air):
