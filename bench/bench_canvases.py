@@ -32,6 +32,7 @@ from pathlib import Path
 
 import torch
 from scipy import ndimage
+from voxcause.removal import canvas
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_real import TEMPLATES, regions  # noqa: E402
@@ -41,20 +42,10 @@ SHELLS_MM = (10.0, 20.0, 40.0)
 CANVASES = ("constant", "shuffle", "scramble", "scramble_grid", "dilated_shuffle", "smooth_body", "smooth_grid")
 
 
-def _shuffled(values: torch.Tensor, within: torch.Tensor, seed: int) -> torch.Tensor:
-    """(1, 1, *S) ``values`` with the voxels of ``within`` in a random order among themselves."""
-    flat = values.reshape(-1).clone()
-    voxels = within.reshape(-1).nonzero().flatten()
-    order = torch.randperm(len(voxels), generator=torch.Generator().manual_seed(seed))
-    flat[voxels] = values.reshape(-1)[voxels[order]]
-    return flat.reshape(values.shape)
-
-
 def candidate(image: torch.Tensor, kind: str, seed: int = 0) -> torch.Tensor:
     """The fully occluded (1, 1, *S) ``image`` on canvas ``kind`` (see the module docstring)."""
     from voxcause.causal.auto import occludable_region
     from voxcause.ops import dilate
-    from voxcause.removal import canvas
 
     foreground, _, occluded = occludable_region(image)
     if kind in ("constant", "shuffle", "scramble"):
@@ -63,7 +54,7 @@ def candidate(image: torch.Tensor, kind: str, seed: int = 0) -> torch.Tensor:
         return canvas(image, "scramble", seed=seed)
     if kind == "dilated_shuffle":
         grown = dilate(foreground, round(10 / 1.5))
-        return _shuffled(image, grown, seed)
+        return canvas(image, "shuffle", foreground=grown, seed=seed)
     if kind in ("smooth_body", "smooth_grid"):
         within = occluded if kind == "smooth_body" else torch.ones_like(foreground)
         return torch.where(within, _smooth_noise(image, within, seed), image)
@@ -75,7 +66,7 @@ def _smooth_noise(image: torch.Tensor, within: torch.Tensor, seed: int, sigma: f
     sorted values: blobs of the image's own histogram, no structure."""
     from voxcause.ops import gaussian_blur
 
-    noise = _shuffled(image, within, seed)
+    noise = canvas(image, "shuffle", foreground=within, seed=seed)
     weight = within.to(image.dtype)[None, None]
     blurred = gaussian_blur(noise * weight, sigma) / gaussian_blur(weight, sigma).clamp(min=1e-6)
     voxels = within.reshape(-1).nonzero().flatten()
@@ -96,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
 
     from voxcause.certificate import measured
-    from voxcause.crop import FIRST_MARGIN, _grown
+    from voxcause.crop import FIRST_MARGIN, ContextCrop, _grown
     from voxcause.io import read_image
     from voxcause.models.hdbet import SPACING, load_hdbet
     from voxcause.targets import RegionTarget
@@ -115,9 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         target = RegionTarget(1, "brain", region)
         target.reference_score = float(target.score(probs)[0])
         threshold = target.pass_fraction * target.reference_score
-        crop = _grown(target.box, FIRST_MARGIN, tuple(image.shape[2:]))
-        crop_target = RegionTarget(1, "brain", region[crop])
-        crop_target.reference_score = target.reference_score
+        crop = ContextCrop(_grown(target.box, FIRST_MARGIN, tuple(image.shape[2:])), 0.0, 0.0, tuple(image.shape[2:]))
         distance = ndimage.distance_transform_edt(~region.cpu().numpy(), sampling=SPACING)
         for kind in args.canvases:
             started = time.perf_counter()
@@ -125,8 +114,8 @@ def main(argv: list[str] | None = None) -> int:
             row = {"region": name, "canvas": kind, "image": round(target.reference_score, 3),
                    "threshold": round(threshold, 3),
                    "occluded_full": round(measured(model, target, full)[0][0], 3),
-                   "occluded_crop": round(measured(model, crop_target, candidate(
-                       image[(slice(None), slice(None), *crop)].contiguous(), kind, args.seed))[0][0], 3)}
+                   "occluded_crop": round(measured(model, crop.target(target), candidate(
+                       crop.cut(image), kind, args.seed))[0][0], 3)}
             for shell in args.shells:
                 shown = torch.from_numpy(distance <= shell).to(image.device)
                 row[f"shown_{shell:g}mm"] = round(measured(model, target, torch.where(shown, image, full))[0][0], 3)
